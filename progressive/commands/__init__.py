@@ -1,0 +1,1 @@
+"""User-facing subcommands of ``progressive``, one module each, imported only when invoked."""

@@ -1,0 +1,193 @@
+"""Shared pieces of the model: the frozen base class, constrained types and error formatting."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic_core import ErrorDetails
+
+from progressive.duration import format_duration, parse_duration
+from progressive.errors import ConfigError
+from progressive.naming import is_dns_label, is_dns_subdomain
+
+__all__ = [
+    "DnsLabel",
+    "DnsSubdomain",
+    "Duration",
+    "FrozenModel",
+    "ModelError",
+    "ServiceName",
+    "Weight",
+    "duration_seconds",
+    "format_duration",
+    "format_errors",
+]
+
+# --- durations -------------------------------------------------------------------------------------------
+
+
+def _check_duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+duration_seconds = parse_duration
+"""Seconds in a Go duration string (alias of :func:`progressive.duration.parse_duration`)."""
+
+
+Duration = Annotated[str, AfterValidator(_check_duration)]
+"""A Go/Tekton duration string; kept as written, so the YAML shows what the user typed."""
+
+# --- names and numbers -----------------------------------------------------------------------------------
+
+
+def _check_label(value: str) -> str:
+    if not is_dns_label(value):
+        raise ValueError(
+            f"{value!r} is not a DNS-1123 label (lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit, at most 63 characters)"
+        )
+    return value
+
+
+def _check_subdomain(value: str) -> str:
+    if not is_dns_subdomain(value):
+        raise ValueError(
+            f"{value!r} is not a DNS-1123 subdomain (lower-case letters, digits, '-' and '.', "
+            "at most 253 characters)"
+        )
+    return value
+
+
+def _check_weight(value: int) -> int:
+    if value < 0:
+        raise ValueError(f"{value} is below 0")
+    if value > 100:
+        raise ValueError(f"{value} is above 100")
+    return value
+
+
+DnsLabel = Annotated[str, AfterValidator(_check_label)]
+"""Namespace, rollout, hook and Service names."""
+ServiceName = DnsLabel
+"""A Service name is a DNS label (RFC 1035 in practice)."""
+DnsSubdomain = Annotated[str, AfterValidator(_check_subdomain)]
+"""Names of Deployments, HTTPRoutes, VirtualServices, Ingresses and other objects."""
+Weight = Annotated[int, AfterValidator(_check_weight)]
+"""A traffic weight in percent, 0 to 100."""
+
+# --- the base model and its errors -----------------------------------------------------------------------
+
+
+class ModelError(ConfigError, ValueError):
+    """A rollout definition is invalid. ``lines`` holds one ``path: message`` per problem."""
+
+    def __init__(self, model: str, lines: list[str]) -> None:
+        self.model = model
+        self.lines = lines
+        if len(lines) == 1:
+            text = f"invalid {model}: {lines[0]}"
+        else:
+            text = f"invalid {model} ({len(lines)} problems):\n" + "\n".join(f"  {line}" for line in lines)
+        super().__init__(text)
+
+
+class FrozenModel(BaseModel):
+    """Immutable, strict about unknown fields, and explained by field path when wrong."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, populate_by_name=True)
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise ModelError(type(self).__name__, format_errors(exc)) from None
+
+    # Tell pydantic this __init__ only wraps errors, so nested models are validated by pydantic-core in
+    # one pass (errors gathered with their full paths) instead of through this __init__ one by one.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @classmethod
+    def model_validate(
+        cls,
+        obj: Any,
+        *,
+        strict: bool | None = None,
+        extra: Any = None,
+        from_attributes: bool | None = None,
+        context: Any | None = None,
+        by_alias: bool | None = None,
+        by_name: bool | None = None,
+    ) -> Self:
+        """Validate ``obj`` (a dict, usually) and raise :class:`ModelError` with field paths on failure."""
+        try:
+            return super().model_validate(
+                obj,
+                strict=strict,
+                extra=extra,
+                from_attributes=from_attributes,
+                context=context,
+                by_alias=by_alias,
+                by_name=by_name,
+            )
+        except ValidationError as exc:
+            raise ModelError(cls.__name__, format_errors(exc)) from None
+
+
+_TAGS: set[str] = set()
+"""Discriminator values of the model's unions; pydantic puts them in error locations, we drop them."""
+
+
+def register_tags(*tags: str) -> None:
+    """Record discriminator values so that :func:`format_errors` leaves them out of paths."""
+    _TAGS.update(tags)
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part in _TAGS or part.startswith("function-"):
+            continue
+        else:
+            text += f".{part}" if text else part
+    return text
+
+
+def _message(error: ErrorDetails) -> str:
+    kind = error["type"]
+    value = error.get("input")
+    ctx = error.get("ctx", {})
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "is not a known field"
+    if kind in {"less_than_equal", "less_than"}:
+        return f"{value!r} is above {ctx.get('le', ctx.get('lt'))}"
+    if kind in {"greater_than_equal", "greater_than"}:
+        return f"{value!r} is below {ctx.get('ge', ctx.get('gt'))}"
+    if kind == "literal_error":
+        return f"{value!r} is not one of {ctx.get('expected')}"
+    if kind == "union_tag_invalid":
+        return f"{ctx.get('tag')!r} is not one of {ctx.get('expected_tags')}"
+    if kind == "union_tag_not_found":
+        return f"needs the field {ctx.get('discriminator')}"
+    if kind in {"string_too_short", "too_short"}:
+        return f"{value!r} is too short (at least {ctx.get('min_length')})"
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"]))
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return f"{value!r}: {error['msg'][0].lower()}{error['msg'][1:]}"
+    return error["msg"]
+
+
+def format_errors(exc: ValidationError) -> list[str]:
+    """One ``path: message`` line per error, e.g. ``steps[3].weight: 120 is above 100``."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        path = _path(tuple(error["loc"]))
+        for message in _message(error).splitlines():
+            lines.append(f"{path}: {message}" if path else message)
+    return lines

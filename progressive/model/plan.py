@@ -1,0 +1,172 @@
+"""The stage plan: what a rollout turns into, in order, with names, weights and time budgets.
+
+Both the compiler (one pipeline task per stage) and ``progressive plan`` read it, and the ``Rollout``
+validates its budgets against the PipelineRun timeouts, so the three can never disagree.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from progressive.model._base import duration_seconds
+from progressive.model.analysis import ThresholdJudge
+from progressive.model.policy import Webhook
+from progressive.model.routers import GatewayAPI
+from progressive.model.steps import Analyze, Approve, Pause, Run, SetWeight, Step
+
+if TYPE_CHECKING:
+    from progressive.model.rollout import Rollout
+
+__all__ = ["Plan", "Stage", "StageKind", "build_plan"]
+
+StageKind = Literal[
+    "webhook", "deploy", "set-weight", "pause", "analyze", "approve", "run", "promote", "rollback", "report"
+]
+
+MARGIN = 60.0
+"""Seconds added to a stage's own wait for API retries, start-up and reporting."""
+QUERY_MARGIN = 120.0
+"""Seconds added to an analysis for Prometheus reachability checks and slow queries."""
+WEBHOOK_BACKOFF = 5.0
+"""Seconds the webhook step waits, at most, between retries."""
+REPORT_BUDGET = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """One pipeline task of the rollout."""
+
+    name: str
+    """Pipeline task name (a DNS label, unique in the pipeline)."""
+    kind: StageKind
+    weight: int
+    """Canary weight in effect once this stage is done."""
+    budget: float
+    """Seconds: the pipeline task's ``timeout``."""
+    source: str
+    """Where it comes from in the Rollout, e.g. ``steps[3]``, ``webhooks[0]``, ``workload``."""
+    step: Step | Webhook | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Stages in DAG order (each runs after the previous one) and the ``finally`` tasks."""
+
+    stages: tuple[Stage, ...]
+    final: tuple[Stage, ...]
+
+    @property
+    def stages_budget(self) -> float:
+        """Seconds the stages may take in the worst case: the sum of their timeouts."""
+        return sum(stage.budget for stage in self.stages)
+
+    @property
+    def final_budget(self) -> float:
+        """Seconds ``finally`` may take: its tasks run in parallel."""
+        return max(stage.budget for stage in self.final)
+
+
+def _webhook_budget(hook: Webhook) -> float:
+    if hook.type.startswith("confirm-"):
+        return duration_seconds(hook.gate_timeout) + MARGIN
+    return (hook.retries + 1) * (duration_seconds(hook.timeout) + WEBHOOK_BACKOFF) + MARGIN
+
+
+def _accepted_wait(rollout: Rollout) -> float:
+    router = rollout.router
+    if isinstance(router, GatewayAPI) and router.wait_accepted:
+        return duration_seconds(router.accepted_timeout)
+    return 0.0
+
+
+def _analysis_budget(rollout: Rollout, step: Analyze) -> float:
+    assert rollout.analysis is not None  # checked by Rollout before planning
+    judge = rollout.analysis.judge
+    if isinstance(judge, ThresholdJudge):
+        longest = max(
+            duration_seconds(check.initial_delay)
+            + duration_seconds(check.interval) * (check.count + check.consecutive_error_limit)
+            for check in judge.checks
+        )
+        return longest + QUERY_MARGIN
+    return duration_seconds(step.max_duration) + QUERY_MARGIN
+
+
+class _Names:
+    """Hands out unique pipeline task names: ``weight-50``, then ``weight-50-2`` for a repeat."""
+
+    def __init__(self) -> None:
+        self._used: dict[str, int] = {}
+
+    def take(self, base: str) -> str:
+        count = self._used.get(base, 0) + 1
+        self._used[base] = count
+        return base if count == 1 else f"{base}-{count}"
+
+
+def build_plan(rollout: Rollout) -> Plan:
+    """Turn a rollout into its stages; see the module docstring."""
+    names = _Names()
+    hooks_by_type: dict[str, list[tuple[int, Webhook]]] = {}
+    for index, hook in enumerate(rollout.webhooks):
+        hooks_by_type.setdefault(hook.type, []).append((index, hook))
+
+    stages: list[Stage] = []
+
+    def gates(kind: str, weight: int, suffix: str = "") -> None:
+        for index, hook in hooks_by_type.get(kind, []):
+            name = names.take(f"gate-{hook.name}{suffix}")
+            stages.append(Stage(name, "webhook", weight, _webhook_budget(hook), f"webhooks[{index}]", hook))
+
+    deadline = duration_seconds(rollout.workload.progress_deadline)
+    accepted = _accepted_wait(rollout)
+
+    gates("confirm-rollout", 0)
+    stages.append(Stage(names.take("deploy"), "deploy", 0, deadline + MARGIN, "workload"))
+    weight = 0
+    shifted = False
+    for index, step in enumerate(rollout.steps):
+        source = f"steps[{index}]"
+        if isinstance(step, SetWeight):
+            if step.weight > 0 and not shifted:
+                gates("pre-rollout", weight)
+                shifted = True
+            if step.weight > weight:
+                gates("confirm-traffic-increase", weight, f"-{step.weight}")
+            weight = step.weight
+            stages.append(
+                Stage(names.take(f"weight-{weight}"), "set-weight", weight, duration_seconds(step.timeout),
+                      source, step)
+            )
+        elif isinstance(step, Pause):
+            budget = duration_seconds(step.duration) + MARGIN
+            stages.append(Stage(names.take(f"pause-{weight}"), "pause", weight, budget, source, step))
+        elif isinstance(step, Analyze):
+            budget = _analysis_budget(rollout, step)
+            stages.append(Stage(names.take(f"analyze-{weight}"), "analyze", weight, budget, source, step))
+        elif isinstance(step, Approve):
+            budget = duration_seconds(step.timeout) + MARGIN
+            stages.append(Stage(names.take(f"approve-{weight}"), "approve", weight, budget, source, step))
+        else:
+            assert isinstance(step, Run)
+            budget = duration_seconds(step.timeout)
+            stages.append(Stage(names.take(f"hook-{step.name}"), "run", weight, budget, source, step))
+    gates("confirm-promotion", weight)
+    stages.append(Stage(names.take("promote"), "promote", 0, deadline + accepted + 3 * MARGIN, "workload"))
+
+    policy = rollout.rollback
+    rollback_budget = deadline + accepted + 2 * MARGIN
+    if policy.mode == "stepped":
+        steps = math.ceil(100 / policy.step_weight)
+        rollback_budget += steps * (duration_seconds(policy.step_interval) + accepted)
+    final: list[Stage] = [
+        Stage(names.take("rollback"), "rollback", 0, rollback_budget, "rollback"),
+        Stage(names.take("report"), "report", 0, REPORT_BUDGET, "rollout"),
+    ]
+    for index, hook in hooks_by_type.get("post-rollout", []):
+        final.append(
+            Stage(names.take(f"gate-{hook.name}"), "webhook", 0, _webhook_budget(hook), f"webhooks[{index}]", hook)
+        )
+    return Plan(tuple(stages), tuple(final))

@@ -1,0 +1,146 @@
+"""The ``Rollout``: everything a platform engineer declares about one progressive release."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, field_validator, model_validator
+
+from progressive.model._base import DnsLabel, FrozenModel, duration_seconds, format_duration
+from progressive.model.analysis import Analysis
+from progressive.model.plan import Plan, build_plan
+from progressive.model.policy import Notifications, RollbackPolicy, Timeouts, Webhook
+from progressive.model.routers import Router
+from progressive.model.steps import Analyze, Run, SetWeight, Step
+from progressive.model.workload import Workload
+from progressive.naming import DNS_LABEL_MAX, RESOURCE_PREFIX, hook_task
+
+__all__ = ["DEFAULT_STEP_IMAGE", "Rollout"]
+
+DEFAULT_STEP_IMAGE = "ghcr.io/tekton-progressive/progressive:0.1.0"
+"""The step image built from this repository's Dockerfile; pin it by digest in production."""
+
+_IMAGE = re.compile(
+    r"(?P<repo>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
+    r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
+    r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?"
+)
+
+ROLLOUT_NAME_MAX = DNS_LABEL_MAX - len(RESOURCE_PREFIX)
+"""The longest rollout name whose derived names (``progressive-<name>``) still fit 63 characters."""
+
+
+class Rollout(FrozenModel):
+    """One progressive release of a workload: router, stages, analysis and policies.
+
+    Compiled by ``progressive compile`` into a Pipeline (one task per stage, rollback in ``finally``),
+    RBAC for its steps, and an example PipelineRun.
+    """
+
+    name: DnsLabel = Field(description="Rollout name: the Pipeline's name and the prefix of derived names.")
+    namespace: DnsLabel = Field(description="Namespace of the workload, the routing object and the pipeline.")
+    workload: Workload = Field(description="Stable and canary Deployments.")
+    router: Router = Field(description="Traffic router that carries the weights.")
+    steps: tuple[Step, ...] = Field(description="Stages, in order; at least one SetWeight.")
+    analysis: Analysis | None = Field(default=None, description="Needed when any step is Analyze.")
+    rollback: RollbackPolicy = Field(default_factory=RollbackPolicy, description="What rollback does.")
+    timeouts: Timeouts = Field(default_factory=Timeouts, description="PipelineRun timeouts.")
+    webhooks: tuple[Webhook, ...] = Field(default=(), description="HTTP gates, Flagger style.")
+    notifications: Notifications | None = Field(default=None, description="Slack / JSON webhook announcements.")
+    image: str = Field(default=DEFAULT_STEP_IMAGE, description="Step image: registry/repo:tag[@sha256:digest].")
+
+    @field_validator("name")
+    @classmethod
+    def _name_fits_prefix(cls, name: str) -> str:
+        if len(name) > ROLLOUT_NAME_MAX:
+            raise ValueError(
+                f"{name!r} has {len(name)} characters; derived names {RESOURCE_PREFIX}<name> need it "
+                f"to have at most {ROLLOUT_NAME_MAX}"
+            )
+        return name
+
+    @field_validator("image")
+    @classmethod
+    def _pinned_image(cls, image: str) -> str:
+        match = _IMAGE.fullmatch(image)
+        if match is None:
+            raise ValueError(f"{image!r} is not an image reference registry/repo:tag[@sha256:<64 hex>]")
+        if match["tag"] is None and match["digest"] is None:
+            raise ValueError(f"{image!r} has neither tag nor digest; pin it (repo:tag@sha256:...)")
+        if match["tag"] == "latest" and match["digest"] is None:
+            raise ValueError(f"{image!r} uses :latest; pin a version or a digest")
+        return image
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Rollout:
+        problems = [*self._step_problems(), *self._webhook_problems()]
+        if not problems:
+            problems = self._budget_problems()
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def _step_problems(self) -> list[str]:
+        problems: list[str] = []
+        if not any(isinstance(step, SetWeight) for step in self.steps):
+            problems.append("steps: needs at least one SetWeight")
+        weight = 0
+        hooks: dict[str, int] = {}
+        for index, step in enumerate(self.steps):
+            if isinstance(step, SetWeight):
+                weight = step.weight
+            elif isinstance(step, Analyze):
+                if self.analysis is None:
+                    problems.append(f"steps[{index}]: Analyze needs the rollout's analysis settings")
+                elif weight == 0:
+                    problems.append(f"steps[{index}]: Analyze at canary weight 0 has no canary traffic to judge")
+            elif isinstance(step, Run):
+                if step.name in hooks:
+                    problems.append(f"steps[{index}].name: {step.name!r} is already used by steps[{hooks[step.name]}]")
+                hooks[step.name] = index
+                task = hook_task(self.name, step.name)
+                if len(task) > DNS_LABEL_MAX:
+                    problems.append(
+                        f"steps[{index}].name: the hook Task name {task!r} has {len(task)} characters, "
+                        f"above {DNS_LABEL_MAX}"
+                    )
+        return problems
+
+    def _webhook_problems(self) -> list[str]:
+        problems: list[str] = []
+        seen: dict[str, int] = {}
+        rollback_hooks = 0
+        for index, hook in enumerate(self.webhooks):
+            if hook.name in seen:
+                problems.append(f"webhooks[{index}].name: {hook.name!r} is already used by webhooks[{seen[hook.name]}]")
+            seen[hook.name] = index
+            rollback_hooks += hook.type == "rollback"
+        if rollback_hooks > 1:
+            problems.append("webhooks: at most one webhook of type rollback")
+        return problems
+
+    def _budget_problems(self) -> list[str]:
+        plan = self.plan()
+        problems = [
+            f"{stage.source}: stage name {stage.name!r} is longer than {DNS_LABEL_MAX} characters"
+            for stage in (*plan.stages, *plan.final)
+            if len(stage.name) > DNS_LABEL_MAX
+        ]
+        available = self.timeouts.tasks_seconds
+        if plan.stages_budget > available:
+            problems.append(
+                f"timeouts.pipeline: the stages need {format_duration(plan.stages_budget)} but "
+                f"{self.timeouts.pipeline!r} minus finally {self.timeouts.finally_!r} leaves "
+                f"{format_duration(available)}"
+            )
+        finally_seconds = duration_seconds(self.timeouts.finally_)
+        if plan.final_budget > finally_seconds:
+            problems.append(
+                f"timeouts.finally: rollback needs {format_duration(plan.final_budget)} but finally has "
+                f"{self.timeouts.finally_!r}"
+            )
+        return problems
+
+    def plan(self) -> Plan:
+        """The stages this rollout compiles to, with names, weights and time budgets."""
+        return build_plan(self)

@@ -1,0 +1,90 @@
+"""The stages of a rollout: an ordered list of one-of steps, told apart by ``kind``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+
+from progressive.model._base import DnsLabel, Duration, FrozenModel, Weight, register_tags
+
+__all__ = ["Analyze", "Approve", "Pause", "Run", "SetWeight", "Step"]
+
+
+class SetWeight(FrozenModel):
+    """Send ``weight`` percent of traffic to the canary, verified by read-back."""
+
+    kind: Literal["set-weight"] = "set-weight"
+    weight: Weight = Field(description="Canary weight in percent.")
+    timeout: Duration = Field(
+        default="5m", description="Budget of the stage: API retries and waiting for the data plane."
+    )
+
+
+class Pause(FrozenModel):
+    """Hold the current weight for ``duration``."""
+
+    kind: Literal["pause"] = "pause"
+    duration: Duration = Field(description="How long to hold.")
+
+
+class Analyze(FrozenModel):
+    """Judge the canary at the current weight with the rollout's analysis settings.
+
+    With the sequential judge the stage passes as soon as the evidence says healthy (not before
+    ``min_duration``), fails as soon as it says bad, and at ``max_duration`` acts on the judge's
+    ``on_inconclusive``. With the threshold judge it runs each check's ``count`` measurements.
+    """
+
+    kind: Literal["analyze"] = "analyze"
+    max_duration: Duration = Field(default="5m", description="Stage budget for the sequential judge.")
+    min_duration: Duration = Field(default="1m", description="Earliest early pass for the sequential judge.")
+
+
+class Approve(FrozenModel):
+    """Wait for ``progressive approve`` (or ``progressive abort``) before going on."""
+
+    kind: Literal["approve"] = "approve"
+    timeout: Duration = Field(default="1h", description="How long to wait; then the stage fails.")
+
+
+class Run(FrozenModel):
+    """A hook container (smoke test, load test) run as its own Task; its failure fails the stage.
+
+    ``env`` values become Task params passed to the container as environment variables; they may use
+    the pipeline's parameters, e.g. ``{"IMAGE": "$(params.image)"}``.
+    """
+
+    kind: Literal["run"] = "run"
+    name: DnsLabel = Field(description="Hook name; the Task is <rollout>-<name>.")
+    image: str = Field(min_length=1, description="Container image, ideally pinned by digest.")
+    command: tuple[str, ...] = Field(default=(), description="Entrypoint; empty: the image's.")
+    args: tuple[str, ...] = Field(default=(), description="Arguments.")
+    env: dict[str, str] = Field(default_factory=dict, description="Environment, fed through Task params.")
+    timeout: Duration = Field(default="10m", description="Budget of the stage.")
+
+    @field_validator("command", "args")
+    @classmethod
+    def _no_substitution(cls, words: tuple[str, ...]) -> tuple[str, ...]:
+        for word in words:
+            if "$(" in word:
+                raise ValueError(
+                    f"{word!r} contains '$(': Tekton would splice values into it; pass values through env"
+                )
+        return words
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        for name in env:
+            if not name or not (name[0].isalpha() or name[0] == "_") or not all(
+                ch.isalnum() or ch == "_" for ch in name
+            ):
+                raise ValueError(f"{name!r} is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)")
+        return env
+
+
+Step = Annotated[SetWeight | Pause | Analyze | Approve | Run, Field(discriminator="kind")]
+"""One stage of the rollout."""
+
+register_tags("set-weight", "pause", "analyze", "approve", "run")
