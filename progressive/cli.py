@@ -23,10 +23,16 @@ __all__ = ["main"]
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "compile": ("progressive.commands.compile", "Compile the Rollouts of a Python file into Tekton YAML."),
     "plan": ("progressive.commands.plan", "Show the stages of each Rollout in a Python file as a table."),
-    "validate": ("progressive.commands.validate", "Check Tekton v1 YAML files against the schemas and rules."),
+    "validate": (
+        "progressive.commands.validate",
+        "Check Tekton v1 YAML files against the schemas and rules.",
+    ),
     "tasks": ("progressive.commands.tasks", "Write the reusable catalog Tasks (tasks/<name>/<version>/)."),
     "apply": ("progressive.commands.apply", "Compile and apply a rollout's Tasks, Pipeline and RBAC."),
-    "start": ("progressive.commands.start", "Start a rollout: create a PipelineRun, like tkn pipeline start."),
+    "start": (
+        "progressive.commands.start",
+        "Start a rollout: create a PipelineRun, like tkn pipeline start.",
+    ),
     "status": ("progressive.commands.status", "Show where a rollout stands."),
     "approve": ("progressive.commands.approve", "Approve the stage a rollout is waiting at."),
     "abort": ("progressive.commands.abort", "Abort a rollout waiting at an approval gate or pause."),
@@ -55,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _load(name: str) -> _Command:
     module, _text = SUBCOMMANDS[name]
-    loaded: _Command = importlib.import_module(module)  # type: ignore[assignment]
+    loaded: _Command = importlib.import_module(module)
     return loaded
 
 

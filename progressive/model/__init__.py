@@ -13,7 +13,16 @@ from progressive.model.analysis import (
 from progressive.model.plan import Plan, Stage, build_plan
 from progressive.model.policy import Notifications, RollbackPolicy, Timeouts, Webhook
 from progressive.model.rollout import DEFAULT_STEP_IMAGE, ROLLOUT_NAME_MAX, Rollout
-from progressive.model.routers import SMI, Contour, GatewayAPI, Istio, NginxIngress, ReplicaRatio, Router, Traefik
+from progressive.model.routers import (
+    SMI,
+    Contour,
+    GatewayAPI,
+    Istio,
+    NginxIngress,
+    ReplicaRatio,
+    Router,
+    Traefik,
+)
 from progressive.model.steps import Analyze, Approve, Pause, Run, SetWeight, Step
 from progressive.model.workload import Workload
 

@@ -54,8 +54,7 @@ def _check_label(value: str) -> str:
 def _check_subdomain(value: str) -> str:
     if not is_dns_subdomain(value):
         raise ValueError(
-            f"{value!r} is not a DNS-1123 subdomain (lower-case letters, digits, '-' and '.', "
-            "at most 253 characters)"
+            f"{value!r} is not a DNS-1123 subdomain (lower-case letters, digits, '-' and '.', at most 253 characters)"
         )
     return value
 
@@ -178,7 +177,7 @@ def _message(error: ErrorDetails) -> str:
         return f"{value!r} is too short (at least {ctx.get('min_length')})"
     if kind == "value_error":
         return str(ctx.get("error", error["msg"]))
-    if kind.endswith("_type") or kind.endswith("_parsing"):
+    if kind.endswith(("_type", "_parsing")):
         return f"{value!r}: {error['msg'][0].lower()}{error['msg'][1:]}"
     return error["msg"]
 

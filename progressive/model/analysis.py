@@ -93,8 +93,8 @@ class ThresholdCheck(FrozenModel):
     """
 
     name: DnsLabel = Field(description="Check name, for logs and results.")
-    metric: Literal["request-success-rate", "request-duration", "error-rate", "slow-request-share"] | None = (
-        Field(default=None, description="Built-in metric.")
+    metric: Literal["request-success-rate", "request-duration", "error-rate", "slow-request-share"] | None = Field(
+        default=None, description="Built-in metric."
     )
     query: str | None = Field(default=None, description="Custom PromQL returning one series.")
     le: float | None = Field(default=None, gt=0, description="Bucket bound (seconds) for slow-request-share.")

@@ -137,8 +137,14 @@ def build_plan(rollout: Rollout) -> Plan:
                 gates("confirm-traffic-increase", weight, f"-{step.weight}")
             weight = step.weight
             stages.append(
-                Stage(names.take(f"weight-{weight}"), "set-weight", weight, duration_seconds(step.timeout),
-                      source, step)
+                Stage(
+                    names.take(f"weight-{weight}"),
+                    "set-weight",
+                    weight,
+                    duration_seconds(step.timeout),
+                    source,
+                    step,
+                )
             )
         elif isinstance(step, Pause):
             budget = duration_seconds(step.duration) + MARGIN
@@ -167,6 +173,13 @@ def build_plan(rollout: Rollout) -> Plan:
     ]
     for index, hook in hooks_by_type.get("post-rollout", []):
         final.append(
-            Stage(names.take(f"gate-{hook.name}"), "webhook", 0, _webhook_budget(hook), f"webhooks[{index}]", hook)
+            Stage(
+                names.take(f"gate-{hook.name}"),
+                "webhook",
+                0,
+                _webhook_budget(hook),
+                f"webhooks[{index}]",
+                hook,
+            )
         )
     return Plan(tuple(stages), tuple(final))

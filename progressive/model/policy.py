@@ -43,8 +43,11 @@ class RollbackPolicy(FrozenModel):
 
 
 class Timeouts(FrozenModel):
-    """PipelineRun timeouts. ``finally_`` is reserved for rollback and report, so they run even when the
-    stages used up their budget (``timeouts.pipeline`` expiring would cancel ``finally`` too)."""
+    """PipelineRun timeouts, with a budget of its own for ``finally``.
+
+    ``finally_`` is reserved for rollback and report, so they run even when the stages used up their
+    budget (``timeouts.pipeline`` expiring would cancel ``finally`` too).
+    """
 
     pipeline: Duration = Field(default="2h", description="Whole run.")
     finally_: Duration = Field(default="15m", alias="finally", description="Budget of rollback and report.")
@@ -54,9 +57,7 @@ class Timeouts(FrozenModel):
         if duration_seconds(self.finally_) <= 0:
             raise ValueError(f"finally: {self.finally_!r} leaves rollback no time")
         if duration_seconds(self.finally_) >= duration_seconds(self.pipeline):
-            raise ValueError(
-                f"finally: {self.finally_!r} leaves the stages no time within pipeline {self.pipeline!r}"
-            )
+            raise ValueError(f"finally: {self.finally_!r} leaves the stages no time within pipeline {self.pipeline!r}")
         return self
 
     @property

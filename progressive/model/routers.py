@@ -82,7 +82,8 @@ class Istio(_RouterBase):
         default=(), description="Names of the http routes to change; empty: every route with both backends."
     )
     api_version: Literal["networking.istio.io/v1", "networking.istio.io/v1beta1"] = Field(
-        default="networking.istio.io/v1", description="apiVersion the VirtualService is read and written with."
+        default="networking.istio.io/v1",
+        description="apiVersion the VirtualService is read and written with.",
     )
 
     @model_validator(mode="after")
@@ -176,7 +177,7 @@ class SMI(_RouterBase):
         "split.smi-spec.io/v1alpha4",
     ] = Field(
         default="split.smi-spec.io/v1alpha2",
-        description="v1alpha1 weights are quantities (\"50\"), later versions integers.",
+        description='v1alpha1 weights are quantities ("50"), later versions integers.',
     )
 
     def step_flags(self, workload: Workload) -> dict[str, str]:
@@ -220,7 +221,12 @@ class ReplicaRatio(_RouterBase):
 
     def step_flags(self, workload: Workload) -> dict[str, str]:
         """Flags for the step: the routing 'object' is the stable Deployment, the backends both Deployments."""
-        return {"router": self.type, "name": workload.stable, "stable": workload.stable, "canary": workload.canary}
+        return {
+            "router": self.type,
+            "name": workload.stable,
+            "stable": workload.stable,
+            "canary": workload.canary,
+        }
 
 
 Router = Annotated[

@@ -68,17 +68,17 @@ class Run(FrozenModel):
     def _no_substitution(cls, words: tuple[str, ...]) -> tuple[str, ...]:
         for word in words:
             if "$(" in word:
-                raise ValueError(
-                    f"{word!r} contains '$(': Tekton would splice values into it; pass values through env"
-                )
+                raise ValueError(f"{word!r} contains '$(': Tekton would splice values into it; pass values through env")
         return words
 
     @field_validator("env")
     @classmethod
     def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
         for name in env:
-            if not name or not (name[0].isalpha() or name[0] == "_") or not all(
-                ch.isalnum() or ch == "_" for ch in name
+            if (
+                not name
+                or not (name[0].isalpha() or name[0] == "_")
+                or not all(ch.isalnum() or ch == "_" for ch in name)
             ):
                 raise ValueError(f"{name!r} is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)")
         return env

@@ -22,7 +22,9 @@ class Workload(FrozenModel):
         default=(), description="Containers whose image each run sets; empty: the canary's only container."
     )
     canary_replicas: int | None = Field(
-        default=None, ge=0, description="Replicas of the canary while it takes traffic; None: as many as stable."
+        default=None,
+        ge=0,
+        description="Replicas of the canary while it takes traffic; None: as many as stable.",
     )
     progress_deadline: Duration = Field(
         default="10m", description="How long a Deployment may take to become available."

@@ -8,6 +8,7 @@ reaches the cluster. Output is one JSON object per line on stdout.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -63,7 +64,7 @@ def parse_value(command: Command, name: str, text: str) -> object:
             value = float(text)
         except ValueError:
             raise bad("a number") from None
-        if value != value or value in {float("inf"), float("-inf")}:
+        if not math.isfinite(value):
             raise bad("a finite number")
         return value
     if kind == "duration":
