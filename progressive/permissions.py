@@ -1,0 +1,82 @@
+"""What the step touches in the cluster: the single source of the rollout's RBAC rules.
+
+The compiler turns these into the rollout's Role (least privilege, ``resourceNames`` wherever the name
+is known); the step's tests run every command against the in-repo API server with that Role enforced,
+so a call the step makes but this module does not grant fails a test. Pure standard library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from progressive.naming import state_configmap
+
+__all__ = ["ROUTER_RESOURCES", "Rule", "rollout_rules", "router_resource"]
+
+READ_WRITE = ("get", "update", "patch")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Rule:
+    """One RBAC policy rule."""
+
+    api_group: str
+    resource: str
+    verbs: tuple[str, ...]
+    names: tuple[str, ...] = ()
+    """``resourceNames``; empty means every object of the resource (needed for create and list)."""
+
+
+ROUTER_RESOURCES: dict[str, tuple[str, str]] = {
+    "gateway-api": ("gateway.networking.k8s.io", "httproutes"),
+    "istio": ("networking.istio.io", "virtualservices"),
+    "nginx": ("networking.k8s.io", "ingresses"),
+    "traefik": ("traefik.io", "traefikservices"),
+    "smi": ("split.smi-spec.io", "trafficsplits"),
+    "contour": ("projectcontour.io", "httpproxies"),
+    "replicas": ("apps", "deployments"),
+}
+"""Router -> (API group, resource) of its routing object at the default apiVersion."""
+
+
+def router_resource(router: str, api_version: str = "") -> tuple[str, str]:
+    """(API group, resource) of the routing object; ``api_version`` overrides the group when given."""
+    group, resource = ROUTER_RESOURCES[router]
+    if api_version and "/" in api_version:
+        group = api_version.split("/", 1)[0]
+    return group, resource
+
+
+def rollout_rules(
+    *,
+    rollout: str,
+    router: str,
+    routing_object: str,
+    stable_deployment: str,
+    canary_deployment: str,
+    api_version: str = "",
+) -> tuple[Rule, ...]:
+    """Every permission the steps of one rollout need, merged and sorted (deterministic output)."""
+    deployments = tuple(sorted({stable_deployment, canary_deployment}))
+    rules: list[Rule] = [
+        # state record: created on first use, then read-modify-write by name
+        Rule("", "configmaps", ("create",)),
+        Rule("", "configmaps", READ_WRITE, (state_configmap(rollout),)),
+        # one Event per transition, on the canary Deployment
+        Rule("", "events", ("create",)),
+        # deploy, promote, rollback, replica ratio
+        Rule("apps", "deployments", READ_WRITE, deployments),
+        # deploy reports why pods of a Deployment are not becoming available
+        Rule("", "pods", ("list",)),
+    ]
+    group, resource = router_resource(router, api_version)
+    if router == "nginx":
+        canary_ingress = f"{routing_object}-canary"
+        rules += [
+            Rule(group, resource, ("get",), (routing_object,)),
+            Rule(group, resource, ("create",)),
+            Rule(group, resource, (*READ_WRITE, "delete"), (canary_ingress,)),
+        ]
+    elif router != "replicas":
+        rules.append(Rule(group, resource, READ_WRITE, (routing_object,)))
+    return tuple(sorted(rules))
