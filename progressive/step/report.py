@@ -1,0 +1,268 @@
+"""``progressive step report``: say how the run ended. Runs in ``finally`` with ``--status=$(tasks.status)``.
+
+It reads the state record (and the live weights, when router flags are given), decides the outcome,
+prints one JSON summary line, records an Event and sends the final notification:
+
+===========  ==================================  ==============================================================
+status       state record                        outcome
+===========  ==================================  ==============================================================
+not Failed   phase ``promoted``                  ``promoted``
+Succeeded    anything else                       ``succeeded`` (the pipeline had no promote stage)
+Failed       phase ``promoted``                  ``failed`` after promotion (a later stage failed)
+Failed       phase ``rolled-back``               ``rolled-back``, with why (verdict, abort, stage)
+Failed       no traffic ever reached the canary  ``failed`` before any traffic shifted
+Failed       anything else                       ``failed``: the rollback has not finished; traffic may still be
+                                                 split (the message says where it stands)
+Completed    anything else                       ``stopped``: stages were skipped, which a compiled rollout only
+                                                 sees after ``tkn pipelinerun cancel --grace StoppedRunFinally``;
+                                                 the rollback (``when: $(tasks.status) in [Failed]``) did not run
+None         anything else                       ``unknown``: Tekton gave no aggregate status; neither did the
+                                                 rollback run
+===========  ==================================  ==============================================================
+
+For ``stopped`` and ``unknown`` the message says whether traffic may still reach the canary (and how much),
+because nothing else in the run will move it back.
+
+Tekton runs ``finally`` tasks side by side, so on a failed run the report may start while the rollback is
+still working; it waits up to ``--rollback-wait`` for the record to show the rollback's end before it
+reports what it sees.
+
+It exits 0 whatever the outcome (the pipeline's status already says it); only malformed flags exit 2.
+A cluster that cannot be reached is reported in the summary, not as a failure. With router flags it also
+reads the live weights; a promoted or rolled-back run whose routing object does not send 0% to the canary
+says so in the message.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from progressive.errors import StepError, UsageError
+from progressive.state import State
+from progressive.step.announce import announce
+from progressive.step.invocation import Invocation
+
+if TYPE_CHECKING:
+    from progressive.kube.client import Kube
+    from progressive.routers.base import Target
+
+__all__ = ["Outcome", "outcome", "run"]
+
+ROLLBACK_POLL = 2.0
+"""Seconds between reads of the record while waiting for the rollback to finish."""
+
+ROLLBACK_DONE = frozenset({"rolled-back", "failed"})
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the report says: a short word, an Event reason, a sentence, and how loud."""
+
+    word: Literal["promoted", "succeeded", "rolled-back", "failed", "stopped", "unknown"]
+    """``outcome`` in the JSON line and the notification."""
+    reason: str
+    """Event reason."""
+    message: str
+    severity: Literal["info", "success", "warning", "error"]
+
+
+def _shifted(state: State) -> bool:
+    """Whether any traffic may have reached the canary in this run."""
+    return bool(state.canary_weight) or bool(state.pending_weight) or state.phase in {"rolling-back", "promoting"}
+
+
+def _why(state: State) -> str:
+    """Why the run failed, from the record: the abort, the failing verdict, or the stage it stopped at."""
+    if state.aborted is not None:
+        reason = f": {state.aborted.reason}" if state.aborted.reason else ""
+        return f"aborted by {state.aborted.by} at {state.aborted.at}{reason}"
+    if state.verdict == "fail":
+        summary = f": {state.summary}" if state.summary else ""
+        return f"the analysis at {state.verdict_stage or 'a stage'} judged the canary bad{summary}"
+    if state.stage:
+        return f"stage {state.stage!r} failed"
+    return "a stage failed"
+
+
+def _left_split(state: State) -> str:
+    """What a run that ends without its rollback leaves behind, in words."""
+    if not _shifted(state):
+        return "no traffic reached the canary"
+    weight = state.pending_weight if state.pending_weight is not None else state.canary_weight
+    return (
+        f"the canary may still receive traffic (canary weight {weight}%, phase {state.phase or 'unknown'}): "
+        "run the progressive-rollback Task, or `progressive status` to check"
+    )
+
+
+def outcome(status: str, state: State, where: str) -> Outcome:
+    """The outcome for ``--status`` and the record (see the module docstring's table)."""
+    if state.phase == "promoted" and status != "Failed":
+        return Outcome("promoted", "RolloutPromoted", f"{where} promoted: the canary is the new stable", "success")
+    if status == "Succeeded":
+        return Outcome(
+            "succeeded",
+            "RolloutSucceeded",
+            f"{where}: all stages succeeded (phase {state.phase or 'unknown'})",
+            "info",
+        )
+    if status == "Failed":
+        why = _why(state)
+        if state.phase == "promoted":
+            return Outcome(
+                "failed", "RolloutFailed", f"{where} failed after promotion ({why}): the new version is stable", "error"
+            )
+        if state.phase == "rolled-back":
+            return Outcome("rolled-back", "RolloutRolledBack", f"{where} rolled back to stable: {why}", "warning")
+        if not _shifted(state):
+            return Outcome(
+                "failed", "RolloutFailed", f"{where} failed before any traffic reached the canary: {why}", "warning"
+            )
+        weight = state.pending_weight if state.pending_weight is not None else state.canary_weight
+        return Outcome(
+            "failed",
+            "RolloutFailed",
+            f"{where} failed ({why}) and its rollback has not finished: phase {state.phase or 'unknown'}, "
+            f"canary weight {weight}%; traffic may still be split, check the rollback task's log and "
+            "`progressive status`",
+            "error",
+        )
+    severity: Literal["warning", "error"] = "error" if _shifted(state) else "warning"
+    if status == "Completed":
+        return Outcome(
+            "stopped",
+            "RolloutStopped",
+            f"{where} stopped before promotion with stages skipped (a StoppedRunFinally cancel?), so no rollback "
+            f"ran: {_left_split(state)}",
+            severity,
+        )
+    return Outcome(
+        "unknown",
+        "RolloutEnded",
+        f"{where} ended without a pipeline status, so no rollback ran: {_left_split(state)}",
+        severity,
+    )
+
+
+def _wait_for_rollback(read: Callable[[], State], state: State, run_id: str, limit: float) -> State:
+    """Re-read the record until the rollback's end shows (or nothing was shifted), at most ``limit`` s."""
+    deadline = time.monotonic() + limit
+    while state.phase not in ROLLBACK_DONE and _shifted(state):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        time.sleep(min(ROLLBACK_POLL, left))
+        fresh = read()
+        state = fresh.for_run(run_id) if run_id else fresh
+    return state
+
+
+def _summary(state: State) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "phase": state.phase or None,
+        "last_stage": state.stage or None,
+        "canary": state.canary_weight,
+        "verdict": state.verdict or None,
+        "verdict_stage": state.verdict_stage or None,
+        "summary": state.summary or None,
+        "approvals": [f"{a.stage} by {a.by}" for a in state.approvals if a.decision == "approved"] or None,
+    }
+    if state.aborted is not None:
+        fields["aborted_by"] = state.aborted.by
+        fields["abort_reason"] = state.aborted.reason or None
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def run(invocation: Invocation) -> int:
+    """Report the run's outcome; see the module docstring."""
+    status = invocation.text("status")
+    namespace, rollout, run_id = invocation.text("namespace"), invocation.text("rollout"), invocation.text("run-id")
+    where = f"rollout {namespace}/{rollout}" + (f" (run {run_id})" if run_id else "")
+    target = _router_target(invocation)
+    problems: list[str] = []
+    kube: Kube | None = None
+    state = State()
+    try:
+        from progressive.kube.client import connect  # noqa: PLC0415
+        from progressive.kube.state_store import StateStore  # noqa: PLC0415
+
+        kube = connect()
+        store = StateStore(kube, namespace, rollout, api_timeout=invocation.seconds("api-timeout"))
+        record = store.read()
+        state = record.for_run(run_id) if run_id else record
+        if status == "Failed":
+            state = _wait_for_rollback(store.read, state, run_id, invocation.seconds("rollback-wait"))
+    except StepError as exc:
+        problems.append(f"state record not read: {exc}")
+
+    live: dict[str, Any] = {}
+    if kube is not None and target is not None:
+        live = _live_weights(kube, target, invocation.seconds("api-timeout"), state.stable_replicas, problems)
+
+    result = outcome(status, state, where)
+    live_canary = live.get("live_canary")
+    if state.aborted is not None and result.word in {"promoted", "succeeded"}:
+        problems.append(
+            f"the abort by {state.aborted.by} at {state.aborted.at} came after the last stage that checks for one"
+        )
+    if live and result.word in {"promoted", "rolled-back"} and live_canary != 0:
+        now = "a mix of weights" if live_canary is None else f"{live_canary}%"
+        problems.append(f"but the routing object sends {now} to the canary now, not 0%")
+    message = result.message
+    if problems:
+        message += " (" + "; ".join(problems) + ")"
+    announce(
+        invocation,
+        kube,
+        result.reason,
+        message,
+        warning=result.severity in {"warning", "error"},
+        status=status,
+        outcome=result.word,
+        severity=result.severity,
+        **_summary(state),
+        **live,
+    )
+    return 0
+
+
+def _router_target(invocation: Invocation) -> Target | None:
+    """The routing object named by the router flags, ``None`` without ``--router``; incomplete flags: exit 2."""
+    router = invocation.text("router")
+    if not router:
+        return None
+    missing = [f"--{name}" for name in ("name", "stable", "canary") if not invocation.text(name)]
+    if missing:
+        raise UsageError(f"--router: {router!r} also needs {', '.join(missing)} to read the live weights")
+    from progressive.routers.base import Target  # noqa: PLC0415 - only when live weights are asked for
+
+    return Target(
+        router=router,
+        namespace=invocation.text("namespace"),
+        name=invocation.text("name"),
+        stable=invocation.text("stable"),
+        canary=invocation.text("canary"),
+        api_version=invocation.text("api-version"),
+        istio_subsets=invocation.enabled("istio-subsets"),
+        routes=tuple(route.strip() for route in invocation.text("routes").split(",") if route.strip()),
+        annotation_prefix=invocation.text("annotation-prefix"),
+        rollout=invocation.text("rollout"),
+    )
+
+
+def _live_weights(
+    kube: Kube, target: Target, api_timeout: float, capacity: int | None, problems: list[str]
+) -> dict[str, Any]:
+    """The routing object's weights now, read through the router; a failure is noted, never fatal."""
+    from progressive.kube.objects import Objects  # noqa: PLC0415
+    from progressive.routers import open_router  # noqa: PLC0415
+
+    try:
+        reading = open_router(Objects(kube, api_timeout), target, capacity=capacity).read()
+    except StepError as exc:
+        problems.append(f"live weights not read: {exc}")
+        return {}
+    return {"live_canary": reading.effective, "live_weights": reading.to_json()}

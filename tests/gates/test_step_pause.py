@@ -1,0 +1,130 @@
+"""``progressive step pause``: holds, resumes after a restart, stops early on abort or a rollback webhook."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from progressive.state import State
+from tests.gates._steps import (
+    CANARY,
+    RUN_ID,
+    events,
+    read_state,
+    run_cli,
+    run_step,
+    seed_canary,
+    seed_state,
+    start_step,
+    wait_until,
+)
+from tests.support.http_receiver import Answer, HttpReceiver
+from tests.support.kubeapi import Kube
+
+AT_20 = State(run_id=RUN_ID, phase="progressing", stage="weight-20", canary_weight=20)
+PAUSE: dict[str, Any] = {"stage": "pause-20", "poll_interval": "0.1s", "canary_deployment": CANARY}
+
+
+def test_holds_for_the_duration(kube: Kube) -> None:
+    seed_canary(kube)
+    seed_state(kube, AT_20)
+    started = time.monotonic()
+    done = run_step(kube, "pause", duration="2s", **PAUSE)
+    assert done.code == 0, done.stderr
+    assert time.monotonic() - started >= 2.0
+    assert done.events == ["Paused", "PauseEnded"]
+    assert done.line("Paused")["message"] == "stage 'pause-20' of rollout shop/podinfo: holding canary weight 20 for 2s"
+    state = read_state(kube)
+    assert (state.phase, state.stage, state.waiting_since, state.canary_weight) == ("progressing", "pause-20", "", 20)
+    assert [event["reason"] for event in events(kube, "Deployment", CANARY)] == ["Paused", "PauseEnded"]
+
+
+def test_abort_ends_the_pause_early(kube: Kube) -> None:
+    seed_canary(kube)
+    seed_state(kube, AT_20)
+    step = start_step(kube, "pause", duration="5m", **PAUSE)
+    _wait_for_phase(kube, "paused")
+    assert run_cli(kube, "abort", "podinfo", "-n", "shop", "--by", "bob").code == 0
+    done = step.wait(timeout=30)
+    assert done.code == 7
+    assert done.error.startswith("stage 'pause-20' of rollout shop/podinfo: the rollout was aborted by bob at ")
+    assert done.events == ["Paused", "Aborted"]
+
+
+def test_an_aborted_run_does_not_pause_at_all(kube: Kube) -> None:
+    seed_canary(kube)
+    seed_state(kube, AT_20)
+    assert run_cli(kube, "abort", "podinfo", "-n", "shop", "--reason", "stop").code == 0
+    done = run_step(kube, "pause", duration="5m", **PAUSE)
+    assert done.code == 7
+    assert done.error.endswith(": stop")
+
+
+def test_rollback_webhook_2xx_fails_the_stage(kube: Kube, http_receiver: HttpReceiver) -> None:
+    seed_canary(kube)
+    seed_state(kube, AT_20)
+    http_receiver.script("/rollback/check", Answer(404), Answer(503), Answer(200))
+    done = run_step(kube, "pause", duration="5m", rollback_webhook=http_receiver.url("/rollback/check"), **PAUSE)
+    assert done.code == 1
+    assert done.error == (
+        f"stage 'pause-20' of rollout shop/podinfo: the rollback webhook (127.0.0.1:{http_receiver.port}) "
+        "answered 2xx: roll back now"
+    )
+    assert done.events == ["Paused", "RollbackRequested"]
+    bodies = [request.json for request in http_receiver.requests("/rollback/check")]
+    assert len(bodies) == 3
+    assert bodies[0] == {
+        "name": "podinfo",
+        "namespace": "shop",
+        "phase": "Progressing",
+        "checksum": RUN_ID,
+        "metadata": {},
+        "type": "rollback",
+        "rollout": "podinfo",
+        "runId": RUN_ID,
+        "stage": "pause-20",
+        "canaryWeight": 20,
+    }
+
+
+def test_an_unreachable_or_refusing_rollback_webhook_does_not_stop_the_pause(
+    kube: Kube, http_receiver: HttpReceiver
+) -> None:
+    seed_canary(kube)
+    seed_state(kube, AT_20)
+    http_receiver.script("/rollback/check", then=Answer(500))
+    done = run_step(kube, "pause", duration="1s", rollback_webhook=http_receiver.url("/rollback/check"), **PAUSE)
+    assert done.code == 0, done.stderr
+    assert len(http_receiver.requests("/rollback/check")) >= 2
+
+
+def test_killed_and_run_again_resumes_the_same_pause(kube: Kube) -> None:
+    seed_canary(kube)
+    seed_state(kube, AT_20.evolve(phase="paused", stage="pause-20", waiting_since="2026-01-01T00:00:00Z"))
+    started = time.monotonic()
+    done = run_step(kube, "pause", duration="10m", **PAUSE)
+    assert done.code == 0, done.stderr
+    assert time.monotonic() - started < 30  # the 10 minutes were held by the run that was killed
+    assert done.lines[0]["resumed"] is True
+    assert done.events == ["PauseEnded"]
+    assert read_state(kube).phase == "progressing"
+
+
+def test_a_restart_holds_only_what_is_left(kube: Kube) -> None:
+    seed_canary(kube)
+    seed_state(kube, AT_20)
+    first = start_step(kube, "pause", duration="6s", **PAUSE)
+    _wait_for_phase(kube, "paused")
+    time.sleep(3)
+    first.kill()
+    started = time.monotonic()
+    again = run_step(kube, "pause", duration="6s", **PAUSE)
+    took = time.monotonic() - started
+    assert again.code == 0, again.stderr
+    assert again.lines[0]["resumed"] is True
+    assert again.lines[0]["waited"] >= 2.0  # the record's stamp has whole seconds
+    assert took < 5.8  # a fresh pause would hold the whole 6s again
+
+
+def _wait_for_phase(kube: Kube, phase: str) -> None:
+    wait_until(lambda: read_state(kube).phase == phase, what=f"phase {phase!r}")

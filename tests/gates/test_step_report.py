@@ -1,0 +1,252 @@
+"""``progressive step report``: the outcome from ``$(tasks.status)`` and the record, its Event and notification."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from progressive.state import Approval, State
+from progressive.step.report import outcome
+from tests.gates._steps import (
+    CANARY,
+    RUN_ID,
+    events,
+    read_state,
+    run_step,
+    seed_canary,
+    seed_state,
+    start_step,
+    wait_until,
+)
+from tests.support.http_receiver import HttpReceiver
+from tests.support.kubeapi import Kube
+
+WHERE = "rollout shop/podinfo (run podinfo-x7k2p)"
+REPORT: dict[str, Any] = {"stage": "report", "canary_deployment": CANARY, "rollback_wait": "0s"}
+ROUTER: dict[str, Any] = {
+    "router": "gateway-api",
+    "name": "podinfo",
+    "stable": "podinfo-stable",
+    "canary": "podinfo-canary",
+}
+
+
+def _route(kube: Kube, stable: int, canary: int) -> None:
+    kube.seed(
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "HTTPRoute",
+            "metadata": {"name": "podinfo", "namespace": "shop"},
+            "spec": {
+                "parentRefs": [{"name": "gateway"}],
+                "rules": [
+                    {
+                        "backendRefs": [
+                            {"name": "podinfo-stable", "port": 80, "weight": stable},
+                            {"name": "podinfo-canary", "port": 80, "weight": canary},
+                        ]
+                    }
+                ],
+            },
+        }
+    )
+
+
+# --- the decision table, without a cluster ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "state", "word", "severity"),
+    [
+        ("Succeeded", State(phase="promoted"), "promoted", "success"),
+        ("Completed", State(phase="promoted"), "promoted", "success"),
+        ("Succeeded", State(phase="progressing", canary_weight=50), "succeeded", "info"),
+        ("Failed", State(phase="rolled-back", canary_weight=0), "rolled-back", "warning"),
+        ("Failed", State(phase="deploying"), "failed", "warning"),
+        ("Failed", State(phase="analyzing", canary_weight=20), "failed", "error"),
+        ("Failed", State(phase="rolling-back", canary_weight=0), "failed", "error"),
+        ("Failed", State(phase="promoted"), "failed", "error"),
+        ("Completed", State(phase="analyzing", canary_weight=20), "stopped", "error"),
+        ("Completed", State(phase="deployed"), "stopped", "warning"),
+        ("None", State(), "unknown", "warning"),
+        ("None", State(phase="paused", canary_weight=10), "unknown", "error"),
+    ],
+)
+def test_outcome_table(status: str, state: State, word: str, severity: str) -> None:
+    result = outcome(status, state, WHERE)
+    assert (result.word, result.severity) == (word, severity)
+
+
+def test_failure_explains_why() -> None:
+    bad = State(phase="rolled-back", verdict="fail", verdict_stage="analyze-10", summary="errors 9.1% vs 0.4%")
+    assert outcome("Failed", bad, WHERE).message == (
+        f"{WHERE} rolled back to stable: the analysis at analyze-10 judged the canary bad: errors 9.1% vs 0.4%"
+    )
+    aborted = State(phase="rolled-back", aborted=Approval("aborted", "bob", "2026-05-01T12:00:00Z", "", "pager"))
+    assert outcome("Failed", aborted, WHERE).message == (
+        f"{WHERE} rolled back to stable: aborted by bob at 2026-05-01T12:00:00Z: pager"
+    )
+    split = State(phase="analyzing", stage="analyze-30", canary_weight=30)
+    assert outcome("Failed", split, WHERE).message == (
+        f"{WHERE} failed (stage 'analyze-30' failed) and its rollback has not finished: phase analyzing, "
+        "canary weight 30%; traffic may still be split, check the rollback task's log and `progressive status`"
+    )
+    stopped = State(phase="paused", stage="pause-40", canary_weight=40)
+    assert outcome("Completed", stopped, WHERE).message == (
+        f"{WHERE} stopped before promotion with stages skipped (a StoppedRunFinally cancel?), so no rollback ran: "
+        "the canary may still receive traffic (canary weight 40%, phase paused): run the progressive-rollback "
+        "Task, or `progressive status` to check"
+    )
+    early = State(phase="deploying", stage="deploy")
+    assert outcome("Failed", early, WHERE).message == (
+        f"{WHERE} failed before any traffic reached the canary: stage 'deploy' failed"
+    )
+
+
+# --- the step ----------------------------------------------------------------------------------------------
+
+
+def test_promoted_run(kube: Kube, tmp_path: Path, http_receiver: HttpReceiver) -> None:
+    seed_canary(kube)
+    _route(kube, 100, 0)
+    approvals = (Approval("approved", "alice", "2026-05-01T12:00:00Z", "approve-50"),)
+    seed_state(kube, State(run_id=RUN_ID, phase="promoted", stage="promote", canary_weight=0, approvals=approvals))
+    folder = tmp_path / "notify"
+    folder.mkdir()
+    (folder / "webhook-url").write_text(http_receiver.url("/events"), encoding="utf-8")
+
+    done = run_step(kube, "report", status="Succeeded", notify_dir=folder, **REPORT, **ROUTER)
+    assert done.code == 0, done.stderr
+    (line,) = done.lines
+    assert line["event"] == "RolloutPromoted"
+    assert line["outcome"] == "promoted"
+    assert line["message"] == f"{WHERE} promoted: the canary is the new stable"
+    assert line["approvals"] == ["approve-50 by alice"]
+    assert line["live_canary"] == 0
+    assert line["live_weights"] == [{"where": "spec.rules[0]", "stable": 100, "canary": 0}]
+
+    (event,) = events(kube, "Deployment", CANARY)
+    assert (event["reason"], event["type"]) == ("RolloutPromoted", "Normal")
+    (sent,) = http_receiver.wait_for(1, "/events")
+    assert sent.json["reason"] == "RolloutPromoted"
+    assert sent.json["phase"] == "Succeeded"
+    assert sent.json["severity"] == "success"
+    assert sent.json["fields"]["outcome"] == "promoted"
+
+
+def test_rolled_back_run_with_live_weights_that_disagree(kube: Kube) -> None:
+    seed_canary(kube)
+    _route(kube, 70, 30)
+    seed_state(kube, State(run_id=RUN_ID, phase="rolled-back", stage="rollback", canary_weight=0, verdict="fail"))
+    done = run_step(kube, "report", status="Failed", **REPORT, **ROUTER)
+    assert done.code == 0, done.stderr
+    (line,) = done.lines
+    assert line["outcome"] == "rolled-back"
+    assert line["live_canary"] == 30
+    assert line["message"].endswith("(but the routing object sends 30% to the canary now, not 0%)")
+    assert events(kube, "Deployment", CANARY)[0]["type"] == "Warning"
+
+
+def test_waits_for_the_rollback_running_beside_it(kube: Kube) -> None:
+    seed_canary(kube)
+    seed_state(kube, State(run_id=RUN_ID, phase="rolling-back", stage="analyze-20", canary_weight=20, verdict="fail"))
+    step = start_step(kube, "report", status="Failed", **{**REPORT, "rollback_wait": "60s"})
+    wait_until(lambda: kube.log.find(verb="get", resource="configmaps"), what="the report's first read")
+    seed_state(kube, read_state(kube).evolve(phase="rolled-back", canary_weight=0))
+    done = step.wait(timeout=30)
+    assert done.code == 0, done.stderr
+    assert done.lines[-1]["outcome"] == "rolled-back"
+    assert done.lines[-1]["message"].startswith(f"{WHERE} rolled back to stable: the analysis at a stage judged")
+
+
+def test_a_rollback_that_does_not_finish_in_time_is_reported_as_such(kube: Kube) -> None:
+    seed_canary(kube)
+    seed_state(kube, State(run_id=RUN_ID, phase="rolling-back", stage="analyze-20", canary_weight=20))
+    started = time.monotonic()
+    done = run_step(kube, "report", status="Failed", **{**REPORT, "rollback_wait": "1s"})
+    assert done.code == 0
+    assert time.monotonic() - started < 20
+    (line,) = done.lines
+    assert line["outcome"] == "failed"
+    assert line["severity"] == "error"
+    assert "its rollback has not finished: phase rolling-back, canary weight 20%" in line["message"]
+
+
+def test_a_record_of_another_run_is_not_reported(kube: Kube) -> None:
+    seed_canary(kube)
+    seed_state(kube, State(run_id="podinfo-older", phase="promoted"))
+    done = run_step(kube, "report", status="Failed", **REPORT)
+    (line,) = done.lines
+    assert line["outcome"] == "failed"
+    assert "before any traffic reached the canary" in line["message"]
+
+
+def test_no_cluster_is_reported_not_fatal(kube: Kube, tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-kubeconfig"
+    done = run_step(kube, "report", status="Succeeded", env={"KUBECONFIG": str(missing)}, **REPORT, **ROUTER)
+    assert done.code == 0, done.stderr
+    (line,) = done.lines
+    assert line["outcome"] == "succeeded"
+    assert "(state record not read: cannot load cluster credentials from" in line["message"]
+
+
+def test_a_missing_routing_object_is_noted(kube: Kube) -> None:
+    seed_canary(kube)
+    seed_state(kube, State(run_id=RUN_ID, phase="promoted"))
+    done = run_step(kube, "report", status="Succeeded", **REPORT, **ROUTER)
+    assert done.code == 0
+    assert "live weights not read:" in done.lines[0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        ({"status": "Cancelled"}, "--status: 'Cancelled' is not one of Succeeded, Failed, Completed, None"),
+        ({"status": "Failed", "router": "gateway-api"}, "--router: 'gateway-api' also needs --name, --stable"),
+    ],
+)
+def test_malformed_flags_exit_2(kube: Kube, flags: dict[str, Any], message: str) -> None:
+    done = run_step(kube, "report", stage="report", **flags)
+    assert done.code == 2
+    assert done.error.startswith(message)
+
+
+def test_the_report_runs_concurrently_with_writers(kube: Kube) -> None:
+    """A report that polls while the rollback writes must never fail on a conflict or a half-written record."""
+    seed_canary(kube)
+    seed_state(kube, State(run_id=RUN_ID, phase="rolling-back", canary_weight=50))
+    stop = threading.Event()
+
+    def rollback() -> None:
+        weight = 50
+        while weight > 0 and not stop.is_set():
+            weight -= 10
+            seed_state(kube, State(run_id=RUN_ID, phase="rolling-back", canary_weight=weight))
+            time.sleep(0.3)
+        seed_state(kube, State(run_id=RUN_ID, phase="rolled-back", canary_weight=0))
+
+    writer = threading.Thread(target=rollback)
+    writer.start()
+    try:
+        done = run_step(kube, "report", status="Failed", **{**REPORT, "rollback_wait": "30s"})
+    finally:
+        stop.set()
+        writer.join()
+    assert done.code == 0, done.stderr
+    assert done.lines[-1]["outcome"] == "rolled-back"
+
+
+def test_an_abort_that_came_too_late_is_said(kube: Kube) -> None:
+    seed_canary(kube)
+    aborted = Approval("aborted", "bob", "2026-05-01T12:00:00Z", "promote", "")
+    seed_state(kube, State(run_id=RUN_ID, phase="promoted", aborted=aborted))
+    done = run_step(kube, "report", status="Succeeded", **REPORT)
+    (line,) = done.lines
+    assert line["outcome"] == "promoted"
+    assert line["message"].endswith(
+        "(the abort by bob at 2026-05-01T12:00:00Z came after the last stage that checks for one)"
+    )
