@@ -1,3 +1,8 @@
 """Root of the test suite. Shared fixtures live in ``tests/support`` and are registered here."""
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = [
+    "tests.support.http_receiver",
+    "tests.support.prometheus_fixtures",
+    "tests.support.kube_fixtures",
+    "tests.support.tekton.fixtures",
+]
