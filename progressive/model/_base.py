@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Self
+import re
+from collections.abc import Sequence
+from typing import Annotated, Any, Self, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails
@@ -16,7 +18,11 @@ __all__ = [
     "DnsSubdomain",
     "Duration",
     "FrozenModel",
+    "ImageRef",
+    "Items",
     "ModelError",
+    "PlainText",
+    "PositiveDuration",
     "ServiceName",
     "Weight",
     "duration_seconds",
@@ -27,8 +33,19 @@ __all__ = [
 # --- durations -------------------------------------------------------------------------------------------
 
 
+GO_DURATION_MAX = (2**63 - 1) / 1e9
+"""Seconds in the longest Go ``time.Duration`` (about 292 years); Tekton cannot parse anything longer."""
+
+
 def _check_duration(value: str) -> str:
-    parse_duration(value)
+    if parse_duration(value) > GO_DURATION_MAX:
+        raise ValueError(f"{value!r} is longer than a Go duration can be (about 292 years)")
+    return value
+
+
+def _check_positive_duration(value: str) -> str:
+    if parse_duration(_check_duration(value)) <= 0:
+        raise ValueError(f"{value!r} must be longer than 0 (in Tekton a 0 timeout means no timeout at all)")
     return value
 
 
@@ -38,6 +55,8 @@ duration_seconds = parse_duration
 
 Duration = Annotated[str, AfterValidator(_check_duration)]
 """A Go/Tekton duration string; kept as written, so the YAML shows what the user typed."""
+PositiveDuration = Annotated[str, AfterValidator(_check_positive_duration)]
+"""A duration that bounds a wait or a stage: 0 is refused (a 0 Tekton timeout would mean none)."""
 
 # --- names and numbers -----------------------------------------------------------------------------------
 
@@ -67,6 +86,30 @@ def _check_weight(value: int) -> int:
     return value
 
 
+_IMAGE = re.compile(
+    r"(?P<repo>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
+    r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
+    r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?"
+)
+
+
+def _check_image(image: str) -> str:
+    match = _IMAGE.fullmatch(image)
+    if match is None:
+        raise ValueError(f"{image!r} is not an image reference registry/repo:tag[@sha256:<64 hex>]")
+    if match["tag"] is None and match["digest"] is None:
+        raise ValueError(f"{image!r} has neither tag nor digest; pin it (repo:tag@sha256:...)")
+    if match["tag"] == "latest" and match["digest"] is None:
+        raise ValueError(f"{image!r} uses :latest; pin a version or a digest")
+    return image
+
+
+def _check_no_substitution(value: str) -> str:
+    if "$(" in value:
+        raise ValueError(f"{value!r} contains '$(' which Tekton would substitute")
+    return value
+
+
 DnsLabel = Annotated[str, AfterValidator(_check_label)]
 """Namespace, rollout, hook and Service names."""
 ServiceName = DnsLabel
@@ -75,6 +118,19 @@ DnsSubdomain = Annotated[str, AfterValidator(_check_subdomain)]
 """Names of Deployments, HTTPRoutes, VirtualServices, Ingresses and other objects."""
 Weight = Annotated[int, AfterValidator(_check_weight)]
 """A traffic weight in percent, 0 to 100."""
+_T = TypeVar("_T")
+
+
+def _freeze(values: Sequence[_T]) -> tuple[_T, ...]:
+    return tuple(values)
+
+
+Items = Annotated[Sequence[_T], AfterValidator(_freeze)]
+"""A list or tuple in, a tuple out: users write ``steps=[...]`` (type-checks), the model stays immutable."""
+ImageRef = Annotated[str, AfterValidator(_check_image)]
+"""A container image pinned by tag or digest (``registry/repo:tag[@sha256:<64 hex>]``), never ``:latest``."""
+PlainText = Annotated[str, AfterValidator(_check_no_substitution)]
+"""Text that reaches a Task param verbatim, so it may not hold Tekton's ``$(...)``."""
 
 # --- the base model and its errors -----------------------------------------------------------------------
 

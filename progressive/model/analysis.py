@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from progressive.model._base import DnsLabel, DnsSubdomain, Duration, FrozenModel, register_tags
+from progressive.model._base import (
+    DnsLabel,
+    DnsSubdomain,
+    Duration,
+    FrozenModel,
+    Items,
+    PlainText,
+    PositiveDuration,
+    register_tags,
+)
 
 __all__ = [
     "BUILTIN_CHECKS",
@@ -41,7 +51,7 @@ class Prometheus(FrozenModel):
         default=None,
         description="Secret with key 'token' (bearer token) and/or 'ca.crt' (CA bundle), mounted as files.",
     )
-    query_timeout: Duration = Field(default="30s", description="Timeout of one query.")
+    query_timeout: PositiveDuration = Field(default="30s", description="Timeout of one query.")
 
     @field_validator("url")
     @classmethod
@@ -65,7 +75,7 @@ class SequentialJudge(FrozenModel):
     type: Literal["sequential"] = "sequential"
     alpha: float = Field(default=0.05, gt=0, le=0.5, description="Bound on the false-rollback probability.")
     beta: float = Field(default=0.1, gt=0, le=0.5, description="Bound on passing early a bad canary.")
-    interval: Duration = Field(default="30s", description="Time between polls; scrape cadence is best.")
+    interval: PositiveDuration = Field(default="30s", description="Time between polls; scrape cadence is best.")
     rho1_errors: float = Field(default=2.0, gt=1, description="Error-rate ratio an early pass guards against.")
     rho1_slow: float = Field(default=1.5, gt=1, description="Slow-request ratio an early pass guards against.")
     latency_threshold: float | Literal["auto"] | None = Field(
@@ -100,7 +110,7 @@ class ThresholdCheck(FrozenModel):
     le: float | None = Field(default=None, gt=0, description="Bucket bound (seconds) for slow-request-share.")
     min: float | None = Field(default=None, description="Lowest passing value.")
     max: float | None = Field(default=None, description="Highest passing value.")
-    interval: Duration = Field(default="1m", description="Time between measurements, and the query's range.")
+    interval: PositiveDuration = Field(default="1m", description="Time between measurements, and the query's range.")
     count: int = Field(default=5, ge=1, description="Measurements in a stage.")
     initial_delay: Duration = Field(default="0s", description="Wait before the first measurement.")
     failure_limit: int = Field(default=0, ge=-1, description="Failed measurements tolerated; -1: never fail.")
@@ -126,14 +136,14 @@ class ThresholdJudge(FrozenModel):
     """Fixed thresholds per measurement, as Flagger and Argo Rollouts do (for porting existing checks)."""
 
     type: Literal["threshold"] = "threshold"
-    checks: tuple[ThresholdCheck, ...] = Field(min_length=1, description="The checks; all must pass.")
+    checks: Items[ThresholdCheck] = Field(min_length=1, description="The checks; all must pass.")
     on_no_data: Literal["fail", "inconclusive", "wait"] = Field(
         default="fail", description="What a measurement without data counts as; never a pass."
     )
 
     @field_validator("checks")
     @classmethod
-    def _unique(cls, checks: tuple[ThresholdCheck, ...]) -> tuple[ThresholdCheck, ...]:
+    def _unique(cls, checks: Sequence[ThresholdCheck]) -> Sequence[ThresholdCheck]:
         names = [check.name for check in checks]
         for name in names:
             if names.count(name) > 1:
@@ -156,5 +166,32 @@ class Analysis(FrozenModel):
     )
     judge: Judge = Field(default_factory=SequentialJudge, description="Decision rule.")
     service: DnsSubdomain | None = Field(default=None, description="Template variable service; default: router's.")
-    route: str | None = Field(default=None, description="Template variable route; default: router's object.")
+    route: PlainText | None = Field(default=None, description="Template variable route; default: router's object.")
     ingress: DnsSubdomain | None = Field(default=None, description="Template variable ingress.")
+    canary_cluster: PlainText | None = Field(
+        default=None,
+        description="Envoy Gateway: Envoy cluster of the canary backendRef, e.g. "
+        "httproute/<ns>/<route>/rule/0/backend/1 (a backendRef gets a cluster of its own when it has filters); "
+        "needed by provider envoy-gateway.",
+    )
+    stable_cluster: PlainText | None = Field(
+        default=None,
+        description="Envoy Gateway: Envoy cluster of the stable backendRef, e.g. "
+        "httproute/<ns>/<route>/rule/0/backend/0.",
+    )
+
+    @model_validator(mode="after")
+    def _provider_variables(self) -> Analysis:
+        builtin = isinstance(self.judge, SequentialJudge) or any(check.metric for check in self.judge.checks)
+        if (
+            self.provider == "envoy-gateway"
+            and builtin
+            and (self.canary_cluster is None or self.stable_cluster is None)
+        ):
+            raise ValueError(
+                "provider envoy-gateway needs canary_cluster and stable_cluster, the Envoy clusters of the two "
+                "backendRefs (httproute/<namespace>/<route>/rule/<n>/backend/<i>): its metrics name no workload"
+            )
+        if self.canary_cluster is not None and self.canary_cluster == self.stable_cluster:
+            raise ValueError(f"canary_cluster and stable_cluster are both {self.canary_cluster!r}; they must differ")
+        return self

@@ -10,16 +10,17 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from progressive.contract import COMMANDS
 from progressive.model._base import duration_seconds
 from progressive.model.analysis import ThresholdJudge
 from progressive.model.policy import Webhook
-from progressive.model.routers import GatewayAPI
+from progressive.model.routers import Contour, GatewayAPI, ReplicaRatio
 from progressive.model.steps import Analyze, Approve, Pause, Run, SetWeight, Step
 
 if TYPE_CHECKING:
     from progressive.model.rollout import Rollout
 
-__all__ = ["Plan", "Stage", "StageKind", "build_plan"]
+__all__ = ["MARGIN", "Plan", "Stage", "StageKind", "accepted_wait", "build_plan"]
 
 StageKind = Literal[
     "webhook", "deploy", "set-weight", "pause", "analyze", "approve", "run", "promote", "rollback", "report"
@@ -32,6 +33,8 @@ QUERY_MARGIN = 120.0
 WEBHOOK_BACKOFF = 5.0
 """Seconds the webhook step waits, at most, between retries."""
 REPORT_BUDGET = 120.0
+_DEFAULT_ACCEPTED = duration_seconds(COMMANDS["set-weight"].flag("accepted-timeout").default or "0")
+"""The step's ``--accepted-timeout`` default, for routers whose model has no such field."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +77,18 @@ def _webhook_budget(hook: Webhook) -> float:
     return (hook.retries + 1) * (duration_seconds(hook.timeout) + WEBHOOK_BACKOFF) + MARGIN
 
 
-def _accepted_wait(rollout: Rollout) -> float:
+def accepted_wait(rollout: Rollout) -> float:
+    """Seconds one traffic change may spend waiting for the data plane, at most (``--accepted-timeout``).
+
+    Gateway API waits for ``Accepted`` (unless turned off), Contour for ``Valid``, the replica ratio until
+    the Deployment it grows is available (the one it shrinks is available at once); the others report
+    nothing to wait for. Routers without the setting in the model use the step's default.
+    """
     router = rollout.router
-    if isinstance(router, GatewayAPI) and router.wait_accepted:
-        return duration_seconds(router.accepted_timeout)
+    if isinstance(router, GatewayAPI):
+        return duration_seconds(router.accepted_timeout) if router.wait_accepted else 0.0
+    if isinstance(router, Contour | ReplicaRatio):
+        return _DEFAULT_ACCEPTED
     return 0.0
 
 
@@ -121,7 +132,7 @@ def build_plan(rollout: Rollout) -> Plan:
             stages.append(Stage(name, "webhook", weight, _webhook_budget(hook), f"webhooks[{index}]", hook))
 
     deadline = duration_seconds(rollout.workload.progress_deadline)
-    accepted = _accepted_wait(rollout)
+    accepted = accepted_wait(rollout)
 
     gates("confirm-rollout", 0)
     stages.append(Stage(names.take("deploy"), "deploy", 0, deadline + MARGIN, "workload"))

@@ -7,7 +7,16 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from progressive.model._base import DnsLabel, DnsSubdomain, Duration, FrozenModel, Weight, duration_seconds
+from progressive.model._base import (
+    DnsLabel,
+    DnsSubdomain,
+    Duration,
+    FrozenModel,
+    PlainText,
+    PositiveDuration,
+    Weight,
+    duration_seconds,
+)
 
 __all__ = ["Notifications", "RollbackPolicy", "Timeouts", "Webhook", "WebhookType"]
 
@@ -49,7 +58,7 @@ class Timeouts(FrozenModel):
     budget (``timeouts.pipeline`` expiring would cancel ``finally`` too).
     """
 
-    pipeline: Duration = Field(default="2h", description="Whole run.")
+    pipeline: PositiveDuration = Field(default="2h", description="Whole run.")
     finally_: Duration = Field(default="15m", alias="finally", description="Budget of rollback and report.")
 
     @model_validator(mode="after")
@@ -80,10 +89,10 @@ class Webhook(FrozenModel):
     name: DnsLabel = Field(description="Gate name.")
     type: WebhookType = Field(description="When the gate runs.")
     url: str = Field(description="Endpoint to POST to.")
-    timeout: Duration = Field(default="10s", description="Timeout of one request.")
+    timeout: PositiveDuration = Field(default="10s", description="Timeout of one request.")
     retries: int = Field(default=2, ge=0, le=20, description="Retries after a failed request.")
-    gate_timeout: Duration = Field(default="1h", description="confirm-* gates: how long to keep asking.")
-    metadata: dict[str, str] = Field(default_factory=dict, description="Sent as 'metadata' in the body.")
+    gate_timeout: PositiveDuration = Field(default="1h", description="confirm-* gates: how long to keep asking.")
+    metadata: dict[PlainText, PlainText] = Field(default_factory=dict, description="Sent as 'metadata' in the body.")
 
     @field_validator("url")
     @classmethod

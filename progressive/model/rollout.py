@@ -6,11 +6,11 @@ import re
 
 from pydantic import Field, field_validator, model_validator
 
-from progressive.model._base import DnsLabel, FrozenModel, duration_seconds, format_duration
+from progressive.model._base import DnsLabel, FrozenModel, ImageRef, Items, duration_seconds, format_duration
 from progressive.model.analysis import Analysis
-from progressive.model.plan import Plan, build_plan
+from progressive.model.plan import MARGIN, Plan, accepted_wait, build_plan
 from progressive.model.policy import Notifications, RollbackPolicy, Timeouts, Webhook
-from progressive.model.routers import Router
+from progressive.model.routers import NginxIngress, Router
 from progressive.model.steps import Analyze, Run, SetWeight, Step
 from progressive.model.workload import Workload
 from progressive.naming import DNS_LABEL_MAX, RESOURCE_PREFIX, hook_task
@@ -20,11 +20,8 @@ __all__ = ["DEFAULT_STEP_IMAGE", "Rollout"]
 DEFAULT_STEP_IMAGE = "ghcr.io/tekton-progressive/progressive:0.1.0"
 """The step image built from this repository's Dockerfile; pin it by digest in production."""
 
-_IMAGE = re.compile(
-    r"(?P<repo>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
-    r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
-    r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?"
-)
+_REFERENCE = re.compile(r"\$\(([^()]*)\)")
+_HOOK_CONTEXT = frozenset({"context.pipelineRun.name", "context.pipelineRun.namespace", "context.pipelineRun.uid"})
 
 ROLLOUT_NAME_MAX = DNS_LABEL_MAX - len(RESOURCE_PREFIX)
 """The longest rollout name whose derived names (``progressive-<name>``) still fit 63 characters."""
@@ -41,13 +38,13 @@ class Rollout(FrozenModel):
     namespace: DnsLabel = Field(description="Namespace of the workload, the routing object and the pipeline.")
     workload: Workload = Field(description="Stable and canary Deployments.")
     router: Router = Field(description="Traffic router that carries the weights.")
-    steps: tuple[Step, ...] = Field(description="Stages, in order; at least one SetWeight.")
+    steps: Items[Step] = Field(description="Stages, in order; at least one SetWeight.")
     analysis: Analysis | None = Field(default=None, description="Needed when any step is Analyze.")
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy, description="What rollback does.")
     timeouts: Timeouts = Field(default_factory=Timeouts, description="PipelineRun timeouts.")
-    webhooks: tuple[Webhook, ...] = Field(default=(), description="HTTP gates, Flagger style.")
+    webhooks: Items[Webhook] = Field(default=(), description="HTTP gates, Flagger style.")
     notifications: Notifications | None = Field(default=None, description="Slack / JSON webhook announcements.")
-    image: str = Field(default=DEFAULT_STEP_IMAGE, description="Step image: registry/repo:tag[@sha256:digest].")
+    image: ImageRef = Field(default=DEFAULT_STEP_IMAGE, description="Step image: registry/repo:tag[@sha256:digest].")
 
     @field_validator("name")
     @classmethod
@@ -59,21 +56,9 @@ class Rollout(FrozenModel):
             )
         return name
 
-    @field_validator("image")
-    @classmethod
-    def _pinned_image(cls, image: str) -> str:
-        match = _IMAGE.fullmatch(image)
-        if match is None:
-            raise ValueError(f"{image!r} is not an image reference registry/repo:tag[@sha256:<64 hex>]")
-        if match["tag"] is None and match["digest"] is None:
-            raise ValueError(f"{image!r} has neither tag nor digest; pin it (repo:tag@sha256:...)")
-        if match["tag"] == "latest" and match["digest"] is None:
-            raise ValueError(f"{image!r} uses :latest; pin a version or a digest")
-        return image
-
     @model_validator(mode="after")
     def _coherent(self) -> Rollout:
-        problems = [*self._step_problems(), *self._webhook_problems()]
+        problems = [*self._step_problems(), *self._analysis_problems(), *self._webhook_problems()]
         if not problems:
             problems = self._budget_problems()
         if problems:
@@ -86,15 +71,22 @@ class Rollout(FrozenModel):
             problems.append("steps: needs at least one SetWeight")
         weight = 0
         hooks: dict[str, int] = {}
+        wait = accepted_wait(self) + MARGIN
         for index, step in enumerate(self.steps):
             if isinstance(step, SetWeight):
                 weight = step.weight
+                if duration_seconds(step.timeout) < wait:
+                    problems.append(
+                        f"steps[{index}].timeout: {step.timeout!r} is shorter than {format_duration(wait)}, what "
+                        f"router {self.router.type} may wait for the data plane plus a margin"
+                    )
             elif isinstance(step, Analyze):
                 if self.analysis is None:
                     problems.append(f"steps[{index}]: Analyze needs the rollout's analysis settings")
                 elif weight == 0:
                     problems.append(f"steps[{index}]: Analyze at canary weight 0 has no canary traffic to judge")
             elif isinstance(step, Run):
+                problems += self._hook_env_problems(index, step)
                 if step.name in hooks:
                     problems.append(f"steps[{index}].name: {step.name!r} is already used by steps[{hooks[step.name]}]")
                 hooks[step.name] = index
@@ -105,6 +97,26 @@ class Rollout(FrozenModel):
                         f"above {DNS_LABEL_MAX}"
                     )
         return problems
+
+    def _hook_env_problems(self, index: int, step: Run) -> list[str]:
+        """A hook's env may use the pipeline's image params and run context, nothing else Tekton knows."""
+        allowed = {f"params.{param}" for param in self.workload.image_params()} | _HOOK_CONTEXT
+        return [
+            f"steps[{index}].env.{name}: $({reference}) is not available to a hook; use "
+            + ", ".join(f"$({item})" for item in sorted(allowed))
+            for name, value in sorted(step.env.items())
+            for reference in _REFERENCE.findall(value)
+            if reference not in allowed
+        ]
+
+    def _analysis_problems(self) -> list[str]:
+        """Template variables the chosen query family needs must have a value."""
+        analysis = self.analysis
+        if analysis is None or analysis.provider != "nginx" or analysis.ingress is not None:
+            return []
+        if isinstance(self.router, NginxIngress):
+            return []  # the router's Ingress is the default
+        return [f"analysis.ingress: provider nginx needs the Ingress name, and router {self.router.type} has none"]
 
     def _webhook_problems(self) -> list[str]:
         problems: list[str] = []

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from progressive.model._base import DnsSubdomain, Duration, FrozenModel, ServiceName, register_tags
+from progressive.model._base import DnsSubdomain, Duration, FrozenModel, Items, ServiceName, register_tags
 from progressive.model.workload import Workload
 from progressive.naming import DNS_SUBDOMAIN_MAX
 
@@ -78,7 +78,7 @@ class Istio(_RouterBase):
     stable: DnsSubdomain = Field(description="Stable destination host, or subset name in subset mode.")
     canary: DnsSubdomain = Field(description="Canary destination host, or subset name in subset mode.")
     subsets: bool = Field(default=False, description="stable and canary name subsets, not hosts.")
-    routes: tuple[DnsSubdomain, ...] = Field(
+    routes: Items[DnsSubdomain] = Field(
         default=(), description="Names of the http routes to change; empty: every route with both backends."
     )
     api_version: Literal["networking.istio.io/v1", "networking.istio.io/v1beta1"] = Field(

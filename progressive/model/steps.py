@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from progressive.model._base import DnsLabel, Duration, FrozenModel, Weight, register_tags
+from progressive.model._base import (
+    DnsLabel,
+    Duration,
+    FrozenModel,
+    ImageRef,
+    Items,
+    PositiveDuration,
+    Weight,
+    duration_seconds,
+    register_tags,
+)
 
 __all__ = ["Analyze", "Approve", "Pause", "Run", "SetWeight", "Step"]
 
@@ -16,7 +27,7 @@ class SetWeight(FrozenModel):
 
     kind: Literal["set-weight"] = "set-weight"
     weight: Weight = Field(description="Canary weight in percent.")
-    timeout: Duration = Field(
+    timeout: PositiveDuration = Field(
         default="5m", description="Budget of the stage: API retries and waiting for the data plane."
     )
 
@@ -37,15 +48,21 @@ class Analyze(FrozenModel):
     """
 
     kind: Literal["analyze"] = "analyze"
-    max_duration: Duration = Field(default="5m", description="Stage budget for the sequential judge.")
+    max_duration: PositiveDuration = Field(default="5m", description="Stage budget for the sequential judge.")
     min_duration: Duration = Field(default="1m", description="Earliest early pass for the sequential judge.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Analyze:
+        if duration_seconds(self.min_duration) > duration_seconds(self.max_duration):
+            raise ValueError(f"min_duration {self.min_duration!r} is longer than max_duration {self.max_duration!r}")
+        return self
 
 
 class Approve(FrozenModel):
     """Wait for ``progressive approve`` (or ``progressive abort``) before going on."""
 
     kind: Literal["approve"] = "approve"
-    timeout: Duration = Field(default="1h", description="How long to wait; then the stage fails.")
+    timeout: PositiveDuration = Field(default="1h", description="How long to wait; then the stage fails.")
 
 
 class Run(FrozenModel):
@@ -57,15 +74,15 @@ class Run(FrozenModel):
 
     kind: Literal["run"] = "run"
     name: DnsLabel = Field(description="Hook name; the Task is <rollout>-<name>.")
-    image: str = Field(min_length=1, description="Container image, ideally pinned by digest.")
-    command: tuple[str, ...] = Field(default=(), description="Entrypoint; empty: the image's.")
-    args: tuple[str, ...] = Field(default=(), description="Arguments.")
+    image: ImageRef = Field(description="Container image, pinned by tag or digest (repo:tag@sha256:...).")
+    command: Items[str] = Field(default=(), description="Entrypoint; empty: the image's.")
+    args: Items[str] = Field(default=(), description="Arguments.")
     env: dict[str, str] = Field(default_factory=dict, description="Environment, fed through Task params.")
-    timeout: Duration = Field(default="10m", description="Budget of the stage.")
+    timeout: PositiveDuration = Field(default="10m", description="Budget of the stage.")
 
     @field_validator("command", "args")
     @classmethod
-    def _no_substitution(cls, words: tuple[str, ...]) -> tuple[str, ...]:
+    def _no_substitution(cls, words: Sequence[str]) -> Sequence[str]:
         for word in words:
             if "$(" in word:
                 raise ValueError(f"{word!r} contains '$(': Tekton would splice values into it; pass values through env")

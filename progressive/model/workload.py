@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from progressive.model._base import DnsLabel, DnsSubdomain, Duration, FrozenModel
+from progressive.model._base import DnsLabel, DnsSubdomain, FrozenModel, Items, PositiveDuration
 
 __all__ = ["Workload"]
 
@@ -18,7 +18,7 @@ class Workload(FrozenModel):
 
     stable: DnsSubdomain = Field(description="Deployment serving the stable version.")
     canary: DnsSubdomain = Field(description="Deployment serving the canary version.")
-    containers: tuple[DnsLabel, ...] = Field(
+    containers: Items[DnsLabel] = Field(
         default=(), description="Containers whose image each run sets; empty: the canary's only container."
     )
     canary_replicas: int | None = Field(
@@ -26,7 +26,7 @@ class Workload(FrozenModel):
         ge=0,
         description="Replicas of the canary while it takes traffic; None: as many as stable.",
     )
-    progress_deadline: Duration = Field(
+    progress_deadline: PositiveDuration = Field(
         default="10m", description="How long a Deployment may take to become available."
     )
 

@@ -1,0 +1,48 @@
+"""``progressive compile FILE.py... [-o DIR] [--check]``: Rollouts -> Tekton YAML, one folder per rollout.
+
+Writes ``DIR/<rollout>/pipeline.yaml``, ``rbac.yaml``, ``hooks.yaml`` (only with ``Run`` hooks) and
+``run/pipelinerun.yaml`` (apart, because it uses ``generateName`` and needs ``kubectl create``, while
+``kubectl apply -f DIR/<rollout>/`` installs the rest). ``--check`` writes nothing and exits 1 listing the
+files that differ. Exit codes: 0 done, 1 ``--check`` found differences, 2 a mistake in the input,
+70 a compiler bug (output that fails progressive's own Tekton checks is never written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from progressive.commands._output import write_or_check
+from progressive.commands._rollouts import load_rollouts
+from progressive.compile import CompilerBug, GeneratedFile, compile_rollout
+
+__all__ = ["EXIT_COMPILER_BUG", "add_arguments", "run"]
+
+EXIT_COMPILER_BUG = 70
+"""``EX_SOFTWARE`` from sysexits.h: an internal error, not the user's."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``progressive compile``."""
+    parser.add_argument("files", nargs="+", metavar="FILE.py", help="Python files that define Rollouts.")
+    parser.add_argument(
+        "-o", "--output", default="pipelines", metavar="DIR", help="Output folder (default: pipelines)."
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="Write nothing; exit 1 and list the files that would change."
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Compile every Rollout of the files; write or check the output."""
+    root = Path(args.output)
+    files: list[GeneratedFile] = []
+    try:
+        for loaded in load_rollouts(args.files):
+            files += compile_rollout(loaded.rollout, loaded.source).files
+    except CompilerBug as exc:
+        print(f"progressive compile: {exc}", file=sys.stderr)
+        return EXIT_COMPILER_BUG
+    again = f"progressive compile {' '.join(args.files)} -o {root}"
+    return write_or_check("compile", root, files, check=args.check, again=again)

@@ -1,0 +1,139 @@
+"""The Pipeline of one rollout, and an example PipelineRun that starts it.
+
+Stages run one after another (``runAfter`` the previous stage), each with the stage's time budget as its
+``timeout``. A stage that fails (an analysis that judges the canary bad exits non-zero) stops the DAG; no
+stage is ever gated by ``when``, because a skipped task lets the tasks after it run. ``finally`` holds the
+rollback, guarded by ``$(tasks.status) in [Failed]`` (a failed, timed-out or cancelled stage), the report,
+which always runs, and any post-rollout webhooks.
+
+The PipelineRun's ``timeouts`` give ``finally`` a budget of its own: when ``timeouts.pipeline`` expires
+Tekton cancels ``finally`` too, so the stages get ``pipeline - finally`` and rollback always has time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from progressive.compile._invocations import StageInvocation
+from progressive.duration import format_duration, parse_duration
+from progressive.model import Rollout
+from progressive.naming import rbac_name
+
+__all__ = ["TIMEOUT_ANNOTATIONS", "pipeline", "pipeline_run", "placeholder_image", "rollout_labels", "run_timeouts"]
+
+TIMEOUT_ANNOTATIONS: Mapping[str, str] = {
+    "pipeline": "progressive.dev/timeouts-pipeline",
+    "tasks": "progressive.dev/timeouts-tasks",
+    "finally": "progressive.dev/timeouts-finally",
+}
+"""Pipeline annotations carrying the rollout's PipelineRun timeouts, so ``progressive start`` (or anyone
+creating a run from the installed Pipeline) can give ``finally`` its budget without the Python source."""
+
+
+def rollout_labels(rollout: Rollout) -> dict[str, str]:
+    """Labels on every object ``progressive compile`` writes for a rollout (select them with ``-l``)."""
+    return {"app.kubernetes.io/managed-by": "progressive", "app.kubernetes.io/part-of": rollout.name}
+
+
+def _image_param_description(rollout: Rollout, container: str) -> str:
+    target = f"container {container} of" if container else "the"
+    return (
+        f"New image for {target} canary Deployment {rollout.workload.canary}; "
+        "pin it by digest (registry/repo:tag@sha256:...)."
+    )
+
+
+def _stage_line(invocation: StageInvocation) -> str:
+    stage = invocation.stage
+    return f"{stage.name}: {stage.kind} (canary {stage.weight}%, {invocation.timeout})"
+
+
+def _pipeline_task(invocation: StageInvocation, previous: str | None) -> dict[str, Any]:
+    task: dict[str, Any] = {"name": invocation.name, "taskRef": {"name": invocation.task}}
+    if previous is not None:
+        task["runAfter"] = [previous]
+    if invocation.only_on_failure:
+        task["when"] = [{"input": "$(tasks.status)", "operator": "in", "values": ["Failed"]}]
+    task["timeout"] = invocation.timeout
+    params = invocation.params
+    if params:
+        task["params"] = [{"name": name, "value": value} for name, value in params.items()]
+    return task
+
+
+def pipeline(rollout: Rollout, invocations: Sequence[StageInvocation]) -> dict[str, Any]:
+    """The rollout's Pipeline, named after the rollout, in the rollout's namespace."""
+    stages = [invocation for invocation in invocations if not invocation.final]
+    final = [invocation for invocation in invocations if invocation.final]
+    tasks: list[dict[str, Any]] = []
+    previous: str | None = None
+    for invocation in stages:
+        tasks.append(_pipeline_task(invocation, previous))
+        previous = invocation.name
+    description = "\n".join(
+        [
+            f"Progressive rollout {rollout.name}: canary Deployment {rollout.workload.canary} against stable "
+            f"{rollout.workload.stable} in namespace {rollout.namespace}, traffic through {rollout.router.type}.",
+            "",
+            "Stages, in order (each stops the rollout if it fails):",
+            *(f"- {_stage_line(invocation)}" for invocation in stages),
+            "",
+            "Finally (rollback only when a stage failed, timed out or was cancelled):",
+            *(f"- {_stage_line(invocation)}" for invocation in final),
+        ]
+    )
+    return {
+        "apiVersion": "tekton.dev/v1",
+        "kind": "Pipeline",
+        "metadata": {
+            "name": rollout.name,
+            "namespace": rollout.namespace,
+            "labels": rollout_labels(rollout),
+            "annotations": {TIMEOUT_ANNOTATIONS[key]: value for key, value in run_timeouts(rollout).items()},
+        },
+        "spec": {
+            "description": description,
+            "params": [
+                {"name": name, "type": "string", "description": _image_param_description(rollout, container)}
+                for name, container in rollout.workload.image_params().items()
+            ],
+            "tasks": tasks,
+            "finally": [_pipeline_task(invocation, None) for invocation in final],
+        },
+    }
+
+
+def run_timeouts(rollout: Rollout) -> dict[str, str]:
+    """PipelineRun ``timeouts``: ``tasks`` = ``pipeline`` - ``finally``, rounded down, so the sum never exceeds."""
+    timeouts = rollout.timeouts
+    tasks = math.floor(parse_duration(timeouts.pipeline) - parse_duration(timeouts.finally_))
+    return {"pipeline": timeouts.pipeline, "tasks": format_duration(tasks), "finally": timeouts.finally_}
+
+
+def placeholder_image(rollout: Rollout, container: str) -> str:
+    """A syntactically valid image that says it must be replaced (pulling it fails, safely, at deploy)."""
+    return f"registry.example.com/{container or rollout.workload.canary}:CHANGE-ME"
+
+
+def pipeline_run(rollout: Rollout) -> dict[str, Any]:
+    """An example PipelineRun: ``kubectl create -f`` it after setting the image param(s)."""
+    return {
+        "apiVersion": "tekton.dev/v1",
+        "kind": "PipelineRun",
+        "metadata": {
+            "generateName": f"{rollout.name}-",
+            "namespace": rollout.namespace,
+            "labels": rollout_labels(rollout),
+        },
+        "spec": {
+            "pipelineRef": {"name": rollout.name},
+            "params": [
+                {"name": name, "value": placeholder_image(rollout, container)}
+                for name, container in rollout.workload.image_params().items()
+            ],
+            "taskRunTemplate": {"serviceAccountName": rbac_name(rollout.name)},
+            "timeouts": run_timeouts(rollout),
+        },
+    }

@@ -1,0 +1,206 @@
+"""``progressive compile | plan | tasks | validate`` as users run them: real processes, real files.
+
+A user mistake is one line on stderr and exit 2, never a traceback; ``--check`` exits 1 and lists files.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD = """
+    from progressive import Analysis, Analyze, GatewayAPI, Prometheus, Rollout, SetWeight, Workload
+
+    shop = Rollout(
+        name="shop",
+        namespace="prod",
+        workload=Workload(stable="shop", canary="shop-canary"),
+        router=GatewayAPI(route="shop", stable_service="shop", canary_service="shop-canary"),
+        steps=[SetWeight(weight=10), Analyze(), SetWeight(weight=50)],
+        analysis=Analysis(prometheus=Prometheus(url="http://prometheus:9090")),
+    )
+"""
+
+
+def progressive(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "progressive.cli", *args], cwd=cwd, capture_output=True, text=True, check=False
+    )
+
+
+def write(path: Path, source: str) -> Path:
+    path.write_text(textwrap.dedent(source), encoding="utf-8")
+    return path
+
+
+def assert_user_error(result: subprocess.CompletedProcess[str], pattern: str) -> None:
+    assert result.returncode == 2, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert pattern in lines[0], lines[0]
+
+
+def test_compile_writes_the_layout_then_check_passes(tmp_path: Path) -> None:
+    source = write(tmp_path / "rollouts.py", GOOD)
+    out = tmp_path / "out"
+    result = progressive("compile", str(source), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    files = sorted(str(path.relative_to(out)) for path in out.rglob("*") if path.is_file())
+    assert files == ["shop/pipeline.yaml", "shop/rbac.yaml", "shop/run/pipelinerun.yaml"]
+    assert progressive("compile", str(source), "-o", str(out), "--check").returncode == 0
+    assert progressive("validate", str(out), "--catalog").returncode == 0
+
+
+def test_check_lists_what_differs(tmp_path: Path) -> None:
+    source = write(tmp_path / "rollouts.py", GOOD)
+    out = tmp_path / "out"
+    assert progressive("compile", str(source), "-o", str(out)).returncode == 0
+    (out / "shop" / "rbac.yaml").write_text("changed\n")
+    (out / "shop" / "stale.yaml").write_text("kind: Old\n")
+    (out / "shop" / "pipeline.yaml").unlink()
+    result = progressive("compile", str(source), "-o", str(out), "--check")
+    assert result.returncode == 1
+    assert result.stdout.split() == [str(out / "shop" / name) for name in ("pipeline.yaml", "rbac.yaml", "stale.yaml")]
+    assert "3 file(s)" in result.stderr
+    # compiling again repairs all three, and removes the file compile no longer writes
+    assert progressive("compile", str(source), "-o", str(out)).returncode == 0
+    assert not (out / "shop" / "stale.yaml").exists()
+    assert progressive("compile", str(source), "-o", str(out), "--check").returncode == 0
+
+
+def test_compile_is_byte_identical_across_runs(tmp_path: Path) -> None:
+    source = write(tmp_path / "rollouts.py", GOOD)
+    for out in ("a", "b"):
+        assert progressive("compile", str(source), "-o", str(tmp_path / out)).returncode == 0
+    for path in (tmp_path / "a").rglob("*.yaml"):
+        assert path.read_bytes() == (tmp_path / "b" / path.relative_to(tmp_path / "a")).read_bytes()
+
+
+def test_rollouts_in_lists_and_neighbour_imports(tmp_path: Path) -> None:
+    write(tmp_path / "common.py", GOOD)
+    source = write(
+        tmp_path / "many.py",
+        """
+        from common import shop
+
+        ROLLOUTS = [shop, shop.model_copy(update={"name": "shop-2"})]
+        """,
+    )
+    result = progressive("plan", str(source))
+    assert result.returncode == 0, result.stderr
+    assert "Rollout shop " in result.stdout and "Rollout shop-2 " in result.stdout
+
+
+USER_ERRORS = [
+    ("missing.py", None, "missing.py: no such file"),
+    ("notes.txt", "x = 1\n", "not a Python file"),
+    ("empty.py", "x = 1\n", "defines no Rollout at module level"),
+    ("syntax.py", "def (:\n", "syntax.py:1: SyntaxError"),
+    ("boom.py", "import os\nraise RuntimeError('no cluster config')\n", "boom.py:2: RuntimeError: no cluster config"),
+    (
+        "rollout.py",
+        GOOD.replace('name="shop"', 'name="Shop"'),
+        "rollout.py:4: invalid Rollout: name: 'Shop' is not a DNS-1123 label",
+    ),
+    ("step.py", GOOD.replace("weight=50", "weight=120"), "step.py:9: invalid SetWeight: weight: 120 is above 100"),
+    (
+        "twice.py",
+        GOOD + "    other = shop.model_copy(update={'namespace': 'dev'})\n",
+        "two different Rollouts are named 'shop'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "source", "message"), USER_ERRORS, ids=[case[0] for case in USER_ERRORS])
+@pytest.mark.parametrize("command", ["compile", "plan"])
+def test_user_mistakes_are_one_line(tmp_path: Path, command: str, name: str, source: str | None, message: str) -> None:
+    path = tmp_path / name
+    if source is not None:
+        path.write_text(textwrap.dedent(source), encoding="utf-8")
+    args = [command, str(path), *(["-o", str(tmp_path / "o")] if command == "compile" else [])]
+    assert_user_error(progressive(*args), message)
+
+
+def test_model_error_line_names_every_problem(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "model.py",
+        """
+        from progressive import Rollout
+
+        shop = Rollout.model_validate({
+            "name": "Shop", "namespace": "prod",
+            "workload": {"stable": "a", "canary": "b"}, "router": {"type": "replicas"},
+            "steps": [{"kind": "set-weight", "weight": 10}, {"kind": "set-weight", "weight": 120}],
+        })
+        """,
+    )
+    result = progressive("plan", str(path))
+    assert_user_error(result, "model.py:4: invalid Rollout (2 problems): name: 'Shop' is not a DNS-1123 label")
+    assert "; steps[1].weight: 120 is above 100" in result.stderr
+
+
+def test_bad_flag_is_a_usage_error() -> None:
+    result = progressive("compile")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+
+
+def test_plan_table(tmp_path: Path) -> None:
+    result = progressive("plan", str(ROOT / "examples" / "gated_canary.py"))
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    for expected in (
+        "Rollout checkout (namespace store)",
+        "stage",
+        "gate-change-window",
+        "approve-50",
+        "waits for `progressive approve checkout`",
+        "rollback webhook polled",
+        "fin  rollback",
+        "stages budget",
+        "rollback: instant",
+    ):
+        assert expected in text, expected
+
+
+def test_tasks_command_and_check(tmp_path: Path) -> None:
+    out = tmp_path / "tasks"
+    assert progressive("tasks", "-o", str(out)).returncode == 0
+    assert (out / "progressive-set-weight" / "0.1" / "progressive-set-weight.yaml").is_file()
+    assert progressive("tasks", "-o", str(out), "--check").returncode == 0
+    (out / "progressive-pause" / "0.1" / "README.md").write_text("edited\n")
+    result = progressive("tasks", "-o", str(out), "--check")
+    assert result.returncode == 1
+    assert result.stdout.strip() == str(out / "progressive-pause" / "0.1" / "README.md")
+
+
+def test_validate_exit_codes(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text((ROOT / "tasks" / "progressive-pause" / "0.1" / "progressive-pause.yaml").read_text())
+    assert progressive("validate", str(good)).returncode == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "apiVersion: tekton.dev/v1\nkind: Task\nmetadata:\n  name: Bad\n"
+        "spec:\n  steps:\n    - name: s\n      image: x:1\n"
+    )
+    result = progressive("validate", str(good), str(bad))
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"{bad}:0:metadata.name: 'Bad' is not a DNS-1123 subdomain of at most 63 characters [name]"
+    ]
+    unreadable = tmp_path / "broken.yaml"
+    unreadable.write_text("a: [1,\n")
+    assert_user_error(progressive("validate", str(unreadable)), "broken.yaml: not valid YAML")
+    assert_user_error(progressive("validate", str(tmp_path / "nope")), "no such file or folder")
+
+
+def test_version() -> None:
+    result = progressive("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("progressive ")
