@@ -72,6 +72,8 @@ class ExitCode(enum.IntEnum):
     """A gate said no: the rollout was aborted, or a confirm webhook never answered 2xx."""
     UNSAFE = 8
     """The step refused a change that would hurt traffic (e.g. routing to a stable that is not available)."""
+    INTERNAL = 9
+    """A bug in progressive: an unexpected exception. The traceback is on stderr; please report it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,18 +222,27 @@ def _router(*, required: bool) -> tuple[Flag, ...]:
         ),
         Flag(
             "wait-accepted",
-            "Gateway API: wait until every parent reports Accepted=True at the current generation.",
+            "Gateway API and Contour: wait until the route is reported accepted (Accepted, Valid) at its "
+            "current generation.",
             default="true",
             kind="bool",
         ),
         Flag(
             "accepted-timeout",
-            "How long to wait for the data plane to accept a change.",
+            "How long to wait for the data plane to accept a change (replicas: for both Deployments to be "
+            "available).",
             default="2m",
             kind="duration",
         ),
     )
 
+
+_EVENT_TARGET = Flag(
+    "canary-deployment",
+    "Canary Deployment, the object Kubernetes Events are recorded on; empty: the routing object if any, "
+    "else the state ConfigMap.",
+    default="",
+)
 
 _PROGRESS_DEADLINE = Flag(
     "progress-deadline",
@@ -336,6 +347,18 @@ COMMANDS: dict[str, Command] = {
                     default="",
                 ),
                 Flag("ingress", "Template variable ingress.", default=""),
+                Flag(
+                    "canary-cluster",
+                    "Envoy Gateway: Envoy cluster of the canary backendRef, e.g. httproute/NS/ROUTE/rule/0/backend/1 "
+                    "(template variable canary_cluster).",
+                    default="",
+                ),
+                Flag(
+                    "stable-cluster",
+                    "Envoy Gateway: Envoy cluster of the stable backendRef, e.g. httproute/NS/ROUTE/rule/0/backend/0 "
+                    "(template variable stable_cluster).",
+                    default="",
+                ),
                 Flag("interval", "Time between polls.", default="30s", kind="duration"),
                 Flag(
                     "min-duration",
@@ -382,7 +405,8 @@ COMMANDS: dict[str, Command] = {
                 ),
                 Flag(
                     "on-no-data",
-                    "Threshold judge: what a query without data counts as.",
+                    "What no data counts as: threshold judge, a query without data (empty, NaN, Inf); sequential "
+                    "judge, a stage whose canary or baseline served no request (wait: inconclusive). Never a pass.",
                     default="fail",
                     choices=("fail", "inconclusive", "wait"),
                 ),
@@ -395,6 +419,7 @@ COMMANDS: dict[str, Command] = {
                     kind="json",
                 ),
                 _ROLLBACK_WEBHOOK,
+                _EVENT_TARGET,
                 *_API,
                 *_NOTIFY,
             ),
@@ -463,6 +488,7 @@ COMMANDS: dict[str, Command] = {
                 *_TARGET,
                 Flag("timeout", "How long to wait for a decision.", default="1h", kind="duration"),
                 Flag("poll-interval", "How often to read the state record.", default="5s", kind="duration"),
+                _EVENT_TARGET,
                 *_API,
                 *_NOTIFY,
             ),
@@ -480,6 +506,7 @@ COMMANDS: dict[str, Command] = {
                 Flag("duration", "How long to hold.", kind="duration"),
                 Flag("poll-interval", "How often to check for an abort.", default="5s", kind="duration"),
                 _ROLLBACK_WEBHOOK,
+                _EVENT_TARGET,
                 *_API,
                 *_NOTIFY,
             ),
@@ -499,7 +526,14 @@ COMMANDS: dict[str, Command] = {
                 Flag("timeout", "Timeout of one request.", default="10s", kind="duration"),
                 Flag("retries", "Retries after a failed request.", default="2", kind="int"),
                 Flag("gate-timeout", "confirm-* gates: how long to keep asking.", default="1h", kind="duration"),
+                Flag(
+                    "poll-interval",
+                    "confirm-* gates: time between two asks while the answer is not 2xx.",
+                    default="10s",
+                    kind="duration",
+                ),
                 Flag("metadata", "JSON object sent as metadata.", default="{}", kind="json"),
+                _EVENT_TARGET,
                 *_API,
                 *_NOTIFY,
             ),
@@ -513,8 +547,20 @@ COMMANDS: dict[str, Command] = {
             ),
             flags=(
                 *_TARGET,
-                Flag("status", "Aggregate status of the pipeline's tasks ($(tasks.status))."),
+                Flag(
+                    "status",
+                    "Aggregate status of the pipeline's tasks ($(tasks.status)).",
+                    choices=("Succeeded", "Failed", "Completed", "None"),
+                ),
+                Flag(
+                    "rollback-wait",
+                    "Failed runs: how long to wait for the rollback (a finally task running alongside) to "
+                    "finish before reporting.",
+                    default="90s",
+                    kind="duration",
+                ),
                 *_router(required=False),
+                _EVENT_TARGET,
                 *_API,
                 *_NOTIFY,
             ),

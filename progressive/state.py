@@ -54,6 +54,8 @@ class Approval:
     """RFC 3339 time of the decision."""
     stage: str = ""
     """Stage it applies to; empty: whatever stage is waiting (``progressive abort`` applies to all)."""
+    reason: str = ""
+    """Why, in the person's words (``progressive abort --reason``); empty when none was given."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +81,9 @@ class State:
     """The judge's accumulated evidence, carried across stages of the same run (JSON-able)."""
     approvals: tuple[Approval, ...] = ()
     aborted: Approval | None = None
+    waiting_since: str = ""
+    """RFC 3339 time the ``pause`` or ``approve`` step now in ``stage`` started waiting, so a step killed and
+    run again resumes the same wait instead of starting a new one."""
     updated_at: str = ""
     history: tuple[str, ...] = ()
 

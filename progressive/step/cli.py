@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
@@ -104,6 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         emit({"action": action, "error": "interrupted", "exit": 130})
         return 130
+    except Exception as exc:  # a bug must not look like "canary failed" (exit 1)
+        emit({"action": action, "error": f"internal error: {type(exc).__name__}: {exc}", "exit": ExitCode.INTERNAL})
+        traceback.print_exc(file=sys.stderr)
+        return int(ExitCode.INTERNAL)
 
 
 if __name__ == "__main__":
