@@ -54,7 +54,9 @@ checkout = Rollout(
         Analyze(),
         Approve(timeout="2h"),
     ],
-    analysis=Analysis(prometheus=Prometheus(url="https://prometheus.monitoring:9091", secret="prometheus-reader")),
+    analysis=Analysis(
+        prometheus=Prometheus(url="https://prometheus.monitoring:9091", secret="prometheus-reader", ca_key="ca.crt")
+    ),
     webhooks=(
         Webhook(
             name="change-window", type="confirm-rollout", url="https://changes.example.com/gate", gate_timeout="2h"

@@ -229,8 +229,7 @@ def _router(*, required: bool) -> tuple[Flag, ...]:
         ),
         Flag(
             "accepted-timeout",
-            "How long to wait for the data plane to accept a change (replicas: for both Deployments to be "
-            "available).",
+            "How long to wait for the data plane to accept a change (replicas: for both Deployments to be available).",
             default="2m",
             kind="duration",
         ),

@@ -13,7 +13,8 @@ from progressive.naming import state_configmap
 
 __all__ = ["ROUTER_RESOURCES", "Rule", "rollout_rules", "router_resource"]
 
-READ_WRITE = ("get", "update", "patch")
+READ_WRITE = ("get", "update")
+"""The step reads and replaces objects (optimistic concurrency on ``resourceVersion``); it never patches."""
 
 
 @dataclass(frozen=True, slots=True, order=True)

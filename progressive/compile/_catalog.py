@@ -121,9 +121,9 @@ def extra_params(command: Command) -> tuple[TaskParam, ...]:
         params.append(
             TaskParam(
                 PROMETHEUS_SECRET_PARAM,
-                f"Secret with keys token and/or ca.crt, mounted at {PROMETHEUS_DIR} (optional: may not exist); "
-                f"pass --prometheus-token-file={PROMETHEUS_TOKEN_FILE} or "
-                f"--prometheus-ca-file={PROMETHEUS_CA_FILE} to use it.",
+                f"Secret holding a bearer token and/or a CA bundle, mounted at {PROMETHEUS_DIR} (optional: may "
+                f"not exist); pass e.g. --prometheus-token-file={PROMETHEUS_TOKEN_FILE} or "
+                f"--prometheus-ca-file={PROMETHEUS_CA_FILE} to use its keys token or ca.crt.",
                 "progressive-prometheus",
             )
         )

@@ -25,9 +25,8 @@ from progressive.compile._catalog import (
     IMAGE_PARAM,
     NOTIFY_DIR,
     NOTIFY_SECRET_PARAM,
-    PROMETHEUS_CA_FILE,
+    PROMETHEUS_DIR,
     PROMETHEUS_SECRET_PARAM,
-    PROMETHEUS_TOKEN_FILE,
     catalog_task_name,
 )
 from progressive.contract import COMMANDS
@@ -254,7 +253,9 @@ class _Builder:
         elif kind == "deploy":
             flags |= self.deployments()
             flags["images"] = image_flag(self.rollout)
-            if workload.canary_replicas is not None:
+            if isinstance(self.rollout.router, ReplicaRatio):
+                flags["replicas"] = "0"  # every canary replica takes traffic: SetWeight scales it up
+            elif workload.canary_replicas is not None:
                 flags["replicas"] = str(workload.canary_replicas)
             flags["progress-deadline"] = workload.progress_deadline
         elif kind == "set-weight":
@@ -298,9 +299,11 @@ class _Builder:
         assert analysis is not None  # the Rollout refuses Analyze steps without analysis settings
         prometheus = analysis.prometheus
         flags = {"prometheus-url": prometheus.url}
-        if prometheus.secret is not None:
-            flags["prometheus-token-file"] = PROMETHEUS_TOKEN_FILE
-            flags["prometheus-ca-file"] = PROMETHEUS_CA_FILE
+        if prometheus.secret is not None:  # only the keys the user says the Secret holds: a missing file is an error
+            if prometheus.token_key is not None:
+                flags["prometheus-token-file"] = f"{PROMETHEUS_DIR}/{prometheus.token_key}"
+            if prometheus.ca_key is not None:
+                flags["prometheus-ca-file"] = f"{PROMETHEUS_DIR}/{prometheus.ca_key}"
         flags |= {
             "query-timeout": prometheus.query_timeout,
             "provider": analysis.provider,

@@ -11,7 +11,7 @@ from pydantic_core import ErrorDetails
 
 from progressive.duration import format_duration, parse_duration
 from progressive.errors import ConfigError
-from progressive.naming import is_dns_label, is_dns_subdomain
+from progressive.naming import DNS_SUBDOMAIN_MAX, is_dns_label, is_dns_subdomain
 
 __all__ = [
     "DnsLabel",
@@ -23,6 +23,7 @@ __all__ = [
     "ModelError",
     "PlainText",
     "PositiveDuration",
+    "SecretKey",
     "ServiceName",
     "Weight",
     "duration_seconds",
@@ -104,6 +105,15 @@ def _check_image(image: str) -> str:
     return image
 
 
+_SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
+
+
+def _check_secret_key(value: str) -> str:
+    if not _SECRET_KEY.fullmatch(value) or value in {".", ".."} or len(value) > DNS_SUBDOMAIN_MAX:
+        raise ValueError(f"{value!r} is not a Secret key (letters, digits, '-', '_' and '.')")
+    return value
+
+
 def _check_no_substitution(value: str) -> str:
     if "$(" in value:
         raise ValueError(f"{value!r} contains '$(' which Tekton would substitute")
@@ -129,6 +139,8 @@ Items = Annotated[Sequence[_T], AfterValidator(_freeze)]
 """A list or tuple in, a tuple out: users write ``steps=[...]`` (type-checks), the model stays immutable."""
 ImageRef = Annotated[str, AfterValidator(_check_image)]
 """A container image pinned by tag or digest (``registry/repo:tag[@sha256:<64 hex>]``), never ``:latest``."""
+SecretKey = Annotated[str, AfterValidator(_check_secret_key)]
+"""A key of a Secret's ``data``; it becomes a file name where the Secret is mounted."""
 PlainText = Annotated[str, AfterValidator(_check_no_substitution)]
 """Text that reaches a Task param verbatim, so it may not hold Tekton's ``$(...)``."""
 

@@ -16,6 +16,7 @@ from progressive.model._base import (
     Items,
     PlainText,
     PositiveDuration,
+    SecretKey,
     register_tags,
 )
 
@@ -49,9 +50,23 @@ class Prometheus(FrozenModel):
     url: str = Field(description="Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090.")
     secret: DnsSubdomain | None = Field(
         default=None,
-        description="Secret with key 'token' (bearer token) and/or 'ca.crt' (CA bundle), mounted as files.",
+        description="Secret holding a bearer token and/or a CA bundle, mounted into the analysis step as files.",
+    )
+    token_key: SecretKey | None = Field(
+        default="token", description="Key of the Secret that holds the bearer token; None: no token."
+    )
+    ca_key: SecretKey | None = Field(
+        default=None, description="Key of the Secret that holds the CA bundle (e.g. 'ca.crt'); None: system CAs."
     )
     query_timeout: PositiveDuration = Field(default="30s", description="Timeout of one query.")
+
+    @model_validator(mode="after")
+    def _secret_used(self) -> Prometheus:
+        if self.secret is not None and self.token_key is None and self.ca_key is None:
+            raise ValueError(f"secret {self.secret!r} is mounted but neither token_key nor ca_key names a key in it")
+        if self.token_key is not None and self.token_key == self.ca_key:
+            raise ValueError(f"token_key and ca_key are both {self.token_key!r}")
+        return self
 
     @field_validator("url")
     @classmethod

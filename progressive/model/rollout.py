@@ -10,7 +10,7 @@ from progressive.model._base import DnsLabel, FrozenModel, ImageRef, Items, dura
 from progressive.model.analysis import Analysis
 from progressive.model.plan import MARGIN, Plan, accepted_wait, build_plan
 from progressive.model.policy import Notifications, RollbackPolicy, Timeouts, Webhook
-from progressive.model.routers import NginxIngress, Router
+from progressive.model.routers import NginxIngress, ReplicaRatio, Router
 from progressive.model.steps import Analyze, Run, SetWeight, Step
 from progressive.model.workload import Workload
 from progressive.naming import DNS_LABEL_MAX, RESOURCE_PREFIX, hook_task
@@ -69,6 +69,11 @@ class Rollout(FrozenModel):
         problems: list[str] = []
         if not any(isinstance(step, SetWeight) for step in self.steps):
             problems.append("steps: needs at least one SetWeight")
+        if isinstance(self.router, ReplicaRatio) and self.workload.canary_replicas:
+            problems.append(
+                f"workload.canary_replicas: {self.workload.canary_replicas} would send traffic to the canary "
+                "before the first SetWeight; the replicas router scales the canary itself, leave it unset"
+            )
         weight = 0
         hooks: dict[str, int] = {}
         wait = accepted_wait(self) + MARGIN

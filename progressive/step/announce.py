@@ -81,20 +81,24 @@ def announce(
     ``message`` one human sentence naming the objects and values; ``fields`` go into the JSON line.
     """
     emit({"action": invocation.command.name, **fields, "event": reason, "message": message})
-    # --- notifications (Slack / JSON webhook from --notify-dir): progressive.notify, never raises ---
-    from progressive.notify import notify_transition  # noqa: PLC0415
-
-    notify_transition(invocation, reason, message, warning=warning, fields=fields)
-    # --- end of notifications ---
+    _notify(invocation, reason, message, warning=warning, fields=fields)
     _event(invocation, kube, reason, message, warning=warning)
 
 
 def record_failure(invocation: Invocation, kube: Kube | None, reason: str, message: str) -> None:
-    """Record a ``Warning`` Event for a failed command; the CLI prints the error line itself.
+    """Record a ``Warning`` Event and send the notifications for a failed command.
 
-    Never raises: the failure being reported is what matters.
+    The CLI prints the error line itself. Never raises: the failure being reported is what matters.
     """
+    _notify(invocation, reason, message, warning=True, fields={})
     _event(invocation, kube, reason, message, warning=True)
+
+
+def _notify(invocation: Invocation, reason: str, message: str, *, warning: bool, fields: dict[str, object]) -> None:
+    """Slack / JSON webhook from ``--notify-dir`` (:mod:`progressive.notify`, which never raises)."""
+    from progressive.notify import notify_transition  # noqa: PLC0415 - only commands that announce need it
+
+    notify_transition(invocation, reason, message, warning=warning, fields=fields)
 
 
 def _event(invocation: Invocation, kube: Kube | None, reason: str, message: str, *, warning: bool) -> None:

@@ -26,6 +26,7 @@ from progressive.state import State
 from progressive.step.announce import announce, record_failure
 from progressive.step.invocation import Invocation
 from progressive.step.session import open_session
+from progressive.step.waiting import stop_if_aborted
 
 __all__ = ["parse_images", "run", "with_images"]
 
@@ -98,6 +99,7 @@ def run(invocation: Invocation) -> int:
     stable_ref = DEPLOYMENTS.ref(namespace, invocation.text("stable-deployment"))
     canary_ref = DEPLOYMENTS.ref(namespace, invocation.text("canary-deployment"))
     try:
+        stop_if_aborted(invocation, session.kube, session.store.read().for_run(session.run_id), "deploy")
         stable = session.objects.get(stable_ref)
         canary = session.objects.get(canary_ref)
         with_images(canary, images, str(canary_ref))  # check every container name before writing anything

@@ -30,6 +30,7 @@ from progressive.step.announce import announce, record_failure
 from progressive.step.invocation import Invocation
 from progressive.step.session import open_session
 from progressive.step.traffic import open_for, shift, target_from
+from progressive.step.waiting import stop_if_aborted
 
 __all__ = ["promoted_template", "run"]
 
@@ -55,6 +56,7 @@ def run(invocation: Invocation) -> int:
     stable_ref = DEPLOYMENTS.ref(session.namespace, invocation.text("stable-deployment"))
     canary_ref = DEPLOYMENTS.ref(session.namespace, invocation.text("canary-deployment"))
     try:
+        stop_if_aborted(invocation, session.kube, session.store.read().for_run(session.run_id), "promote")
         router = open_for(session, target)
         router.read()
         canary_template = template_of(objects.get(canary_ref))

@@ -10,7 +10,8 @@ which whole replicas may round); ``weight`` is what was asked; ``changed`` is wh
 routing object; ``resumed`` is whether an earlier run had left this weight pending (killed mid-change);
 ``places`` lists the raw weights at every place that was checked. The result ``weight`` is the
 effective canary weight. The protocol (state record, one write, read-back, acceptance, undo on failure)
-is in :mod:`progressive.step.traffic`.
+is in :mod:`progressive.step.traffic`. An aborted run (``progressive abort``) is refused with exit 7
+before anything is written.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from progressive.step.announce import announce, record_failure
 from progressive.step.invocation import Invocation
 from progressive.step.session import open_session
 from progressive.step.traffic import open_for, shift, target_from
+from progressive.step.waiting import stop_if_aborted
 
 __all__ = ["run"]
 
@@ -31,6 +33,7 @@ def run(invocation: Invocation) -> int:
     assert weight is not None  # required flag, checked by the CLI
     session = open_session(invocation)
     try:
+        stop_if_aborted(invocation, session.kube, session.store.read().for_run(session.run_id), "set-weight")
         router = open_for(session, target)
         shifted = shift(session, invocation, router, weight, phase="progressing", undo=True)
     except StepError as exc:

@@ -98,10 +98,24 @@ def test_deploy_sets_each_container_image() -> None:
     assert "replicas" not in single.flags
 
 
+def test_replicas_router_deploys_the_canary_without_replicas() -> None:
+    deploy = by_name(per_router("replicas"))["deploy"]
+    assert deploy.flags["replicas"] == "0"  # any canary replica would take traffic before the first SetWeight
+
+
+def test_prometheus_secret_passes_only_the_keys_it_holds() -> None:
+    analysis = {
+        "prometheus": {"url": "https://p:9091", "secret": "reader", "token_key": None, "ca_key": "ca.crt"},
+    }
+    analyze = by_name(per_router("gateway-api", analysis=analysis))["analyze-10"]
+    assert analyze.flags["prometheus-ca-file"] == PROMETHEUS_CA_FILE
+    assert "prometheus-token-file" not in analyze.flags
+
+
 def test_analyze_with_secret_threshold_and_template_variables() -> None:
     analyze = by_name(everything())["analyze-10"]
     assert analyze.flags["prometheus-token-file"] == PROMETHEUS_TOKEN_FILE
-    assert analyze.flags["prometheus-ca-file"] == PROMETHEUS_CA_FILE
+    assert "prometheus-ca-file" not in analyze.flags  # the Secret holds only the default key, token
     assert analyze.task_params["prometheus-secret"] == "prom-token"
     assert analyze.flags["service"] == "shop-apex"  # the Analysis overrides the router's
     assert analyze.flags["latency-threshold"] == "0.25"

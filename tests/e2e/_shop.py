@@ -83,6 +83,7 @@ def rollout(
     rollback: RollbackPolicy | None = None,
     webhooks: Sequence[Webhook] = (),
     prometheus_secret: str | None = None,
+    prometheus_ca_key: str | None = None,
 ) -> Rollout:
     """The scenarios' rollout: Gateway API, sequential judge polling every second, short deadlines."""
     return Rollout(
@@ -92,7 +93,9 @@ def rollout(
         router=GatewayAPI(route="web", stable_service="web", canary_service="web-canary", accepted_timeout="30s"),
         steps=list(steps if steps is not None else good_steps()),
         analysis=Analysis(
-            prometheus=Prometheus(url=prometheus_url, query_timeout="5s", secret=prometheus_secret),
+            prometheus=Prometheus(
+                url=prometheus_url, query_timeout="5s", secret=prometheus_secret, ca_key=prometheus_ca_key
+            ),
             provider="generic",
             judge=SequentialJudge(interval="1s", latency_threshold=None),
         ),

@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 
-import pytest
-
 from tests.e2e._shop import NEW_IMAGE, OLD_IMAGE, Shop, condition
 
 CA_BUNDLE = b"-----BEGIN CERTIFICATE-----\nMIIB (unused: Prometheus is plain http here)\n-----END CERTIFICATE-----\n"
@@ -49,7 +47,7 @@ def test_a_good_release_is_promoted(make_shop: Callable[..., Shop]) -> None:
 def test_a_bad_release_is_rolled_back_by_the_analysis(make_shop: Callable[..., Shop]) -> None:
     """Also: Prometheus' credentials come from a Secret mounted into the analysis step by the compiled Task
     (a missing or unreadable token or CA file would end the analysis with exit 2, not 1)."""
-    shop = make_shop(prometheus_secret="prometheus-reader")
+    shop = make_shop(prometheus_secret="prometheus-reader", prometheus_ca_key="ca.crt")
     shop.kube.seed(prometheus_secret(shop, token=b"reader-token", ca=CA_BUNDLE))
     shop.traffic(canary_errors=0.10)
     run = shop.start()
@@ -79,16 +77,6 @@ def test_a_bad_release_is_rolled_back_by_the_analysis(make_shop: Callable[..., S
     assert shop.state()["phase"] == "rolled-back"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "BUG (compiler/analyze): with Prometheus(secret=...) the compiled analyze stage always passes "
-        "--prometheus-ca-file=/etc/progressive/prometheus/ca.crt; a Secret holding only 'token' (as the model "
-        "documents: 'token and/or ca.crt') mounts no ca.crt, and the step exits 2: "
-        "\"--prometheus-ca-file: '.../prometheus/ca.crt' does not exist\". Remove this mark once fixed."
-    ),
-)
 def test_a_prometheus_secret_with_only_a_token_is_enough(make_shop: Callable[..., Shop]) -> None:
     shop = make_shop(prometheus_secret="prometheus-reader")
     shop.kube.seed(prometheus_secret(shop, token=b"reader-token"))

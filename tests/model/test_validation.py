@@ -319,6 +319,30 @@ def test_prometheus_url() -> None:
     )
 
 
+def test_prometheus_secret_keys() -> None:
+    secret = {"url": "https://p:9090", "secret": "reader", "token_key": None}
+    assert_problem(
+        rollout_dict(analysis={"prometheus": secret}),
+        r"^analysis\.prometheus: secret 'reader' is mounted but neither token_key nor ca_key names a key in it$",
+    )
+    same = {"url": "https://p:9090", "secret": "reader", "token_key": "both", "ca_key": "both"}
+    assert_problem(
+        rollout_dict(analysis={"prometheus": same}), r"^analysis\.prometheus: token_key and ca_key are both 'both'$"
+    )
+    bad_key = {"url": "https://p:9090", "secret": "reader", "ca_key": "../ca"}
+    assert_problem(
+        rollout_dict(analysis={"prometheus": bad_key}),
+        r"^analysis\.prometheus\.ca_key: '\.\./ca' is not a Secret key",
+    )
+
+
+def test_replicas_router_scales_the_canary_itself() -> None:
+    data = rollout_dict(
+        router={"type": "replicas"}, workload={"stable": "shop", "canary": "shop-canary", "canary_replicas": 2}
+    )
+    assert_problem(data, r"^workload\.canary_replicas: 2 would send traffic to the canary before the first SetWeight")
+
+
 def test_sequential_judge_bounds() -> None:
     analysis = {"prometheus": {"url": "http://p:9090"}, "judge": {"type": "sequential", "alpha": 0.9}}
     assert_problem(rollout_dict(analysis=analysis), r"^analysis\.judge\.alpha: 0\.9 is above 0\.5$")
