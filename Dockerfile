@@ -2,7 +2,7 @@
 #
 # Build from the repository root (see docs/step.md, "The step image"):
 #   docker build -t ghcr.io/tekton-progressive/progressive:0.1.0 .
-# and reference it by digest in your rollouts (Rollout.step_image = "...@sha256:...").
+# and reference it by digest in your rollouts (Rollout(image="...@sha256:...")).
 
 FROM python:3.11-slim AS build
 WORKDIR /src

@@ -74,6 +74,8 @@ class State:
     """Stable replicas when the run started (replica-ratio router keeps total capacity)."""
     stable_template: dict[str, Any] | None = None
     """The stable Deployment's pod template before promotion, to restore if promotion fails."""
+    rolled_back_from: str = ""
+    """The stage the run had reached when its rollback started (the report names it)."""
     verdict: str = ""
     verdict_stage: str = ""
     summary: str = ""

@@ -94,7 +94,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def manifests(compiled: CompiledRollout) -> list[dict[str, Any]]:
-    """What apply writes, in order: RBAC, the catalog Tasks the Pipeline uses, hook Tasks, the Pipeline."""
+    """What apply writes, in order: RBAC, the catalog Tasks the Pipeline uses, hook Tasks, the Pipeline.
+
+    The rollout's own documents are the compiled dicts themselves (not copies): read them, do not change them.
+    """
     namespace = compiled.rollout.namespace
     used = {invocation.command for invocation in compiled.invocations if invocation.command is not None}
     tasks = []
@@ -103,7 +106,7 @@ def manifests(compiled: CompiledRollout) -> list[dict[str, Any]]:
             task = catalog_task(COMMANDS[name])
             task["metadata"] = {"name": task["metadata"]["name"], "namespace": namespace, **task["metadata"]}
             tasks.append(task)
-    return [*copy.deepcopy(list(compiled.rbac)), *tasks, *copy.deepcopy(list(compiled.hooks)), compiled.pipeline]
+    return [*compiled.rbac, *tasks, *compiled.hooks, compiled.pipeline]
 
 
 @dataclass(frozen=True, slots=True)

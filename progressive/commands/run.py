@@ -29,8 +29,8 @@ interrupted, then the report and any post-rollout webhooks (details: ``progressi
   rollback`` puts it right).
 
 Exit codes: 0 promoted; the failed stage's exit code when it failed and the rollback succeeded (1 the
-canary was judged bad, 2-8 as ``progressive.contract.ExitCode``: e.g. 6 a stage timed out, 7 a gate said
-no); 130 interrupted and rolled back; 9 the rollback itself failed (traffic may still reach the canary:
+canary was judged bad, 2-9 as ``progressive.contract.ExitCode``: e.g. 6 a stage timed out, 7 a gate said
+no); 130 interrupted and rolled back; 10 the rollback itself failed (traffic may still reach the canary:
 the last line says what to run); 2 bad input before anything started.
 """
 
@@ -59,8 +59,9 @@ from progressive.naming import is_dns_label
 
 __all__ = ["EXIT_ROLLBACK_FAILED", "add_arguments", "local_invocations", "run"]
 
-EXIT_ROLLBACK_FAILED = 9
-"""A stage failed and so did the rollback: traffic may still reach the canary."""
+EXIT_ROLLBACK_FAILED = 10
+"""A stage failed and so did the rollback: traffic may still reach the canary. Above every step exit code
+(``progressive.contract.ExitCode``), which a failed stage passes through."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -82,8 +82,9 @@ def _why(state: State) -> str:
     if state.verdict == "fail":
         summary = f": {state.summary}" if state.summary else ""
         return f"the analysis at {state.verdict_stage or 'a stage'} judged the canary bad{summary}"
-    if state.stage:
-        return f"stage {state.stage!r} failed"
+    stopped_at = state.rolled_back_from or state.stage
+    if stopped_at:
+        return f"the run stopped at or after stage {stopped_at!r}"
     return "a stage failed"
 
 

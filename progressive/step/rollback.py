@@ -137,6 +137,10 @@ def run(invocation: Invocation) -> int:
         before = router.read()
         raw_state = session.store.read()
         state = raw_state.for_run(session.run_id)
+        if state.stage and state.stage != session.stage and not state.rolled_back_from:
+            # remember where the run stopped before this step's own stage name replaces it in the record
+            stopped_at = state.stage
+            state = session.store.update(lambda s: s.for_run(session.run_id).evolve(rolled_back_from=stopped_at))
         restored = _restore_promotion(session, invocation, stable_ref, state)
         changed = False
         if not before.at(0):

@@ -92,8 +92,9 @@ def test_failure_explains_why() -> None:
     )
     split = State(phase="analyzing", stage="analyze-30", canary_weight=30)
     assert outcome("Failed", split, WHERE).message == (
-        f"{WHERE} failed (stage 'analyze-30' failed) and its rollback has not finished: phase analyzing, "
-        "canary weight 30%; traffic may still be split, check the rollback task's log and `progressive status`"
+        f"{WHERE} failed (the run stopped at or after stage 'analyze-30') and its rollback has not finished: "
+        "phase analyzing, canary weight 30%; traffic may still be split, check the rollback task's log and "
+        "`progressive status`"
     )
     stopped = State(phase="paused", stage="pause-40", canary_weight=40)
     assert outcome("Completed", stopped, WHERE).message == (
@@ -101,9 +102,13 @@ def test_failure_explains_why() -> None:
         "the canary may still receive traffic (canary weight 40%, phase paused): run the progressive-rollback "
         "Task, or `progressive status` to check"
     )
+    hook = State(phase="rolled-back", stage="rollback", rolled_back_from="weight-20", canary_weight=0)
+    assert outcome("Failed", hook, WHERE).message == (
+        f"{WHERE} rolled back to stable: the run stopped at or after stage 'weight-20'"
+    )
     early = State(phase="deploying", stage="deploy")
     assert outcome("Failed", early, WHERE).message == (
-        f"{WHERE} failed before any traffic reached the canary: stage 'deploy' failed"
+        f"{WHERE} failed before any traffic reached the canary: the run stopped at or after stage 'deploy'"
     )
 
 

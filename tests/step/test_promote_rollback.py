@@ -137,6 +137,18 @@ def test_rollback_instant(cluster: Kube, capsys: pytest.CaptureFixture[str]) -> 
     assert deployment(cluster, "storefront-canary")["spec"]["replicas"] == 0
 
 
+def test_rollback_records_the_stage_the_run_stopped_at(cluster: Kube, capsys: pytest.CaptureFixture[str]) -> None:
+    common = {k: ROUTE_FLAGS[k] for k in ("namespace", "rollout", "run-id")}
+    assert run_step(capsys, *argv("deploy", **common, **WORKLOAD_FLAGS, images=f"app={NEW_IMAGE}")).code == 0
+    assert run_step(capsys, *argv("set-weight", **ROUTE_FLAGS, weight="30", stage="weight-30")).code == 0
+    assert rollback(capsys, stage="rollback").code == 0
+    record = state(cluster)
+    assert record is not None
+    assert (record["rolled_back_from"], record["phase"]) == ("weight-30", "rolled-back")
+    assert rollback(capsys, stage="rollback").code == 0  # run again: still names where the run stopped
+    assert state(cluster)["rolled_back_from"] == "weight-30"  # type: ignore[index]
+
+
 def test_rollback_refuses_a_shrunk_stable(cluster: Kube, capsys: pytest.CaptureFixture[str]) -> None:
     deploy_and_shift(cluster, capsys, 50)
     stable = deployment(cluster, "storefront")

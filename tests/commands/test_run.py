@@ -1,0 +1,279 @@
+"""``progressive run``: a rollout's stages on this machine, against the in-repo API server and a real Prometheus.
+
+Traffic follows the HTTPRoute's live weights (``tests.support.demo_traffic``): stable and good canary Pods
+err 1% of the time, Pods running :data:`BAD` 10%. Each test runs ``progressive run`` as a child process,
+as a user would, and checks the cluster afterwards: weights, images, replicas, the state record.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from progressive.commands.run import EXIT_ROLLBACK_FAILED
+from tests.commands._cluster import (
+    REPO,
+    canary_weights,
+    cli_env,
+    deployment,
+    progressive,
+    rollout_source,
+    seed_web,
+    state,
+    write_rollout,
+)
+from tests.support.demo_traffic import RouteTraffic
+from tests.support.kubeapi import Kube
+from tests.support.prometheus_fixtures import PrometheusStack
+
+STABLE = "registry.example.com/web:1.0"
+GOOD = "registry.example.com/web:1.1"
+BAD = "registry.example.com/web:1.2"
+ANALYZED = (
+    "SetWeight(weight=20), Analyze(min_duration='3s', max_duration='30s'), "
+    "SetWeight(weight=50), Analyze(min_duration='3s', max_duration='30s')"
+)
+
+
+@pytest.fixture
+def namespace(kube_env: Kube, metrics_namespace: str) -> str:
+    seed_web(kube_env, metrics_namespace)
+    return metrics_namespace
+
+
+@pytest.fixture
+def traffic(kube_env: Kube, namespace: str, prometheus_stack: PrometheusStack) -> Iterator[RouteTraffic]:
+    feed = RouteTraffic(
+        prometheus_stack.exporter, kube_env.kubeconfig, namespace, "web", image_error_rates={BAD: 0.1}
+    ).start()
+    stable_pods = f'count(count_over_time(http_request_duration_seconds_count{{namespace="{namespace}"}}[1m]) >= 2)'
+    prometheus_stack.server.wait_for(stable_pods, at_least=3, timeout=60)
+    yield feed
+    feed.stop()
+    assert feed.errors == []
+
+
+@pytest.fixture
+def analyzed(tmp_path: Path, namespace: str, prometheus_stack: PrometheusStack, traffic: RouteTraffic) -> Path:
+    return write_rollout(tmp_path, rollout_source(namespace, steps=ANALYZED, prometheus=prometheus_stack.url))
+
+
+def stage(label: str, name: str) -> str:
+    """How ``progressive run`` starts a stage's lines."""
+    return f"{label} {name:<18} "
+
+
+def assert_back_on_stable(kube: Kube, namespace: str, image: str) -> None:
+    assert canary_weights(kube, namespace) == [0]
+    assert deployment(kube, namespace, "web-canary")["spec"]["replicas"] == 0
+    assert deployment(kube, namespace, "web")["spec"]["template"]["spec"]["containers"][0]["image"] == image
+
+
+def test_a_good_release_is_promoted(kube_env: Kube, namespace: str, analyzed: Path) -> None:
+    done = progressive(["run", str(analyzed), "-p", f"image={GOOD}"], kube_env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith(f"progressive run: rollout {namespace}/web, run web-local-")
+    assert lines[-1].startswith("rollout web: promoted in ")
+    for stage in ("[1/6] deploy", "[2/6] weight-20", "[3/6] analyze-20", "[5/6] analyze-50", "[6/6] promote"):
+        assert any(line.startswith(stage) and " done in " in line for line in lines), (stage, done.stdout)
+    assert any("analyze-20" in line and "AnalysisPassed" in line for line in lines)
+    assert any("[fin] rollback" in line and "skipped: every stage succeeded" in line for line in lines)
+    assert_back_on_stable(kube_env, namespace, GOOD)  # promoted: stable runs the new image, all traffic on it
+    record = state(kube_env, namespace)
+    assert record is not None and record.phase == "promoted" and record.run_id in lines[-1]
+
+
+def test_a_bad_release_is_rolled_back(kube_env: Kube, namespace: str, analyzed: Path) -> None:
+    done = progressive(["run", str(analyzed), "-p", f"image={BAD}", "--run-id", "web-bad-1"], kube_env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    last = done.stdout.splitlines()[-1]
+    assert last.startswith("rollout web: rolled back after ")
+    assert "stage analyze-20 failed (exit 1): " in last and "canary worse than baseline" in last
+    assert last.endswith("(run web-bad-1)")
+    assert f"{stage('[fin]', 'rollback')}RolledBack: " in done.stdout
+    assert "weight-50" not in done.stdout.split("FAILED after", 1)[1].split("[fin]", 1)[0]
+    assert_back_on_stable(kube_env, namespace, STABLE)
+    record = state(kube_env, namespace)
+    assert record is not None
+    assert (record.run_id, record.phase, record.verdict, record.verdict_stage) == (
+        "web-bad-1",
+        "rolled-back",
+        "fail",
+        "analyze-20",
+    )
+
+
+class Output:
+    """Collects a child's stdout lines and lets the test wait for one."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._read, args=(process,), daemon=True)
+        self._thread.start()
+
+    def _read(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+
+    def wait_for(self, *parts: str, timeout: float = 90.0) -> str:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for line in self.lines:
+                    if all(part in line for part in parts):
+                        return line
+                left = deadline - time.monotonic()
+                assert left > 0, f"no line with {parts} in:\n" + "\n".join(self.lines)
+                self._changed.wait(left)
+
+    def text(self) -> str:
+        self._thread.join(timeout=30)
+        return "\n".join(self.lines)
+
+
+def test_ctrl_c_rolls_back_before_exiting(kube_env: Kube, namespace: str, analyzed: Path) -> None:
+    with subprocess.Popen(
+        [sys.executable, "-m", "progressive.cli", "run", str(analyzed), "-p", f"image={GOOD}"],
+        cwd=REPO,
+        env=cli_env(kube_env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as process:
+        output = Output(process)
+        try:
+            output.wait_for("[3/6] analyze-20", "started")
+            assert canary_weights(kube_env, namespace) == [20]
+            kube_env.controllers.routes.enable(delay=1.0)  # a slower data plane keeps the rollback busy a while
+            process.send_signal(signal.SIGINT)
+            output.wait_for("[fin] rollback", "started")
+            process.send_signal(signal.SIGINT)  # a second Ctrl-C while the rollback runs
+            code = process.wait(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    text = output.text()
+    assert code == 130, text
+    assert "interrupted: stopping analyze-20, then rolling back" in text
+    assert f"{stage('[3/6]', 'analyze-20')}INTERRUPTED after " in text
+    assert "still rolling back (rollback, " in text
+    assert f"{stage('[fin]', 'rollback')}done in " in text
+    assert text.splitlines()[-1].startswith("rollout web: interrupted during stage analyze-20; rolled back in ")
+    assert_back_on_stable(kube_env, namespace, STABLE)
+
+
+# --- hooks, timeouts, a failing rollback: no analysis, no Prometheus -----------------------------------------------
+
+
+def hook(code: str, *, timeout: str = "1m") -> str:
+    command = (sys.executable, "-c", code)
+    return (
+        f"Run(name='smoke', image='registry.example.com/smoke:1', command={command!r}, "
+        f"env={{'CANARY_IMAGE': '$(params.image)', 'RUN': '$(context.pipelineRun.name)'}}, timeout='{timeout}')"
+    )
+
+
+PRINT_ENV = "import os; print('smoke test of', os.environ['CANARY_IMAGE'], 'in run', os.environ['RUN'])"
+
+
+def test_hooks_need_local_hooks_and_a_command(kube_env: Kube, namespace: str, tmp_path: Path) -> None:
+    path = write_rollout(tmp_path, rollout_source(namespace, steps=f"{hook(PRINT_ENV)}, SetWeight(weight=10)"))
+    refused = progressive(["run", str(path), "-p", f"image={GOOD}"], kube_env)
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == (
+        "progressive run: stage hook-smoke runs container registry.example.com/smoke:1: progressive run does not "
+        "run containers; pass --local-hooks to run each hook's command on this machine, or run the rollout on "
+        "Tekton (progressive apply + progressive start)"
+    )
+    entrypoint = write_rollout(
+        tmp_path,
+        rollout_source(
+            namespace, steps="Run(name='smoke', image='registry.example.com/smoke:1'), SetWeight(weight=10)"
+        ),
+        "entrypoint.py",
+    )
+    no_command = progressive(["run", str(entrypoint), "-p", f"image={GOOD}", "--local-hooks"], kube_env)
+    assert no_command.returncode == 2
+    assert "stage hook-smoke: hook smoke has no command (its image's entrypoint runs)" in no_command.stderr
+    assert kube_env.log.writes() == []  # refused before anything changed
+
+
+def test_a_local_hook_runs_with_its_env_and_its_failure_rolls_back(
+    kube_env: Kube, namespace: str, tmp_path: Path
+) -> None:
+    good = write_rollout(tmp_path, rollout_source(namespace, steps=f"{hook(PRINT_ENV)}, SetWeight(weight=10)"))
+    done = progressive(["run", str(good), "-p", f"image={GOOD}", "--local-hooks", "--run-id", "web-hook-1"], kube_env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{stage('[2/4]', 'hook-smoke')}  | smoke test of {GOOD} in run web-hook-1" in done.stdout
+    assert_back_on_stable(kube_env, namespace, GOOD)
+
+    failing = write_rollout(
+        tmp_path,
+        rollout_source(namespace, steps=f"{hook('import sys; sys.exit(3)')}, SetWeight(weight=10)"),
+        "failing.py",
+    )
+    failed = progressive(["run", str(failing), "-p", f"image={BAD}", "--local-hooks"], kube_env)
+    assert failed.returncode == 3, failed.stdout + failed.stderr
+    assert f"{stage('[2/4]', 'hook-smoke')}FAILED after " in failed.stdout
+    assert failed.stdout.splitlines()[-1].startswith("rollout web: rolled back after ")
+    assert "stage hook-smoke failed (exit 3): exited with code 3" in failed.stdout.splitlines()[-1]
+    assert_back_on_stable(kube_env, namespace, GOOD)
+
+
+def test_a_stage_that_overruns_its_timeout_is_stopped_and_rolled_back(
+    kube_env: Kube, namespace: str, tmp_path: Path
+) -> None:
+    slow = write_rollout(
+        tmp_path,
+        rollout_source(namespace, steps=f"SetWeight(weight=10), {hook('import time; time.sleep(60)', timeout='2s')}"),
+    )
+    began = time.monotonic()
+    done = progressive(["run", str(slow), "-p", f"image={GOOD}", "--local-hooks"], kube_env)
+    assert done.returncode == 6, done.stdout + done.stderr
+    assert time.monotonic() - began < 45
+    assert f"{stage('[3/4]', 'hook-smoke')}TIMEDOUT after " in done.stdout
+    assert "stage hook-smoke timedout (exit 6): did not finish within its timeout 2s" in done.stdout
+    assert_back_on_stable(kube_env, namespace, STABLE)
+
+
+def test_a_rollback_that_cannot_finish_says_so_and_how_to_retry(kube_env: Kube, namespace: str, tmp_path: Path) -> None:
+    path = write_rollout(
+        tmp_path,
+        rollout_source(
+            namespace, steps=f"SetWeight(weight=10), {hook('import sys; sys.exit(1)')}", progress_deadline="2s"
+        ),
+    )
+    kube_env.controllers.deployments.behave("web", namespace=namespace, unavailable=True)  # stable loses its Pods
+    done = progressive(["run", str(path), "-p", f"image={GOOD}", "--local-hooks", "--run-id", "web-stuck"], kube_env)
+    assert done.returncode == EXIT_ROLLBACK_FAILED == 10, done.stdout + done.stderr
+    last = done.stdout.splitlines()[-1]
+    assert last.startswith("rollout web: stage hook-smoke failed, then the ROLLBACK FAILED (Failed, exit 8): ")
+    assert f"roll back with: progressive step rollback --namespace={namespace} --rollout=web --run-id=web-stuck" in last
+    assert canary_weights(kube_env, namespace) == [10]  # never routed to a stable that is not available
+
+
+def test_params_are_checked_like_start_checks_them(kube_env: Kube, namespace: str, tmp_path: Path) -> None:
+    path = write_rollout(tmp_path, rollout_source(namespace, steps="SetWeight(weight=10)"))
+    missing = progressive(["run", str(path)], kube_env)
+    assert missing.returncode == 2
+    assert f"Pipeline {namespace}/web needs param(s) image without default: pass -p image=VALUE" in missing.stderr
+    unknown = progressive(["run", str(path), "-p", f"image={GOOD}", "-p", "tag=1"], kube_env)
+    assert unknown.returncode == 2
+    assert "param 'tag' not present in spec" in unknown.stderr
+    bad_id = progressive(["run", str(path), "-p", f"image={GOOD}", "--run-id", "Run_1"], kube_env)
+    assert bad_id.returncode == 2 and "--run-id: 'Run_1' is not a DNS label" in bad_id.stderr
+    bad_url = progressive(["run", str(path), "-p", f"image={GOOD}", "--prometheus-url", "localhost:9090"], kube_env)
+    assert bad_url.returncode == 2 and "--prometheus-url: 'localhost:9090' is not an http(s) URL" in bad_url.stderr
+    assert kube_env.log.writes() == []
