@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from typing import Annotated, Any, Self, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails
@@ -18,6 +19,7 @@ __all__ = [
     "DnsSubdomain",
     "Duration",
     "FrozenModel",
+    "HttpUrl",
     "ImageRef",
     "Items",
     "ModelError",
@@ -114,6 +116,13 @@ def _check_secret_key(value: str) -> str:
     return value
 
 
+def _check_http_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValueError(f"{url!r} is not an http(s) URL")
+    return _check_no_substitution(url)
+
+
 def _check_no_substitution(value: str) -> str:
     if "$(" in value:
         raise ValueError(f"{value!r} contains '$(' which Tekton would substitute")
@@ -143,6 +152,8 @@ SecretKey = Annotated[str, AfterValidator(_check_secret_key)]
 """A key of a Secret's ``data``; it becomes a file name where the Secret is mounted."""
 PlainText = Annotated[str, AfterValidator(_check_no_substitution)]
 """Text that reaches a Task param verbatim, so it may not hold Tekton's ``$(...)``."""
+HttpUrl = Annotated[str, AfterValidator(_check_http_url)]
+"""An http(s) URL that reaches a Task param verbatim (no ``$(...)``)."""
 
 # --- the base model and its errors -----------------------------------------------------------------------
 

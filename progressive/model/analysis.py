@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
@@ -13,6 +12,7 @@ from progressive.model._base import (
     DnsSubdomain,
     Duration,
     FrozenModel,
+    HttpUrl,
     Items,
     PlainText,
     PositiveDuration,
@@ -47,7 +47,7 @@ slower than a histogram bucket ``le``."""
 class Prometheus(FrozenModel):
     """Where metrics come from. Credentials live in a Secret, never in the pipeline's params."""
 
-    url: str = Field(description="Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090.")
+    url: HttpUrl = Field(description="Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090.")
     secret: DnsSubdomain | None = Field(
         default=None,
         description="Secret holding a bearer token and/or a CA bundle, mounted into the analysis step as files.",
@@ -67,16 +67,6 @@ class Prometheus(FrozenModel):
         if self.token_key is not None and self.token_key == self.ca_key:
             raise ValueError(f"token_key and ca_key are both {self.token_key!r}")
         return self
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, url: str) -> str:
-        parts = urlsplit(url)
-        if parts.scheme not in {"http", "https"} or not parts.netloc:
-            raise ValueError(f"{url!r} is not an http(s) URL")
-        if "$(" in url:
-            raise ValueError(f"{url!r} contains '$(' which Tekton would substitute")
-        return url
 
 
 class SequentialJudge(FrozenModel):

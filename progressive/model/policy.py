@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
@@ -12,6 +11,7 @@ from progressive.model._base import (
     DnsSubdomain,
     Duration,
     FrozenModel,
+    HttpUrl,
     PlainText,
     PositiveDuration,
     Weight,
@@ -88,21 +88,11 @@ class Webhook(FrozenModel):
 
     name: DnsLabel = Field(description="Gate name.")
     type: WebhookType = Field(description="When the gate runs.")
-    url: str = Field(description="Endpoint to POST to.")
+    url: HttpUrl = Field(description="Endpoint to POST to.")
     timeout: PositiveDuration = Field(default="10s", description="Timeout of one request.")
     retries: int = Field(default=2, ge=0, le=20, description="Retries after a failed request.")
     gate_timeout: PositiveDuration = Field(default="1h", description="confirm-* gates: how long to keep asking.")
     metadata: dict[PlainText, PlainText] = Field(default_factory=dict, description="Sent as 'metadata' in the body.")
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, url: str) -> str:
-        parts = urlsplit(url)
-        if parts.scheme not in {"http", "https"} or not parts.netloc:
-            raise ValueError(f"{url!r} is not an http(s) URL")
-        if "$(" in url:
-            raise ValueError(f"{url!r} contains '$(' which Tekton would substitute")
-        return url
 
 
 class Notifications(FrozenModel):
