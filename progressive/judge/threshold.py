@@ -258,6 +258,28 @@ def _no_data_reason(measurement: Measurement) -> str | None:
     return None
 
 
+_COUNTER = {"successful": "successful", "failed": "failed", "inconclusive": "inconclusive", "wait": "waits"}
+"""Which counter of :class:`CheckState` a completed measurement's outcome increments."""
+_NO_DATA_OUTCOME: dict[str, Outcome] = {"fail": "failed", "inconclusive": "inconclusive", "wait": "wait"}
+
+
+def _counted(state: CheckState, outcome: Outcome, value: float | None, reason: str) -> CheckState:
+    """Count a measurement that completed, i.e. was not a query error.
+
+    Its outcome's counter grows, errors in a row end, and every outcome but ``wait`` counts towards ``count``.
+    """
+    counter = _COUNTER[outcome]
+    return replace(
+        state,
+        **{counter: getattr(state, counter) + 1},
+        measured=state.measured + (outcome != "wait"),
+        consecutive_errors=0,
+        last_value=value,
+        last_outcome=outcome,
+        last_reason=reason,
+    )
+
+
 def record(spec: CheckSpec, state: CheckState, measurement: Measurement) -> CheckState:
     """Count one measurement of ``spec``; returns the new state (``state`` is unchanged)."""
     if isinstance(measurement, QueryError):
@@ -271,56 +293,15 @@ def record(spec: CheckSpec, state: CheckState, measurement: Measurement) -> Chec
         )
     no_data = _no_data_reason(measurement)
     if no_data is not None:
-        if spec.on_no_data == "fail":
-            return replace(
-                state,
-                measured=state.measured + 1,
-                failed=state.failed + 1,
-                consecutive_errors=0,
-                last_value=None,
-                last_outcome="failed",
-                last_reason=f"{no_data} (on_no_data: fail)",
-            )
-        if spec.on_no_data == "inconclusive":
-            return replace(
-                state,
-                measured=state.measured + 1,
-                inconclusive=state.inconclusive + 1,
-                consecutive_errors=0,
-                last_value=None,
-                last_outcome="inconclusive",
-                last_reason=f"{no_data} (on_no_data: inconclusive)",
-            )
-        return replace(
-            state,
-            waits=state.waits + 1,
-            consecutive_errors=0,
-            last_value=None,
-            last_outcome="wait",
-            last_reason=f"{no_data} (on_no_data: wait; not counted)",
-        )
+        not_counted = "; not counted" if spec.on_no_data == "wait" else ""
+        reason = f"{no_data} (on_no_data: {spec.on_no_data}{not_counted})"
+        return _counted(state, _NO_DATA_OUTCOME[spec.on_no_data], None, reason)
     if isinstance(measurement, bool) or not isinstance(measurement, int | float):
         raise ValueError(f"check {spec.name!r}: measurement {measurement!r} is not a number, NoData or QueryError")
     value = float(measurement)
     if spec.accepts(value):
-        return replace(
-            state,
-            measured=state.measured + 1,
-            successful=state.successful + 1,
-            consecutive_errors=0,
-            last_value=value,
-            last_outcome="successful",
-            last_reason=f"{value:g} within {spec.describe_range()}",
-        )
-    return replace(
-        state,
-        measured=state.measured + 1,
-        failed=state.failed + 1,
-        consecutive_errors=0,
-        last_value=value,
-        last_outcome="failed",
-        last_reason=f"{value:g} outside {spec.describe_range()}",
-    )
+        return _counted(state, "successful", value, f"{value:g} within {spec.describe_range()}")
+    return _counted(state, "failed", value, f"{value:g} outside {spec.describe_range()}")
 
 
 def phase(spec: CheckSpec, state: CheckState, *, out_of_time: bool = False) -> Phase:
