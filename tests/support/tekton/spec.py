@@ -173,20 +173,21 @@ class TaskSpec:
     """The spec as stored (copied into ``TaskRun.status.taskSpec``)."""
 
 
-def parse_task(obj: Obj) -> TaskSpec:
-    """Read a stored ``tekton.dev/v1`` Task."""
+def _definition(obj: Obj, kind: str, implemented: set[str]) -> tuple[str, str, Obj, tuple[ParamSpec, ...]]:
+    """What a stored Task or Pipeline shares: its name, a ``where`` for errors, its checked spec and params."""
     name = str((obj.get("metadata") or {}).get("name", ""))
-    where = f"Task {name}"
+    where = f"{kind} {name}"
     _fields(obj, where, {"apiVersion", "kind", "metadata", "spec", "status"})
     if obj.get("apiVersion") != "tekton.dev/v1":
         raise UnsupportedFeature(where, f"apiVersion {obj.get('apiVersion')!r}", "only tekton.dev/v1 is emulated")
-    spec = _fields(
-        obj.get("spec") or {},
-        f"{where} spec",
-        {"params", "results", "steps", "volumes"},
-        {"description", "displayName"},
-    )
+    spec = _fields(obj.get("spec") or {}, f"{where} spec", implemented, {"description", "displayName"})
     params = tuple(_param_spec(p, f"{where} spec.params[{i}]") for i, p in enumerate(_list(spec.get("params"), where)))
+    return name, where, spec, params
+
+
+def parse_task(obj: Obj) -> TaskSpec:
+    """Read a stored ``tekton.dev/v1`` Task."""
+    name, where, spec, params = _definition(obj, "Task", {"params", "results", "steps", "volumes"})
     results = []
     for index, result in enumerate(_list(spec.get("results"), f"{where} spec.results")):
         at = f"{where} spec.results[{index}]"
@@ -330,18 +331,7 @@ class PipelineSpec:
 
 def parse_pipeline(obj: Obj) -> PipelineSpec:
     """Read a stored ``tekton.dev/v1`` Pipeline."""
-    name = str((obj.get("metadata") or {}).get("name", ""))
-    where = f"Pipeline {name}"
-    _fields(obj, where, {"apiVersion", "kind", "metadata", "spec", "status"})
-    if obj.get("apiVersion") != "tekton.dev/v1":
-        raise UnsupportedFeature(where, f"apiVersion {obj.get('apiVersion')!r}", "only tekton.dev/v1 is emulated")
-    spec = _fields(
-        obj.get("spec") or {},
-        f"{where} spec",
-        {"params", "tasks", "finally", "results"},
-        {"description", "displayName"},
-    )
-    params = tuple(_param_spec(p, f"{where} spec.params[{i}]") for i, p in enumerate(_list(spec.get("params"), where)))
+    name, where, spec, params = _definition(obj, "Pipeline", {"params", "tasks", "finally", "results"})
     tasks = tuple(
         _pipeline_task(t, f"{where} spec.tasks[{i}]", final=False)
         for i, t in enumerate(_list(spec.get("tasks"), where))
