@@ -5,4 +5,5 @@ pytest_plugins: list[str] = [
     "tests.support.prometheus_fixtures",
     "tests.support.kube_fixtures",
     "tests.support.tekton.fixtures",
+    "tests.support.cluster.fixtures",
 ]

@@ -1,22 +1,22 @@
-"""The world an end-to-end scenario runs in: a shop on the in-repo API server, its metrics in real Prometheus.
+"""The world an end-to-end scenario runs in: a shop on the real local cluster, run by Tekton's own controller.
 
 Per test, in a namespace of its own (also the metrics ``namespace`` label, so tests sharing the session's
 Prometheus never see each other's series):
 
-* the workload: Deployment ``web`` (stable, 4 replicas, ``web:1.0``) and ``web-canary`` (0 replicas), an
-  HTTPRoute ``web`` sending 100% to Service ``web`` and 0% to ``web-canary``; the simulated Deployment and
-  Gateway controllers answer as a cluster would;
-* the rollout, compiled by :func:`progressive.compile.compile_rollout` with short durations, installed the
-  way a platform engineer does: the catalog Tasks from the committed ``tasks/`` files, then the compiled
-  Pipeline and RBAC, all with the admin credentials; then **RBAC enforcement is switched on**, so the steps
-  (running as ``progressive-web``, the compiled ServiceAccount, through the Tekton harness) get exactly
-  what the compiled Role grants;
-* traffic: the exporter's ``http_requests_total`` / latency histogram for one stable and one canary pod
-  (the ``generic`` provider's shape), 2000 requests/s each, 1% errors, the canary's error rate chosen by
-  the test.
+* the workload: Deployment ``web`` (stable, 4 replicas, ``web:1.0``) and ``web-canary`` (0 replicas), their
+  Services, a Gateway ``public`` of the local status writer's class, and an HTTPRoute ``web`` sending 100% to
+  Service ``web`` and 0% to ``web-canary``; the real controller manager rolls the Deployments out (kwok makes their
+  pods ready one by one), the status writer accepts the route as a Gateway controller would;
+* the rollout, compiled by :func:`progressive.compile.compile_rollout` with short durations, installed the way a
+  platform engineer does with the admin's credentials: the catalog Tasks from the committed ``tasks/`` files, then
+  the compiled Pipeline and RBAC. The steps run in TaskRun pods as ``progressive-web``, the compiled
+  ServiceAccount, with the token the executor mounts: the API server enforces exactly what the compiled Role grants;
+* traffic: the exporter's ``http_requests_total`` / latency histogram for one stable and one canary pod (the
+  ``generic`` provider's shape), 2000 requests/s each, 1% errors, the canary's error rate chosen by the test.
 
-:class:`Shop` then starts runs from the compiled example PipelineRun (``kubectl create -f``) and reads
-back what the scenario asserts: weights, Deployments, the state record, TaskRuns, logs.
+:class:`Shop` then starts runs from the compiled example PipelineRun and reads back what the scenario asserts:
+weights, Deployments, the state record, TaskRuns, logs, and what the steps' ServiceAccount did (the API server's
+audit log).
 """
 
 from __future__ import annotations
@@ -25,13 +25,14 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from kubernetes import client, utils
+from kubernetes import watch
 
 from progressive import (
     Analysis,
@@ -48,19 +49,32 @@ from progressive import (
 )
 from progressive.compile import CompiledRollout, compile_rollout
 from progressive.model.steps import Step
-from tests.support.kubeapi import Kube
+from tests.support.cluster import tekton
+from tests.support.cluster.access import Cluster
+from tests.support.cluster.audit import AuditEvent, read_events
+from tests.support.cluster.status_writers import GATEWAY_CLASS
 from tests.support.prometheus import Traffic, TrafficSpec
 from tests.support.prometheus_fixtures import PrometheusStack
-from tests.support.tekton import TektonController
 
-__all__ = ["NEW_IMAGE", "OLD_IMAGE", "Shop", "compiled_for", "condition", "good_steps", "rollout", "rollout_source"]
+__all__ = [
+    "NEW_IMAGE",
+    "OLD_IMAGE",
+    "RouteRecorder",
+    "Shop",
+    "compiled_for",
+    "condition",
+    "good_steps",
+    "rollout",
+    "rollout_source",
+]
 
 REPO = Path(__file__).resolve().parents[2]
 OLD_IMAGE = "registry.example.com/web:1.0"
 NEW_IMAGE = "registry.example.com/web:2.0@sha256:" + "ab" * 32
 STABLE_POD = "web-7d9f8b6c5-bbbbb"
 CANARY_POD = "web-canary-5f6d7c8b9-aaaaa"
-TEKTON = "tekton.dev/v1"
+TEKTON = tekton.TEKTON
+condition = tekton.condition
 
 Obj = dict[str, Any]
 
@@ -128,7 +142,7 @@ def _route(namespace: str) -> Obj:
         "kind": "HTTPRoute",
         "metadata": {"name": "web", "namespace": namespace},
         "spec": {
-            "parentRefs": [{"name": "public", "namespace": "infra"}],
+            "parentRefs": [{"name": "public"}],
             "hostnames": ["web.example.com"],
             "rules": [
                 {
@@ -140,6 +154,56 @@ def _route(namespace: str) -> Obj:
             ],
         },
     }
+
+
+def _service(name: str, track: str, namespace: str) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"selector": {"app": "web", "track": track}, "ports": [{"port": 8080, "targetPort": 8080}]},
+    }
+
+
+def _gateway(namespace: str) -> Obj:
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": "public", "namespace": namespace},
+        "spec": {"gatewayClassName": GATEWAY_CLASS, "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}]},
+    }
+
+
+class RouteRecorder:
+    """Watches the HTTPRoute ``web`` and records the canary weight of every change of its spec, in order."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.weights: list[int] = []
+        self._cluster = cluster
+        self._watch = watch.Watch()
+        route = cluster.must_get("gateway.networking.k8s.io/v1", "HTTPRoute", "web")
+        self._since = route["metadata"]["resourceVersion"]
+        self._generation = route["metadata"]["generation"]
+        self._thread = threading.Thread(target=self._run, name="route-recorder", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        stream = self._watch.stream(
+            self._cluster.custom.list_namespaced_custom_object, "gateway.networking.k8s.io", "v1",
+            self._cluster.namespace, "httproutes", field_selector="metadata.name=web",
+            resource_version=self._since, timeout_seconds=600,
+        )  # fmt: skip
+        for event in stream:
+            route = event["raw_object"]
+            if event["type"] != "MODIFIED" or route["metadata"]["generation"] == self._generation:
+                continue  # a status write, not a weight change
+            self._generation = route["metadata"]["generation"]
+            refs = route["spec"]["rules"][0]["backendRefs"]
+            self.weights.append(next(ref["weight"] for ref in refs if ref["name"] == "web-canary"))
+
+    def stop(self) -> list[int]:
+        self._watch.stop()
+        return self.weights
 
 
 def _catalog_tasks(namespace: str) -> list[Obj]:
@@ -155,46 +219,42 @@ def _catalog_tasks(namespace: str) -> list[Obj]:
 
 @dataclass
 class Shop:
-    """One scenario's cluster, rollout and traffic (see the module docstring)."""
+    """One scenario's workload, rollout and traffic on the test's namespace (see the module docstring)."""
 
-    kube: Kube
-    tekton: TektonController
+    cluster: Cluster
     prometheus: PrometheusStack
-    namespace: str
     compiled: CompiledRollout
     feeds: list[Traffic] = field(default_factory=list)
+
+    @property
+    def namespace(self) -> str:
+        return self.cluster.namespace
 
     # -- setting up -----------------------------------------------------------------------------------
 
     def install(self) -> None:
-        """Workload, Tasks, Pipeline, RBAC, as the admin; then RBAC enforcement on."""
+        """Workload, Tasks, Pipeline, RBAC, with the admin's credentials."""
         self.install_workload()
-        custom = client.CustomObjectsApi(self.kube.api_client())
-        for task in _catalog_tasks(self.namespace):
-            custom.create_namespaced_custom_object("tekton.dev", "v1", self.namespace, "tasks", task)
-        for doc in self.compiled.hooks:
-            custom.create_namespaced_custom_object("tekton.dev", "v1", self.namespace, "tasks", doc)
-        custom.create_namespaced_custom_object("tekton.dev", "v1", self.namespace, "pipelines", self.compiled.pipeline)
-        self._apply_rbac()
-        self.kube.enable_rbac()
+        self.cluster.create(*_catalog_tasks(self.namespace), *self.compiled.hooks, self.compiled.pipeline)
+        self.cluster.create(*self.compiled.rbac)
 
     def install_workload(self) -> None:
-        """Only the namespace, Deployments and HTTPRoute, with their simulated controllers running."""
-        self.kube.seed(
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}},
+        """The Deployments (rolled out), their Services, the Gateway and the HTTPRoute (accepted)."""
+        self.cluster.create(
             _deployment("web", 4, "stable", self.namespace),
             _deployment("web-canary", 0, "canary", self.namespace),
+            _service("web", "stable", self.namespace),
+            _service("web-canary", "canary", self.namespace),
+            _gateway(self.namespace),
             _route(self.namespace),
         )
-        self.kube.controllers.deployments.enable(delay=0.05)
-        self.kube.controllers.routes.enable(delay=0.05)
-        self.kube.controllers.settle()
+        self.cluster.wait_for("Deployment web available", lambda: self.deployment("web").get("status", {}).get("availableReplicas") == 4)
+        self.cluster.wait_for("HTTPRoute web accepted", self._route_accepted)
 
-    def _apply_rbac(self) -> None:
-        """ServiceAccount, Role and RoleBinding, as ``kubectl create -f rbac.yaml`` sends them."""
-        api = self.kube.api_client()
-        for doc in self.compiled.rbac:
-            utils.create_from_dict(api, doc, namespace=self.namespace)  # type: ignore[no-untyped-call]
+    def _route_accepted(self) -> bool:
+        route = self.cluster.must_get("gateway.networking.k8s.io/v1", "HTTPRoute", "web")
+        parents = (route.get("status") or {}).get("parents") or []
+        return any(c["type"] == "Accepted" and c["status"] == "True" for p in parents for c in p["conditions"])
 
     def traffic(self, *, canary_errors: float = 0.01, seed: int = 1) -> None:
         """Start stable and canary traffic; wait until Prometheus holds two scrapes of both."""
@@ -214,45 +274,44 @@ class Shop:
             feed.stop()
         self.feeds.clear()
 
+    def gateway_delay(self, milliseconds: int) -> None:
+        """Make the Gateway's controller take this long to accept each change of the route."""
+        self.cluster.patch(
+            "gateway.networking.k8s.io/v1", "Gateway", "public",
+            {"metadata": {"annotations": {"status-writer.progressive.test/delay-ms": str(milliseconds)}}},
+        )  # fmt: skip
+
     # -- running --------------------------------------------------------------------------------------
 
     def start(self, image: str = NEW_IMAGE) -> str:
         """``kubectl create -f run/pipelinerun.yaml`` with the image param set; the PipelineRun's name."""
         body = json.loads(json.dumps(self.compiled.pipeline_run))
         body["spec"]["params"] = [{"name": p["name"], "value": image} for p in body["spec"]["params"]]
-        custom = client.CustomObjectsApi(self.kube.api_client())
-        created = custom.create_namespaced_custom_object("tekton.dev", "v1", self.namespace, "pipelineruns", body)
-        assert isinstance(created, dict)
+        (created,) = self.cluster.create(body)
         return str(created["metadata"]["name"])
 
-    def wait(self, run: str, *, timeout: float = 150.0) -> Obj:
-        return self.tekton.wait(run, self.namespace, timeout=timeout)
+    def wait(self, run: str, *, timeout: float = 240.0) -> Obj:
+        return tekton.wait_done(self.cluster, run, timeout=timeout)
 
     def set_spec_status(self, run: str, status: str) -> None:
         """``tkn pipelinerun cancel [--grace CancelledRunFinally]``, as the admin."""
-        custom = client.CustomObjectsApi(self.kube.api_client())
-        custom.patch_namespaced_custom_object(
-            "tekton.dev", "v1", self.namespace, "pipelineruns", run, {"spec": {"status": status}}
-        )
+        self.cluster.patch(TEKTON, "PipelineRun", run, {"spec": {"status": status}})
 
     def progressive(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         """Run the ``progressive`` CLI as the user (admin kubeconfig), in a fresh process."""
         env = {key: value for key, value in os.environ.items() if not key.startswith("KUBERNETES_")}
-        env["KUBECONFIG"] = str(self.kube.kubeconfig)
+        env["KUBECONFIG"] = str(self.cluster.kubeconfig)
         command = [str(Path(sys.executable).parent / "progressive"), *args]
         return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
     # -- reading back ---------------------------------------------------------------------------------
 
     def weights(self) -> dict[str, int]:
-        route = self.kube.raw("gateway.networking.k8s.io/v1", "HTTPRoute", "web", self.namespace)
-        assert route is not None
+        route = self.cluster.must_get("gateway.networking.k8s.io/v1", "HTTPRoute", "web")
         return {ref["name"]: ref["weight"] for ref in route["spec"]["rules"][0]["backendRefs"]}
 
     def deployment(self, name: str) -> Obj:
-        obj = self.kube.raw("apps/v1", "Deployment", name, self.namespace)
-        assert obj is not None
-        return obj
+        return self.cluster.must_get("apps/v1", "Deployment", name)
 
     def image(self, name: str) -> str:
         return str(self.deployment(name)["spec"]["template"]["spec"]["containers"][0]["image"])
@@ -261,66 +320,24 @@ class Shop:
         return int(self.deployment(name)["spec"].get("replicas", 1))
 
     def state(self) -> Obj:
-        configmap = self.kube.raw("v1", "ConfigMap", "progressive-web", self.namespace)
+        configmap = self.cluster.get("v1", "ConfigMap", "progressive-web")
         assert configmap is not None, "the rollout wrote no state record"
         return dict(json.loads(next(iter(configmap["data"].values()))))
 
     def task_runs(self, run: str) -> dict[str, Obj]:
-        return {
-            tr["metadata"]["labels"]["tekton.dev/pipelineTask"]: tr
-            for tr in self.kube.list(TEKTON, "TaskRun", self.namespace)
-            if tr["metadata"]["labels"].get("tekton.dev/pipelineRun") == run
-        }
+        return tekton.task_runs(self.cluster, run)
 
     def outcomes(self, run: str) -> dict[str, str]:
         """Pipeline task -> its TaskRun's Succeeded reason (skipped tasks: ``skipped: <reason>``)."""
-        out = {name: _reason(tr) for name, tr in self.task_runs(run).items()}
-        obj = self.kube.raw(TEKTON, "PipelineRun", run, self.namespace) or {}
-        for item in (obj.get("status") or {}).get("skippedTasks") or []:
-            out[item["name"]] = f"skipped: {item['reason']}"
-        return out
+        return tekton.outcomes(self.cluster, run)
 
-    def logs(self, run: str) -> str:
-        return self.tekton.all_logs(self.namespace, run)
+    def logs(self, run: str, pipeline_task: str | None = None) -> str:
+        return tekton.logs(self.cluster, run, pipeline_task)
 
-    def route_weight_history(self, since: int) -> list[int]:
-        """Canary weights of the HTTPRoute after each committed write since store revision ``since``."""
-        events, complete = self.kube.store.events_since(since)
-        assert complete, "the store's event history no longer reaches back that far"
-        history: list[int] = []
-        for event in events:
-            if event.resource.kind == "HTTPRoute" and event.subresource == "" and event.type == "MODIFIED":
-                refs = event.object["spec"]["rules"][0]["backendRefs"]
-                weight = next(ref["weight"] for ref in refs if ref["name"] == "web-canary")
-                if not history or history[-1] != weight:
-                    history.append(weight)
-        return history
-
-
-def _reason(obj: Obj) -> str:
-    for cond in (obj.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Succeeded":
-            return str(cond.get("reason"))
-    return ""
-
-
-def condition(obj: Obj) -> tuple[str, str, str]:
-    for cond in (obj.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Succeeded":
-            return str(cond.get("status")), str(cond.get("reason")), str(cond.get("message", ""))
-    return "", "", ""
-
-
-def shop_for(
-    kube: Kube, tekton: TektonController, prometheus: PrometheusStack, namespace: str, compiled: CompiledRollout
-) -> Iterator[Shop]:
-    """Install a shop; stop its traffic afterwards (the exporter is shared by the session)."""
-    shop = Shop(kube, tekton, prometheus, namespace, compiled)
-    shop.install()
-    try:
-        yield shop
-    finally:
-        shop.stop_traffic()
+    def requests_of_steps(self) -> list[AuditEvent]:
+        """Every request the steps' ServiceAccount made, as the API server's audit log recorded it."""
+        account = f"system:serviceaccount:{self.namespace}:progressive-web"
+        return read_events(self.cluster.local.run / "logs" / "audit.log", namespace=self.namespace, user=account)
 
 
 ROLLOUT_SOURCE = """\

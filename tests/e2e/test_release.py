@@ -48,7 +48,7 @@ def test_a_bad_release_is_rolled_back_by_the_analysis(make_shop: Callable[..., S
     """Also: Prometheus' credentials come from a Secret mounted into the analysis step by the compiled Task
     (a missing or unreadable token or CA file would end the analysis with exit 2, not 1)."""
     shop = make_shop(prometheus_secret="prometheus-reader", prometheus_ca_key="ca.crt")
-    shop.kube.seed(prometheus_secret(shop, token=b"reader-token", ca=CA_BUNDLE))
+    shop.cluster.create(prometheus_secret(shop, token=b"reader-token", ca=CA_BUNDLE))
     shop.traffic(canary_errors=0.10)
     run = shop.start()
     done = shop.wait(run)
@@ -60,7 +60,7 @@ def test_a_bad_release_is_rolled_back_by_the_analysis(make_shop: Callable[..., S
     assert outcomes == {
         "deploy": "Succeeded",
         "weight-10": "Succeeded",
-        "analyze-10": "Failed",
+        "analyze-10": "StepFailed",
         "weight-50": "skipped: PipelineRun was stopping",
         "analyze-50": "skipped: PipelineRun was stopping",
         "promote": "skipped: PipelineRun was stopping",
@@ -79,7 +79,7 @@ def test_a_bad_release_is_rolled_back_by_the_analysis(make_shop: Callable[..., S
 
 def test_a_prometheus_secret_with_only_a_token_is_enough(make_shop: Callable[..., Shop]) -> None:
     shop = make_shop(prometheus_secret="prometheus-reader")
-    shop.kube.seed(prometheus_secret(shop, token=b"reader-token"))
+    shop.cluster.create(prometheus_secret(shop, token=b"reader-token"))
     shop.traffic()
     run = shop.start()
     done = shop.wait(run)

@@ -23,7 +23,7 @@ from tests.support.kubeapi import (
     too_many_requests,
     unavailable,
 )
-from tests.support.kubeapi.faults import FaultPlan, RequestInfo
+from tests.support.faults import FaultPlan, RequestInfo
 
 
 def _patch_route(kube: Kube, weight: int) -> Callable[[], object]:

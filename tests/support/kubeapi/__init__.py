@@ -72,7 +72,7 @@ top-level ``spec`` fields; Namespace deletion is immediate; no ``managedFields``
 """
 
 from tests.support.kubeapi.controllers import DeploymentBehavior, RouteBehavior
-from tests.support.kubeapi.faults import (
+from tests.support.faults import (
     Fault,
     FaultPlan,
     LoggedRequest,

@@ -17,7 +17,7 @@ import yaml
 from kubernetes import config
 
 from tests.support.kubeapi.controllers import Controllers
-from tests.support.kubeapi.faults import FaultPlan, RequestLog
+from tests.support.faults import FaultPlan, RequestLog
 from tests.support.kubeapi.kubeconfig import write_kubeconfig
 from tests.support.kubeapi.rbac import ADMIN_TOKEN
 from tests.support.kubeapi.resources import Registry, ResourceType

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tests.support.kubeapi.controllers import Controllers
-from tests.support.kubeapi.faults import Fault, FaultPlan, RequestInfo, RequestLog
+from tests.support.faults import Fault, FaultPlan, RequestInfo, RequestLog
 from tests.support.kubeapi.rbac import ADMIN, Attributes, Authenticator, Authorizer, User
 from tests.support.kubeapi.resources import Registry
 from tests.support.kubeapi.rest import Response, RestApi

@@ -1,0 +1,145 @@
+"""What the cluster holds before anyone uses it: the pinned CRDs, Tekton's namespace and ConfigMaps, two Nodes.
+
+Every deviation from upstream's files is made here, at load time, so it is visible in one place:
+
+* Tekton's CRDs declare a conversion webhook, which this cluster does not run; only ``tekton.dev/v1`` is used, so
+  ``spec.conversion`` becomes ``None`` (nothing is ever converted).
+* Tekton's ConfigMaps get the overrides of :data:`TEKTON_OVERRIDES`: pods are ready at creation (no sidecar
+  injection here), no affinity assistant, no credential init, no metrics or tracing exporters, and every TaskRun
+  pod goes to the executor (``schedulerName: progressive-executor``).
+* Only ``kind: CustomResourceDefinition`` documents are loaded (Gateway API ships a ValidatingAdmissionPolicy beside
+  its CRDs).
+
+CRDs are created with the API (never client-side ``kubectl apply``: several are over its 256 KiB annotation limit).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+__all__ = ["EXECUTOR_NODE", "KWOK_NODE", "TEKTON_NAMESPACE", "TEKTON_OVERRIDES", "bootstrap", "crd_documents"]
+
+TEKTON_NAMESPACE = "tekton-pipelines"
+KWOK_NODE = "kwok-0"
+"""Runs the Deployments' pods (kwok makes them Running and Ready)."""
+EXECUTOR_NODE = "executor-0"
+"""Runs TaskRun pods (the executor plays its kubelet); tainted so the scheduler never puts other pods there."""
+EXECUTOR_SCHEDULER = "progressive-executor"
+
+TEKTON_OVERRIDES: dict[str, dict[str, str]] = {
+    "feature-flags": {
+        "running-in-environment-with-injected-sidecars": "false",
+        "coschedule": "disabled",
+        "disable-creds-init": "true",
+    },
+    "config-observability": {"metrics-protocol": "none", "tracing-protocol": "none"},
+    "config-defaults": {"default-pod-template": f"schedulerName: {EXECUTOR_SCHEDULER}\n"},
+}
+
+Obj = dict[str, Any]
+
+
+def _yaml_documents(directory: Path) -> Iterator[Obj]:
+    for path in sorted(directory.glob("*.y*ml")):
+        for document in yaml.safe_load_all(path.read_text()):
+            if isinstance(document, dict):
+                yield document
+
+
+def crd_documents(crds: Path) -> list[Obj]:
+    """Every CRD of the build, with the load-time edits above."""
+    found = []
+    for directory in sorted(path for path in crds.iterdir() if path.is_dir() and path.name != "tekton-config"):
+        for document in _yaml_documents(directory):
+            if document.get("kind") != "CustomResourceDefinition":
+                continue
+            if document["spec"]["group"] == "tekton.dev" or "conversion" in document["spec"]:
+                document["spec"]["conversion"] = {"strategy": "None"}
+            found.append(document)
+    return found
+
+
+def _create_or_replace_crd(api: client.ApiextensionsV1Api, crd: Obj) -> None:
+    try:
+        api.create_custom_resource_definition(crd)
+    except ApiException as error:
+        if error.status != 409:
+            raise
+        current = api.read_custom_resource_definition(crd["metadata"]["name"])
+        crd["metadata"]["resourceVersion"] = current.metadata.resource_version
+        api.replace_custom_resource_definition(crd["metadata"]["name"], crd)
+
+
+def _wait_established(api: client.ApiextensionsV1Api, names: list[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    pending = set(names)
+    while pending:
+        for name in sorted(pending):
+            conditions = api.read_custom_resource_definition(name).status.conditions or []
+            if any(c.type == "Established" and c.status == "True" for c in conditions):
+                pending.discard(name)
+        if pending and time.monotonic() > deadline:
+            raise TimeoutError(f"CRDs not Established after {timeout:.0f} s: {', '.join(sorted(pending))}")
+        if pending:
+            time.sleep(0.2)
+
+
+def _apply_namespaced(core: client.CoreV1Api, namespace: str, configmap: Obj) -> None:
+    configmap["metadata"]["namespace"] = namespace
+    try:
+        core.create_namespaced_config_map(namespace, configmap)
+    except ApiException as error:
+        if error.status != 409:
+            raise
+        core.replace_namespaced_config_map(configmap["metadata"]["name"], namespace, configmap)
+
+
+def _tekton_config(api: client.ApiClient, config_dir: Path) -> None:
+    core = client.CoreV1Api(api)
+    try:
+        core.create_namespace({"metadata": {"name": TEKTON_NAMESPACE}})
+    except ApiException as error:
+        if error.status != 409:
+            raise
+    for configmap in _yaml_documents(config_dir):
+        if configmap.get("kind") != "ConfigMap":
+            continue
+        configmap.setdefault("data", {}).update(TEKTON_OVERRIDES.get(configmap["metadata"]["name"], {}))
+        _apply_namespaced(core, TEKTON_NAMESPACE, configmap)
+
+
+def _nodes(api: client.ApiClient) -> None:
+    core = client.CoreV1Api(api)
+    nodes = [
+        {"metadata": {"name": KWOK_NODE, "labels": {"type": "kwok", "kubernetes.io/hostname": KWOK_NODE}}},
+        {
+            "metadata": {"name": EXECUTOR_NODE, "labels": {"kubernetes.io/hostname": EXECUTOR_NODE}},
+            "spec": {"taints": [{"key": "progressive.test/executor", "value": "true", "effect": "NoSchedule"}]},
+        },
+    ]
+    for node in nodes:
+        try:
+            core.create_node(node)
+        except ApiException as error:
+            if error.status != 409:
+                raise
+
+
+def bootstrap(api: client.ApiClient, crds: Path) -> list[str]:
+    """Install CRDs, Tekton's configuration and the Nodes; return the CRD names once all are Established."""
+    extensions = client.ApiextensionsV1Api(api)
+    documents = crd_documents(crds)
+    for crd in documents:
+        _create_or_replace_crd(extensions, crd)
+    names = [crd["metadata"]["name"] for crd in documents]
+    _wait_established(extensions, names)
+    _tekton_config(api, crds / "tekton-config")
+    _nodes(api)
+    return names
