@@ -8,7 +8,8 @@ This module does the rest, once for all of them:
 - :func:`apply_weight` (pure): the object with canary ``W`` and stable ``100-W`` at every split that is
   not already at ``W``; nothing else in the object changes, not even key order;
 - :func:`restore` (pure): put back the weights a write replaced, only where the object still holds what
-  was written and the backend entry is otherwise unchanged;
+  the write stored (the server's answer to it: an admission policy may have rewritten the step's values) and
+  the backend entry is otherwise unchanged;
 - :class:`SplitRouter`: the I/O, one read-modify-write ``PUT`` per change (see
   :meth:`progressive.kube.objects.Objects.update`).
 """
@@ -147,12 +148,27 @@ def _without(node: JSON, key: str) -> JSON:
     return {k: v for k, v in node.items() if k != key}
 
 
-def restore(obj: JSON, replaced: Found, weight: int, provider: Provider, target: Target) -> JSON | None:
+def _stored_value(stored: JSON | None, path: Path, key: str, sent: Any) -> Any:
+    """What the server stored at ``path`` for a write that sent ``sent`` (``sent`` when its answer is unknown)."""
+    if stored is None:
+        return sent
+    try:
+        node = node_at(stored, path)
+    except (KeyError, IndexError, TypeError):
+        return sent
+    return node.get(key, MISSING) if isinstance(node, dict) else sent
+
+
+def restore(
+    obj: JSON, replaced: Found, weight: int, provider: Provider, target: Target, stored: JSON | None = None
+) -> JSON | None:
     """``obj`` with the weights of ``replaced`` put back where a write of ``weight`` left them.
 
-    An entry is restored only if it still holds the weight that was written and is otherwise identical
-    to what was read before the write: whatever someone else changed since is left alone. Returns
-    ``None`` when nothing needed restoring.
+    An entry is restored only if it still holds what the write stored and is otherwise identical to what
+    was read before the write: whatever someone else changed since is left alone. What the write stored is
+    taken from ``stored``, the server's answer to the write, when there is one: a mutating admission policy
+    or webhook may have stored other values than the step sent, and those are still the step's doing.
+    Returns ``None`` when nothing needed restoring.
     """
     changed = False
     for split in replaced.splits:
@@ -163,7 +179,8 @@ def restore(obj: JSON, replaced: Found, weight: int, provider: Provider, target:
                 node = node_at(obj, entry.path)
             except (KeyError, IndexError, TypeError):
                 continue
-            if not isinstance(node, dict) or node.get(provider.key, MISSING) != provider.encode(written, target):
+            left = _stored_value(stored, entry.path, provider.key, provider.encode(written, target))
+            if not isinstance(node, dict) or node.get(provider.key, MISSING) != left:
                 continue
             if _without(node, provider.key) != _without(entry.node, provider.key):
                 continue
@@ -208,16 +225,20 @@ class SplitRouter:
             if replaced:  # a PUT was sent: it may have been applied before the failure
                 raise MaybeWritten(Written(True, weight, weight, {"found": replaced[0]}), exc) from exc
             raise
-        undo = {"found": replaced[0]} if replaced and updated.changed else {}
+        undo = {"found": replaced[0], "stored": updated.object} if replaced and updated.changed else {}
         return Written(updated.changed, weight, weight, undo)
 
     def revert(self, written: Written) -> bool:
-        """Put back the weights ``written`` replaced, where they are still as written."""
+        """Put back the weights ``written`` replaced, where they are still as the write stored them."""
         found = written.undo.get("found")
         if not isinstance(found, Found):
             return False
+        stored = written.undo.get("stored")
         updated = self.objects.update(
-            self.ref, lambda obj: restore(obj, found, written.weight, self.provider, self.target)
+            self.ref,
+            lambda obj: restore(
+                obj, found, written.weight, self.provider, self.target, stored if isinstance(stored, dict) else None
+            ),
         )
         return updated.changed
 

@@ -1,7 +1,9 @@
 """Scripted fault injection and the request log.
 
 A :class:`FaultPlan` holds rules; each request is matched against them in order. Every matching
-:func:`slow` rule delays the request; then the first matching rule of any other kind decides its fate:
+:func:`slow` rule delays the request and every matching :func:`before` rule runs its action first (a second,
+real writer acting at an exact point of the step's protocol); then the first matching rule of any other kind
+decides its fate:
 
 * ``status``: answer an error ``Status`` (409 Conflict, 429 with ``Retry-After``, 500, 503, 504) without
   touching the store;
@@ -30,7 +32,7 @@ import json
 import random
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -40,6 +42,7 @@ __all__ = [
     "FaultRule",
     "LoggedRequest",
     "RequestLog",
+    "before",
     "conflict",
     "drop",
     "gateway_timeout",
@@ -58,14 +61,17 @@ DropStage = Literal["before-response", "reset", "after-status-line", "mid-body"]
 class Fault:
     """What happens to a matched request (build with the module functions, not by hand)."""
 
-    kind: Literal["status", "delay", "drop"]
+    kind: Literal["status", "delay", "drop", "call"]
     code: int = 0
     retry_after: int = 0
     seconds: float = 0.0
     stage: DropStage = "before-response"
     commit: bool = False
+    action: Callable[[], None] | None = None
 
     def describe(self) -> str:
+        if self.kind == "call":
+            return f"call {getattr(self.action, '__name__', 'action')}"
         if self.kind == "status":
             return f"status {self.code}" + (f" retry-after={self.retry_after}" if self.retry_after else "")
         if self.kind == "delay":
@@ -115,6 +121,11 @@ def slow(seconds: float) -> Fault:
 def drop(stage: DropStage = "before-response") -> Fault:
     """Close the connection: before any byte (nothing applied), or after sending part of the response."""
     return Fault("drop", stage=stage)
+
+
+def before(action: Callable[[], None]) -> Fault:
+    """Run ``action`` just before the request goes on to the server (fault proxy only): a concurrent writer."""
+    return Fault("call", action=action)
 
 
 def response_lost() -> Fault:
@@ -220,8 +231,14 @@ class FaultPlan:
 
     def decide(self, req: RequestInfo) -> tuple[float, Fault | None]:
         """(total delay, the fault to inject or None) for this request; counts the hits."""
+        delay, chosen, _actions = self.decide_all(req)
+        return delay, chosen
+
+    def decide_all(self, req: RequestInfo) -> tuple[float, Fault | None, list[Callable[[], None]]]:
+        """(total delay, the fault to inject or None, the actions to run first) for this request."""
         delay = 0.0
         chosen: Fault | None = None
+        actions: list[Callable[[], None]] = []
         with self._lock:
             for rule in self._rules:
                 if rule.exhausted or not rule.selects(req):
@@ -229,16 +246,18 @@ class FaultPlan:
                 rule.matched += 1
                 if rule.matched <= rule.after:
                     continue
-                if rule.fault.kind != "delay" and chosen is not None:
+                if rule.fault.kind not in ("delay", "call") and chosen is not None:
                     continue
                 if rule.probability < 1.0 and self._rng.random() >= rule.probability:
                     continue
                 rule.hits += 1
                 if rule.fault.kind == "delay":
                     delay += rule.fault.seconds
+                elif rule.fault.kind == "call" and rule.fault.action is not None:
+                    actions.append(rule.fault.action)
                 else:
                     chosen = rule.fault
-        return delay, chosen
+        return delay, chosen, actions
 
 
 @dataclass(frozen=True, slots=True)

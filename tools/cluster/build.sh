@@ -4,10 +4,13 @@
 #   tools/cluster/build.sh            build what is missing, then print the output directory (last stdout line)
 #   tools/cluster/build.sh --check    print the output directory if a complete build exists, else exit 1
 #
-# The output directory is $PROGRESSIVE_CLUSTER_CACHE (default ~/.cache/progressive-cluster) / <key>, where <key> is a
-# hash of everything that decides what gets built: the Go version, this script, every go.mod and go.sum below, the CRD
-# lock and the vendored CRDs. A warm machine answers in about a second. A build goes to <key>.tmp.<pid> and is renamed
-# only once verified, under a lock, so a killed or concurrent build never looks complete.
+# Cache ($PROGRESSIVE_CLUSTER_CACHE, default ~/.cache/progressive-cluster):
+#   module-<name>-<hash>/   one Go module's binaries; <hash> covers the Go version, the module's go.mod and go.sum
+#                           and its build command, so changing one module rebuilds only that module
+#   <key>/bin/              links to every module's binaries; <key>/crds/ the pinned CRDs and Tekton ConfigMaps;
+#                           <key> covers the module hashes, crds.lock and the vendored CRDs
+# A warm machine answers in about a second. Builds go to *.tmp.<pid> and are renamed only once verified, under a
+# lock, so a killed or concurrent build never looks complete.
 #
 # Nothing is fetched from anywhere but the Go module proxy: the binaries are built from pinned modules (go.sum, with
 # the default -mod=readonly so a stale go.sum fails loudly) and every CRD comes from a pinned module zip or from
@@ -19,25 +22,70 @@ cd "$here"
 export GOTOOLCHAIN=local CGO_ENABLED=0
 
 K8S_VERSION=v1.37.2
-BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok tekton-controller entrypoint
-  workingdirinit)
 BUILD_TIMEOUT=${PROGRESSIVE_CLUSTER_BUILD_TIMEOUT:-60m}
+cache=${PROGRESSIVE_CLUSTER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/progressive-cluster}
+
+# Stamp both version packages of the Kubernetes binaries: unstamped, /version says v0.0.0 and Tekton's controller
+# refuses to start (knative's KUBERNETES_MIN_VERSION check).
+k8s_minor=${K8S_VERSION#v1.}
+k8s_minor=${k8s_minor%%.*}
+k8s_ldflags="-s -w"
+for package in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  k8s_ldflags+=" -X $package.gitVersion=$K8S_VERSION -X $package.gitMajor=1 -X $package.gitMinor=$k8s_minor"
+  k8s_ldflags+=" -X $package.gitTreeState=clean -X $package.gitCommit=0000000000000000000000000000000000000000"
+  k8s_ldflags+=" -X $package.buildDate=1970-01-01T00:00:00Z"
+done
+
+# module directory -> "binaries it must produce | packages to build". One go build per module (shared packages
+# compile once), one module after another (2 cores). Go names a binary after its package's last path element;
+# etcd's is server/v3, so etcd is built on its own with an explicit name.
+declare -A PRODUCES=(
+  [k8s]="kube-apiserver kube-controller-manager kube-scheduler kubectl"
+  [etcd]="etcd"
+  [kwok]="kwok"
+  [tekton]="controller webhook entrypoint workingdirinit"
+)
+declare -A PACKAGES=(
+  [k8s]="k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl"
+  [etcd]="go.etcd.io/etcd/server/v3"
+  [kwok]="sigs.k8s.io/kwok/cmd/kwok"
+  [tekton]="github.com/tektoncd/pipeline/cmd/controller github.com/tektoncd/pipeline/cmd/webhook github.com/tektoncd/pipeline/cmd/entrypoint github.com/tektoncd/pipeline/cmd/workingdirinit"
+)
+declare -A LDFLAGS=([k8s]="$k8s_ldflags" [etcd]="-s -w" [kwok]="-s -w" [tekton]="-s -w")
+MODULES=(k8s etcd kwok tekton)
+# links in <key>/bin: name -> module/binary (Tekton's controller and webhook get clearer names)
+declare -A LINKS=(
+  [etcd]=etcd/etcd [kube-apiserver]=k8s/kube-apiserver [kube-controller-manager]=k8s/kube-controller-manager
+  [kube-scheduler]=k8s/kube-scheduler [kubectl]=k8s/kubectl [kwok]=kwok/kwok
+  [tekton-controller]=tekton/controller [tekton-webhook]=tekton/webhook [entrypoint]=tekton/entrypoint
+  [workingdirinit]=tekton/workingdirinit
+)
+
+module_dir() {  # module_dir NAME: the cache directory of that module's build
+  local hash
+  hash=$({ go version; cat "$1/go.mod" "$1/go.sum"; echo "${PACKAGES[$1]}|${LDFLAGS[$1]}"; } | sha256sum | cut -c1-16)
+  echo "$cache/module-$1-$hash"
+}
 
 cache_key() {
   {
-    go version
-    cat build.sh crds.lock
-    for module in k8s kwok tekton etcd; do cat "$module/go.mod" "$module/go.sum"; done
+    for module in "${MODULES[@]}"; do module_dir "$module"; done
+    declare -p LINKS
+    cat crds.lock
     find crds -type f | LC_ALL=C sort | xargs sha256sum
   } | sha256sum | cut -c1-16
 }
 
-cache=${PROGRESSIVE_CLUSTER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/progressive-cluster}
 out="$cache/$(cache_key)"
+
+module_complete() {  # module_complete NAME DIR
+  local binary
+  for binary in ${PRODUCES[$1]}; do [[ -x "$2/$binary" ]] || return 1; done
+}
 
 complete() {
   local name
-  for name in "${BINARIES[@]}"; do [[ -x "$1/bin/$name" ]] || return 1; done
+  for name in "${!LINKS[@]}"; do [[ -x "$1/bin/$name" ]] || return 1; done
   [[ -f "$1/crds/SHA256SUMS" ]]
 }
 
@@ -53,44 +101,38 @@ fi
 if complete "$out"; then echo "$out"; exit 0; fi
 
 mkdir -p "$cache"
-exec 9>"$out.lock"
+exec 9>"$cache/build.lock"
 flock 9
 if complete "$out"; then echo "$out"; exit 0; fi   # another run finished it while this one waited
 
 tmp="$out.tmp.$$"
+trap 'rm -rf "$cache"/*.tmp.$$' EXIT
 rm -rf "$tmp"
 mkdir -p "$tmp/bin" "$tmp/crds"
-trap 'rm -rf "$tmp"' EXIT
 
-step() {  # step NAME COMMAND...: run one build step under the timeout and report its wall time on stderr
-  local name=$1 start=$SECONDS
-  shift
-  echo "build.sh: $name ..." >&2
-  timeout "$BUILD_TIMEOUT" "$@" >&2
-  echo "build.sh: $name done in $((SECONDS - start)) s" >&2
-}
-
-# Stamp both version packages: unstamped, /version says v0.0.0 and Tekton's controller refuses to start
-# (knative's KUBERNETES_MIN_VERSION check).
-minor=${K8S_VERSION#v1.}
-minor=${minor%%.*}
-ldflags="-s -w"
-for package in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  ldflags+=" -X $package.gitVersion=$K8S_VERSION -X $package.gitMajor=1 -X $package.gitMinor=$minor"
-  ldflags+=" -X $package.gitTreeState=clean -X $package.gitCommit=0000000000000000000000000000000000000000"
-  ldflags+=" -X $package.buildDate=1970-01-01T00:00:00Z"
+for module in "${MODULES[@]}"; do
+  dir=$(module_dir "$module")
+  if ! module_complete "$module" "$dir"; then
+    building="$dir.tmp.$$"
+    rm -rf "$building"
+    mkdir -p "$building"
+    start=$SECONDS
+    echo "build.sh: building $module (${PACKAGES[$module]}) ..." >&2
+    if [[ "$module" == etcd ]]; then target="$building/etcd"; else target="$building/"; fi
+    # shellcheck disable=SC2086 # the package list is a list
+    (cd "$module" && timeout "$BUILD_TIMEOUT" go build -trimpath -ldflags "${LDFLAGS[$module]}" -o "$target" \
+      ${PACKAGES[$module]}) >&2
+    module_complete "$module" "$building" || { echo "build.sh: $module did not produce ${PRODUCES[$module]}" >&2; exit 1; }
+    rm -rf "$dir"
+    mv "$building" "$dir"
+    echo "build.sh: $module built in $((SECONDS - start)) s" >&2
+  fi
+  for name in "${!LINKS[@]}"; do
+    if [[ "${LINKS[$name]%%/*}" == "$module" ]]; then
+      ln -s "../../$(basename "$dir")/${LINKS[$name]#*/}" "$tmp/bin/$name"
+    fi
+  done
 done
-
-# One go build per module (shared packages compile once), one module after another (2 cores).
-step kubernetes bash -c "cd k8s && go build -trimpath -ldflags '$ldflags' -o '$tmp/bin/' \
-  k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-  k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl"
-step etcd bash -c "cd etcd && go build -trimpath -ldflags '-s -w' -o '$tmp/bin/etcd' go.etcd.io/etcd/server/v3"
-step kwok bash -c "cd kwok && go build -trimpath -ldflags '-s -w' -o '$tmp/bin/' sigs.k8s.io/kwok/cmd/kwok"
-step tekton bash -c "cd tekton && go build -trimpath -ldflags '-s -w' -o '$tmp/bin/' \
-  github.com/tektoncd/pipeline/cmd/controller github.com/tektoncd/pipeline/cmd/entrypoint \
-  github.com/tektoncd/pipeline/cmd/workingdirinit"
-mv "$tmp/bin/controller" "$tmp/bin/tekton-controller"
 
 version=$("$tmp/bin/kube-apiserver" --version)
 if [[ "$version" != "Kubernetes $K8S_VERSION" ]]; then
@@ -122,7 +164,6 @@ done < crds.lock
 (cd "$tmp/crds" && find . -type f ! -name SHA256SUMS | LC_ALL=C sort | xargs sha256sum > SHA256SUMS)
 
 complete "$tmp" || { echo "build.sh: $tmp is incomplete after the build" >&2; exit 1; }
-trap - EXIT
 rm -rf "$out"
 mv "$tmp" "$out"
 echo "$out"

@@ -8,8 +8,8 @@ subresource as a controller writes it.
 
 * ``namespace``, ``kubeconfig`` (admin, context namespace set), ``api`` (an official ``ApiClient``), ``core``,
   ``apps``, ``custom``;
-* ``create(*objects_or_yaml)`` (namespace filled in when missing; a ``status`` given is then written through the
-  subresource), ``get``, ``list``, ``delete``, ``patch``, ``set_status``;
+* ``create(*objects_or_yaml)`` (namespace filled in when missing; strict field validation, as kubectl; a
+  ``status`` given is then written through the subresource), ``get``, ``list``, ``delete``, ``patch``, ``replace`` (also as a dry run), ``set_status``;
 * ``wait_for(what, check, timeout)``: poll until ``check()`` returns something truthy;
 * ``kubectl(*args)``: the built kubectl against this cluster;
 * ``service_account_kubeconfig(name)``: a kubeconfig with a token of that ServiceAccount (TokenRequest API);
@@ -39,6 +39,9 @@ __all__ = ["Cluster", "ResourceNames", "documents"]
 
 Obj = dict[str, Any]
 T = TypeVar("T")
+
+STRICT = "?fieldValidation=Strict"
+"""Tests create objects as ``kubectl`` does: an unknown or duplicate field is an error, not silently dropped."""
 
 
 class ResourceNames:
@@ -156,12 +159,18 @@ class Cluster:
             if namespaced:
                 obj.setdefault("metadata", {})["namespace"] = self._ns(obj)
             status = obj.pop("status", None)
-            path = self.names.path(api_version, kind, obj["metadata"].get("namespace"))
+            path = self.names.path(api_version, kind, obj["metadata"].get("namespace")) + STRICT
             stored = _call(self.api, "POST", path, obj)
             if status:
                 stored = self.set_status(api_version, kind, stored["metadata"]["name"], status, stored["metadata"].get("namespace"))
             created.append(stored)
         return created
+
+    def create_dry_run(self, obj: Obj) -> Obj:
+        """What creating ``obj`` would store (admission and validation run, nothing is stored)."""
+        namespace = obj.get("metadata", {}).get("namespace") or self.namespace
+        path = self.names.path(obj["apiVersion"], obj["kind"], namespace) + STRICT + "&dryRun=All"
+        return _call(self.api, "POST", path, obj)
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> Obj | None:
         """The object as the server serves it at ``api_version``, or None."""
@@ -206,6 +215,12 @@ class Cluster:
         }[merge]
         path = self.names.path(api_version, kind, namespace or self.namespace, name, sub)
         return _call(self.api, "PATCH", path, patch, content_type)
+
+    def replace(self, obj: Obj, *, dry_run: bool = False) -> Obj:
+        """``PUT`` the object (its ``resourceVersion`` guards it); ``dry_run`` runs admission without storing."""
+        metadata = obj["metadata"]
+        path = self.names.path(obj["apiVersion"], obj["kind"], metadata.get("namespace") or self.namespace, metadata["name"])
+        return _call(self.api, "PUT", path + STRICT + ("&dryRun=All" if dry_run else ""), obj)
 
     def set_status(self, api_version: str, kind: str, name: str, status: Obj, namespace: str | None = None) -> Obj:
         """Write an object's status as its controller would (merge patch on the ``status`` subresource)."""

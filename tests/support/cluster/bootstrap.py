@@ -9,8 +9,17 @@ Every deviation from upstream's files is made here, at load time, so it is visib
   pod goes to the executor (``schedulerName: progressive-executor``).
 * Only ``kind: CustomResourceDefinition`` documents are loaded (Gateway API ships a ValidatingAdmissionPolicy beside
   its CRDs).
+* Traefik v2's file (``crds/traefik-v2``) contributes only its legacy group ``traefik.containo.us``: the
+  ``traefik.io`` CRDs it also carries are v3's (``crds/traefik``), which win.
 
 CRDs are created with the API (never client-side ``kubectl apply``: several are over its 256 KiB annotation limit).
+
+Tekton's admission webhook is reached through the Service ``tekton-pipelines-webhook``, an ExternalName for
+``localhost``: the API server resolves it to ``localhost:<port>`` (``ResolveCluster`` in k8s.io/apiserver), where a
+relay leads into the webhook's network namespace, and verifies the certificate the webhook made for
+``tekton-pipelines-webhook.tekton-pipelines.svc`` (knative fills each configuration's ``caBundle``). Its webhook
+configurations (upstream's ``500-webhooks.yaml``) get that port; they are removed while Tekton's ConfigMaps are
+written, because the config webhook (``failurePolicy: Fail``) would refuse that while the webhook is not yet up.
 """
 
 from __future__ import annotations
@@ -24,7 +33,16 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-__all__ = ["EXECUTOR_NODE", "KWOK_NODE", "TEKTON_NAMESPACE", "TEKTON_OVERRIDES", "bootstrap", "crd_documents"]
+__all__ = [
+    "EXECUTOR_NODE",
+    "KWOK_NODE",
+    "TEKTON_NAMESPACE",
+    "TEKTON_OVERRIDES",
+    "WEBHOOK_SERVICE",
+    "bootstrap",
+    "crd_documents",
+    "tekton_webhook_configuration",
+]
 
 TEKTON_NAMESPACE = "tekton-pipelines"
 KWOK_NODE = "kwok-0"
@@ -32,6 +50,7 @@ KWOK_NODE = "kwok-0"
 EXECUTOR_NODE = "executor-0"
 """Runs TaskRun pods (the executor plays its kubelet); tainted so the scheduler never puts other pods there."""
 EXECUTOR_SCHEDULER = "progressive-executor"
+WEBHOOK_SERVICE = "tekton-pipelines-webhook"
 
 TEKTON_OVERRIDES: dict[str, dict[str, str]] = {
     "feature-flags": {
@@ -56,9 +75,12 @@ def _yaml_documents(directory: Path) -> Iterator[Obj]:
 def crd_documents(crds: Path) -> list[Obj]:
     """Every CRD of the build, with the load-time edits above."""
     found = []
-    for directory in sorted(path for path in crds.iterdir() if path.is_dir() and path.name != "tekton-config"):
+    configuration = {"tekton-config", "tekton-webhook"}
+    for directory in sorted(path for path in crds.iterdir() if path.is_dir() and path.name not in configuration):
         for document in _yaml_documents(directory):
             if document.get("kind") != "CustomResourceDefinition":
+                continue
+            if directory.name == "traefik-v2" and document["spec"]["group"] != "traefik.containo.us":
                 continue
             if document["spec"]["group"] == "tekton.dev" or "conversion" in document["spec"]:
                 document["spec"]["conversion"] = {"strategy": "None"}
@@ -115,6 +137,60 @@ def _tekton_config(api: client.ApiClient, config_dir: Path) -> None:
         _apply_namespaced(core, TEKTON_NAMESPACE, configmap)
 
 
+def _webhook_configurations(crds: Path) -> list[Obj]:
+    return [
+        doc for doc in _yaml_documents(crds / "tekton-webhook")
+        if doc.get("kind") in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")
+    ]  # fmt: skip
+
+
+def _remove_webhook_configurations(api: client.ApiClient, crds: Path) -> None:
+    admission = client.AdmissionregistrationV1Api(api)
+    for doc in _webhook_configurations(crds):
+        delete = (
+            admission.delete_validating_webhook_configuration
+            if doc["kind"] == "ValidatingWebhookConfiguration"
+            else admission.delete_mutating_webhook_configuration
+        )
+        try:
+            delete(doc["metadata"]["name"])
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+
+def tekton_webhook_configuration(api: client.ApiClient, crds: Path, port: int) -> None:
+    """The webhook's Service, Secret and configurations, pointing the API server at ``localhost:port``."""
+    core = client.CoreV1Api(api)
+    service = {
+        "metadata": {"name": WEBHOOK_SERVICE, "namespace": TEKTON_NAMESPACE},
+        "spec": {"type": "ExternalName", "externalName": "localhost", "ports": [{"name": "https-webhook", "port": port}]},
+    }
+    try:
+        core.create_namespaced_service(TEKTON_NAMESPACE, service)
+    except ApiException as error:
+        if error.status != 409:
+            raise
+        core.patch_namespaced_service(WEBHOOK_SERVICE, TEKTON_NAMESPACE, {"spec": service["spec"]})
+    for doc in _yaml_documents(crds / "tekton-webhook"):
+        if doc.get("kind") == "Secret":
+            try:
+                core.create_namespaced_secret(TEKTON_NAMESPACE, doc)
+            except ApiException as error:
+                if error.status != 409:
+                    raise
+    admission = client.AdmissionregistrationV1Api(api)
+    for doc in _webhook_configurations(crds):
+        for webhook in doc["webhooks"]:
+            webhook["clientConfig"]["service"]["port"] = port
+        create = (
+            admission.create_validating_webhook_configuration
+            if doc["kind"] == "ValidatingWebhookConfiguration"
+            else admission.create_mutating_webhook_configuration
+        )
+        create(doc)
+
+
 def _nodes(api: client.ApiClient) -> None:
     core = client.CoreV1Api(api)
     nodes = [
@@ -140,6 +216,7 @@ def bootstrap(api: client.ApiClient, crds: Path) -> list[str]:
         _create_or_replace_crd(extensions, crd)
     names = [crd["metadata"]["name"] for crd in documents]
     _wait_established(extensions, names)
+    _remove_webhook_configurations(api, crds)
     _tekton_config(api, crds / "tekton-config")
     _nodes(api)
     return names

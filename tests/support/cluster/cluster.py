@@ -8,7 +8,9 @@ kube-apiserver         the real API: RBAC, CRD schemas (pruning, defaulting, CEL
 kube-controller-manager  the real Deployment, ReplicaSet, namespace, ServiceAccount and garbage collectors
 kube-scheduler         binds Deployment pods to the kwok node
 kwok                   simulates node ``kwok-0`` and its pods (Running and Ready one by one; see kwok-stages.yaml)
-relay                  the API server's port as a Unix socket, for Tekton's namespace (see :mod:`.relay`)
+relay                  the API server's port as a Unix socket, for Tekton's namespaces (see :mod:`.relay`)
+webhook-relay          Tekton's webhook (in its namespace) on 127.0.0.1, for the API server
+tekton-webhook         Tekton Pipelines' own admission webhook: validation and defaulting at create time
 tekton-controller      Tekton Pipelines' own controller, in a private network namespace
 executor               plays kubelet for TaskRun pods on ``executor-0``: runs Tekton's real entrypoint per step
 status-writers         stand-ins for data planes: Gateway API and Contour status, as their controllers write it
@@ -25,6 +27,7 @@ again on the same ports and data. ``down`` stops only the processes it started, 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -42,7 +45,7 @@ from kubernetes import client, config
 
 from tests.support.cluster import audit, components, processes
 from tests.support.cluster.binaries import Build, find_build
-from tests.support.cluster.bootstrap import EXECUTOR_NODE, KWOK_NODE, bootstrap
+from tests.support.cluster.bootstrap import EXECUTOR_NODE, KWOK_NODE, bootstrap, tekton_webhook_configuration
 from tests.support.cluster.kubeconfig import write_kubeconfig
 from tests.support.cluster.pki import Credentials, make_credentials
 from tests.support.cluster.processes import Component
@@ -59,6 +62,8 @@ COMPONENTS = (
     "kube-scheduler",
     "kwok",
     "relay",
+    "webhook-relay",
+    "tekton-webhook",
     "tekton-controller",
     "executor",
     "status-writers",
@@ -112,9 +117,11 @@ class LocalCluster:
 
     @property
     def build(self) -> Build:
+        """The build ``up`` starts (the pinned versions' build), or the one the running cluster was started from."""
         if self._build is None:
             state = self._state()
-            self._build = Build(Path(state.build)) if state else find_build()
+            running = state is not None and any(self.running().values())
+            self._build = Build(Path(state.build)) if running and state else find_build()
         return self._build
 
     def _state(self) -> _State | None:
@@ -174,17 +181,18 @@ class LocalCluster:
         self.down()
         started = time.monotonic()
         self.run.mkdir(parents=True, exist_ok=True)
-        state = self._state()
-        if state is None:
-            state = _State(
-                build=str(self.build.root),
-                ports=components.Ports(free_port(), free_port(), free_port(), free_port()),
-            )
-            (self.run / "cluster.json").write_text(
-                json.dumps({"build": state.build, "ports": asdict(state.ports)}, indent=2) + "\n"
-            )
+        previous = self._state()
+        state = _State(
+            build=str(self.build.root),
+            ports=previous.ports if previous else components.Ports(free_port(), free_port(), free_port(), free_port()),
+        )
+        if not state.ports.webhook:
+            state = _State(build=state.build, ports=dataclasses.replace(state.ports, webhook=free_port()))
+        (self.run / "cluster.json").write_text(
+            json.dumps({"build": state.build, "ports": asdict(state.ports)}, indent=2) + "\n"
+        )
         build, ports, run = self.build, state.ports, self.run
-        _check_free(ports.etcd_client, ports.etcd_peer, ports.apiserver)
+        _check_free(ports.etcd_client, ports.etcd_peer, ports.apiserver, ports.webhook)
         creds = make_credentials(run / "pki")
         (run / "logs").mkdir(parents=True, exist_ok=True)
         (run / "audit-policy.yaml").write_text(audit.POLICY)
@@ -203,6 +211,11 @@ class LocalCluster:
             self._start(self._python("relay", "relay", f"unix:{run / 'apiserver.sock'}", f"tcp:127.0.0.1:{ports.apiserver}"))
             with self.api_client() as api:
                 bootstrap(api, build.crds)
+            self._start(self._python("webhook-relay", "relay", f"tcp:127.0.0.1:{ports.webhook}", f"unix:{run / 'webhook.sock'}"))
+            self._start(components.tekton_webhook(build, run, ports))
+            with self.api_client() as api:
+                tekton_webhook_configuration(api, build.crds, ports.webhook)
+                _wait("Tekton's webhook admitting Tasks", lambda: _webhook_answers(api), 120, run, "tekton-webhook")
             self._start(components.tekton_controller(build, run, ports))
             self._start(self._python("executor", "executor", f"--run={run}", f"--build={build.root}"))
             self._start(self._python("status-writers", "status_writers", f"--kubeconfig={self.kubeconfig}"))
@@ -234,6 +247,18 @@ class LocalCluster:
     def _etcd_healthy(ports: components.Ports) -> bool:
         with urllib.request.urlopen(f"http://127.0.0.1:{ports.etcd_client}/health", timeout=2) as response:
             return bool(json.loads(response.read()).get("health") == "true")
+
+
+def _webhook_answers(api: client.ApiClient) -> bool:
+    """A dry-run create of an invalid Task is refused by the webhook's validation (and a valid one is admitted)."""
+    custom = client.CustomObjectsApi(api)
+    task = {"apiVersion": "tekton.dev/v1", "kind": "Task", "metadata": {"name": "probe", "namespace": "default"},
+            "spec": {"steps": [{"name": "Not_A_DNS_Label", "image": "busybox", "command": ["true"]}]}}  # fmt: skip
+    try:
+        custom.create_namespaced_custom_object("tekton.dev", "v1", "default", "tasks", task, dry_run="All")
+    except client.ApiException as error:
+        return error.status == 400 and "invalid value" in str(error.body).lower()
+    return False
 
 
 def _check_free(*ports: int) -> None:

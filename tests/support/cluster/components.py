@@ -16,17 +16,32 @@ from tests.support.cluster.binaries import Build
 from tests.support.cluster.pki import Credentials
 from tests.support.cluster.processes import Component
 
-__all__ = ["Ports", "apiserver", "controller_manager", "etcd", "kwok", "scheduler", "tekton_controller"]
+__all__ = [
+    "WEBHOOK_IN_NAMESPACE",
+    "Ports",
+    "apiserver",
+    "controller_manager",
+    "etcd",
+    "kwok",
+    "scheduler",
+    "tekton_controller",
+    "tekton_webhook",
+]
+
+WEBHOOK_IN_NAMESPACE = 8443
+"""Tekton's webhook listens here, on every interface of its own network namespace."""
 
 
 @dataclass(frozen=True)
 class Ports:
-    """Loopback ports of one cluster (``tekton_api`` is inside the controller's own network namespace)."""
+    """Loopback ports of one cluster (``tekton_api`` is inside Tekton's own network namespaces)."""
 
     etcd_client: int
     etcd_peer: int
     apiserver: int
     tekton_api: int
+    webhook: int = 0
+    """Where the API server reaches Tekton's admission webhook (a relay into the webhook's namespace)."""
 
 
 def etcd(build: Build, run: Path, ports: Ports) -> Component:
@@ -132,9 +147,8 @@ def kwok(build: Build, run: Path) -> Component:
     )
 
 
-def tekton_controller(build: Build, run: Path, ports: Ports) -> Component:
-    """Tekton's controller in a private network namespace, reaching the API through the relay (see relay.py)."""
-    env = {
+def _tekton_environment(**extra: str) -> dict[str, str]:
+    return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "SYSTEM_NAMESPACE": "tekton-pipelines",
         "METRICS_DOMAIN": "tekton.dev/pipeline",
@@ -142,7 +156,28 @@ def tekton_controller(build: Build, run: Path, ports: Ports) -> Component:
         "PROFILING_PORT": "18008",
         "METRICS_PROMETHEUS_HOST": "127.0.0.1",
         "KUBERNETES_MIN_VERSION": "v1.28.0",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[3]),
+        **extra,
     }
+
+
+def _in_own_network(run: Path, ports: Ports, *forwards: str) -> list[str]:
+    """The command prefix that runs a program in a fresh network namespace, reaching the API through the relay."""
+    return [
+        "unshare",
+        "--net",
+        "--",
+        sys.executable,
+        "-m",
+        "tests.support.cluster.netns",
+        f"--forward=tcp:127.0.0.1:{ports.tekton_api}=unix:{run / 'apiserver.sock'}",
+        *(f"--forward={forward}" for forward in forwards),
+        "--",
+    ]
+
+
+def tekton_controller(build: Build, run: Path, ports: Ports) -> Component:
+    """Tekton's controller in a private network namespace, reaching the API through the relay (see relay.py)."""
     image_flags = (
         "-entrypoint-image",
         "-nop-image",
@@ -154,14 +189,7 @@ def tekton_controller(build: Build, run: Path, ports: Ports) -> Component:
     return Component(
         "tekton-controller",
         [
-            "unshare",
-            "--net",
-            "--",
-            sys.executable,
-            "-m",
-            "tests.support.cluster.netns",
-            f"--forward=tcp:127.0.0.1:{ports.tekton_api}=unix:{run / 'apiserver.sock'}",
-            "--",
+            *_in_own_network(run, ports),
             str(build.binary("tekton-controller")),
             f"-kubeconfig={run / 'tekton.kubeconfig'}",
             "-disable-ha",
@@ -169,5 +197,29 @@ def tekton_controller(build: Build, run: Path, ports: Ports) -> Component:
             # the image flags must be set but nothing is pulled: the executor runs host binaries
             *(f"{flag}=local/{flag[1:]}" for flag in image_flags),
         ],
-        env=env | {"PYTHONPATH": str(Path(__file__).resolve().parents[3])},
+        env=_tekton_environment(),
+    )
+
+
+def tekton_webhook(build: Build, run: Path, ports: Ports) -> Component:
+    """Tekton's admission webhook (validation, defaulting, its own serving certificate) in its own namespace.
+
+    It listens on :data:`WEBHOOK_IN_NAMESPACE` inside; a relay exposes that as ``<run>/webhook.sock``, and the
+    host-side ``webhook-relay`` puts it on ``127.0.0.1:<ports.webhook>``, where the API server calls it (the
+    Service ``tekton-pipelines-webhook`` is an ExternalName for ``localhost``, see bootstrap.py).
+    """
+    return Component(
+        "tekton-webhook",
+        [
+            *_in_own_network(run, ports, f"unix:{run / 'webhook.sock'}=tcp:127.0.0.1:{WEBHOOK_IN_NAMESPACE}"),
+            str(build.binary("tekton-webhook")),
+            f"-kubeconfig={run / 'tekton.kubeconfig'}",
+        ],
+        env=_tekton_environment(
+            WEBHOOK_SERVICE_NAME="tekton-pipelines-webhook",
+            WEBHOOK_SECRET_NAME="webhook-certs",
+            WEBHOOK_ADMISSION_CONTROLLER_NAME="webhook.pipeline.tekton.dev",
+            WEBHOOK_PORT=str(WEBHOOK_IN_NAMESPACE),
+            CONFIG_LEADERELECTION_NAME="config-leader-election-webhook",
+        ),
     )

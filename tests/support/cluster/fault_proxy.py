@@ -2,7 +2,7 @@
 
 The step's retries and idempotency are tested against the real kube-apiserver, with the faults a real network and
 a loaded server produce put in between by this proxy: a :class:`~tests.support.faults.FaultPlan` decides per
-request (409 bursts, 429 with ``Retry-After``, 5xx answered without forwarding, slow answers, connections refused or
+request (a concurrent writer acting just before the request reaches the server, 409 bursts, 429 with ``Retry-After``, 5xx answered without forwarding, slow answers, connections refused or
 reset before the request reaches the server, answers cut after the status line or mid-body *after* the server
 applied the write, and writes applied whose answer is lost). Clients speak plain HTTP to the proxy on 127.0.0.1;
 the proxy speaks HTTPS to the API server, verifying its certificate, and passes the client's bearer token on, so
@@ -185,9 +185,11 @@ class _Handler(BaseHTTPRequestHandler):
         info = request_info(self.command, split.path, query)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        delay, fault = proxy.faults.decide(info)
+        delay, fault, actions = proxy.faults.decide_all(info)
         if delay:
             time.sleep(delay)
+        for action in actions:
+            action()
         user = "token" if self.headers.get("Authorization") else "anonymous"
 
         def record(status: int, committed: bool) -> None:

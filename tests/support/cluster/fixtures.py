@@ -9,6 +9,10 @@
   clients and helpers; the namespace is deleted afterwards.
 * ``cluster_env`` (function): ``cluster`` with ``KUBECONFIG`` pointing at its admin kubeconfig, for code that
   finds the cluster the standard way (the step, the CLI).
+* ``api_proxy`` (function): a :class:`~tests.support.cluster.fault_proxy.FaultProxy` in front of the API server,
+  with ``KUBECONFIG`` pointing through it (admin credentials, the test's namespace): the step's requests pass it, so
+  the test injects faults (``api_proxy.faults``) and reads what the step asked (``api_proxy.log``); the test's own
+  ``cluster`` helpers go straight to the server.
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ from kubernetes.client.rest import ApiException
 
 from tests.support.cluster.access import Cluster, ResourceNames
 from tests.support.cluster.cluster import LocalCluster
+from tests.support.cluster.fault_proxy import FaultProxy
 
-__all__ = ["cluster", "cluster_env", "local_cluster"]
+__all__ = ["api_proxy", "cluster", "cluster_env", "local_cluster"]
 
 _COUNTER = itertools.count(1)
 
@@ -89,6 +94,13 @@ def cluster(
 def cluster_env(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> Cluster:
     monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
     return cluster
+
+
+@pytest.fixture
+def api_proxy(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> FaultProxy:
+    proxy, kubeconfig = cluster.fault_proxy()
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    return proxy
 
 
 def _exists(core: client.CoreV1Api, namespace: str, name: str) -> bool:
