@@ -1,8 +1,10 @@
 """Running ``progressive step analyze`` as Tekton does: a fresh process, results written to files.
 
-The process finds the in-repo Kubernetes API server through ``KUBECONFIG`` and Prometheus through
-``--prometheus-url``; its stdout is one JSON object per line. :class:`Analysis` collects the exit code,
-the lines, stderr, the two Tekton results and the state record afterwards.
+The process finds the real local cluster through ``KUBECONFIG`` (the test namespace's admin kubeconfig) and
+Prometheus through ``--prometheus-url``; its stdout is one JSON object per line. Its Events go on the canary
+Deployment, as the compiled Task asks (``--canary-deployment``). :class:`Analysis` collects the exit code, the
+lines, stderr, the two Tekton results, the state record and progressive's Events afterwards. The test's namespace is
+also the ``namespace`` label of its series in the shared Prometheus.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from progressive.naming import state_configmap
 from progressive.state import CONFIGMAP_KEY, State
-from tests.support.kubeapi import Kube
+from tests.support.cluster.access import Cluster
 
 REPO = Path(__file__).resolve().parents[2]
 ROLLOUT = "web"
@@ -27,6 +29,8 @@ CANARY = "web-canary"
 STABLE = "web"
 CANARY_POD = "web-canary-5f6d7c8b9-aaaaa"
 STABLE_POD = "web-7d9f8b6c5-bbbbb"
+COMPONENT = "progressive"
+"""``reportingComponent`` of progressive's Events; the controller manager records Events of its own."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class Analysis:
     summary: str | None
     state: State
     events: list[dict[str, Any]] = field(default_factory=list)
+    """The Events progressive recorded in the namespace, after the run."""
 
     @property
     def lines(self) -> list[dict[str, Any]]:
@@ -71,19 +76,18 @@ class Analysis:
         )
 
 
-def read_state(kube: Kube, namespace: str) -> State:
+def read_state(cluster: Cluster) -> State:
     """The rollout's state record as stored (``State()`` when there is none)."""
-    configmap = kube.raw("v1", "ConfigMap", state_configmap(ROLLOUT), namespace)
+    configmap = cluster.get("v1", "ConfigMap", state_configmap(ROLLOUT))
     if configmap is None:
         return State()
     return State.from_json(configmap["data"][CONFIGMAP_KEY])
 
 
 def analyze(
-    kube: Kube,
+    cluster: Cluster,
     tmp_path: Path,
     *,
-    namespace: str,
     prometheus_url: str,
     timeout: float = 120.0,
     extra: Mapping[str, object] | None = None,
@@ -93,13 +97,14 @@ def analyze(
     results = tmp_path / f"results-{len(list(tmp_path.glob('results-*')))}"
     results.mkdir()
     values: dict[str, object] = {
-        "namespace": namespace,
+        "namespace": cluster.namespace,
         "rollout": ROLLOUT,
         "run-id": RUN_ID,
         "stage": "canary-10",
         "prometheus-url": prometheus_url,
         "canary-workload": CANARY,
         "stable-workload": STABLE,
+        "canary-deployment": CANARY,
         "interval": "1s",
         "query-timeout": "5s",
         "api-timeout": "20s",
@@ -110,32 +115,35 @@ def analyze(
     argv = [sys.executable, "-m", "progressive.cli", "step", "analyze"]
     argv += [f"--{name}={value}" for name, value in values.items()]
     env = {key: value for key, value in os.environ.items() if not key.startswith("KUBERNETES_")}
-    env.update({"KUBECONFIG": str(kube.kubeconfig), "PYTHONPATH": str(REPO)})
+    env.update({"KUBECONFIG": str(cluster.kubeconfig), "PYTHONPATH": str(REPO)})
     done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
     def result(name: str) -> str | None:
         path = results / name
         return path.read_text(encoding="utf-8") if path.exists() else None
 
-    events = kube.list("v1", "Event", namespace)
-    return Analysis(
+    events = [event for event in cluster.list("v1", "Event") if event.get("reportingComponent") == COMPONENT]
+    analysis = Analysis(
         code=done.returncode,
         stdout=done.stdout,
         stderr=done.stderr,
         verdict=result("verdict"),
         summary=result("summary"),
-        state=read_state(kube, namespace),
+        state=read_state(cluster),
         events=events,
     )
+    refused = [line["warning"] for line in analysis.lines if "not recorded" in str(line.get("warning", ""))]
+    assert not refused, f"the API server refused Events: {refused}"  # a refused Event never fails the step itself
+    return analysis
 
 
-def seed_workloads(kube: Kube, namespace: str) -> None:
-    """The canary Deployment (Events are recorded on it) in ``namespace`` (created with it)."""
-    kube.seed(
+def seed_workloads(cluster: Cluster) -> None:
+    """The canary Deployment (Events are recorded on it) in the test's namespace."""
+    cluster.create(
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
-            "metadata": {"name": CANARY, "namespace": namespace},
+            "metadata": {"name": CANARY},
             "spec": {
                 "replicas": 1,
                 "selector": {"matchLabels": {"app": CANARY}},

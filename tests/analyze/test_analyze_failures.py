@@ -15,8 +15,8 @@ import pytest
 from progressive.naming import state_configmap
 from progressive.state import CONFIGMAP_KEY, Approval, State
 from tests.analyze._run import RUN_ID, analyze, seed_workloads
+from tests.support.cluster.access import Cluster
 from tests.support.http_receiver import Answer, HttpReceiver
-from tests.support.kubeapi import Kube
 from tests.support.prometheus import free_port
 from tests.support.prometheus_fixtures import PrometheusStack
 
@@ -31,9 +31,10 @@ READY = Answer(
 
 
 @pytest.fixture
-def namespace(kube: Kube, metrics_namespace: str) -> str:
-    seed_workloads(kube, metrics_namespace)
-    return metrics_namespace
+def namespace(cluster: Cluster) -> str:
+    """The test's namespace with the canary Deployment; also the ``namespace`` label of the test's series."""
+    seed_workloads(cluster)
+    return cluster.namespace
 
 
 @pytest.fixture
@@ -43,9 +44,9 @@ def token_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_prometheus_down_is_exit_5(kube: Kube, tmp_path: Path, namespace: str) -> None:
+def test_prometheus_down_is_exit_5(cluster: Cluster, tmp_path: Path, namespace: str) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    done = analyze(kube, tmp_path, namespace=namespace, prometheus_url=url)
+    done = analyze(cluster, tmp_path, prometheus_url=url)
     assert done.code == 5, done.stdout + done.stderr
     assert f"Prometheus at {url} is unreachable after 3 attempt(s): ConnectionError" in done.error
     assert "Connection refused" in done.stderr
@@ -55,12 +56,12 @@ def test_prometheus_down_is_exit_5(kube: Kube, tmp_path: Path, namespace: str) -
 
 
 def test_prometheus_failing_every_poll_is_exit_5_after_the_error_budget(
-    kube: Kube, tmp_path: Path, namespace: str, http_receiver: HttpReceiver
+    cluster: Cluster, tmp_path: Path, namespace: str, http_receiver: HttpReceiver
 ) -> None:
     http_receiver.script(
         QUERY, READY, then=Answer(503, body='{"status":"error","errorType":"unavailable","error":"x"}')
     )
-    done = analyze(kube, tmp_path, namespace=namespace, prometheus_url=http_receiver.url(""), latency_threshold="")
+    done = analyze(cluster, tmp_path, prometheus_url=http_receiver.url(""), latency_threshold="")
     assert done.code == 5, done.stdout + done.stderr
     failed = [line for line in done.lines if "failed_polls" in line]
     assert [line["failed_polls"] for line in failed] == [1, 2, 3, 4, 5]
@@ -70,25 +71,24 @@ def test_prometheus_failing_every_poll_is_exit_5_after_the_error_budget(
 
 
 def test_slow_prometheus_times_out_and_is_exit_5(
-    kube: Kube, tmp_path: Path, namespace: str, http_receiver: HttpReceiver
+    cluster: Cluster, tmp_path: Path, namespace: str, http_receiver: HttpReceiver
 ) -> None:
     http_receiver.script(QUERY, then=Answer(200, body=READY.body, delay=2.0))
-    done = analyze(kube, tmp_path, namespace=namespace, prometheus_url=http_receiver.url(""), query_timeout="500ms")
+    done = analyze(cluster, tmp_path, prometheus_url=http_receiver.url(""), query_timeout="500ms")
     assert done.code == 5, done.stdout + done.stderr
     assert "is unreachable after 3 attempt(s)" in done.error
     assert "timed out" in done.error
 
 
 def test_a_bad_query_is_exit_2_and_not_retried(
-    kube: Kube, tmp_path: Path, namespace: str, http_receiver: HttpReceiver
+    cluster: Cluster, tmp_path: Path, namespace: str, http_receiver: HttpReceiver
 ) -> None:
     error = {"status": "error", "errorType": "bad_data", "error": '1:10: parse error: unexpected "}"'}
     http_receiver.script(QUERY, READY, then=Answer(400, body=json.dumps(error)))
     checks = [{"name": "custom", "query": 'sum(rate(x{a="b"}}[1m]))', "max": 1, "interval": "1s", "count": 1}]
     done = analyze(
-        kube,
+        cluster,
         tmp_path,
-        namespace=namespace,
         prometheus_url=http_receiver.url(""),
         judge="threshold",
         checks=json.dumps(checks),
@@ -99,7 +99,7 @@ def test_a_bad_query_is_exit_2_and_not_retried(
 
 
 def test_several_series_are_an_error_naming_them(
-    kube: Kube, tmp_path: Path, namespace: str, prometheus_stack: PrometheusStack
+    cluster: Cluster, tmp_path: Path, namespace: str, prometheus_stack: PrometheusStack
 ) -> None:
     exporter = prometheus_stack.exporter
     for pod in ("web-canary-5f6d7c8b9-aaaaa", "web-canary-5f6d7c8b9-ccccc"):
@@ -116,9 +116,8 @@ def test_several_series_are_an_error_naming_them(
         }
     ]
     done = analyze(
-        kube,
+        cluster,
         tmp_path,
-        namespace=namespace,
         prometheus_url=prometheus_stack.url,
         judge="threshold",
         checks=json.dumps(checks),
@@ -130,15 +129,14 @@ def test_several_series_are_an_error_naming_them(
 
 
 def test_the_token_is_sent_and_never_printed(
-    kube: Kube, tmp_path: Path, namespace: str, http_receiver: HttpReceiver, token_file: Path
+    cluster: Cluster, tmp_path: Path, namespace: str, http_receiver: HttpReceiver, token_file: Path
 ) -> None:
     """A proxy that echoes request headers in its error page: the token must appear nowhere."""
     echo = Answer(502, body=f"bad gateway (request: Authorization: Bearer {TOKEN})")
     http_receiver.script(QUERY, READY, then=echo)
     done = analyze(
-        kube,
+        cluster,
         tmp_path,
-        namespace=namespace,
         prometheus_url=http_receiver.url(""),
         prometheus_token_file=token_file,
         latency_threshold="",
@@ -149,11 +147,10 @@ def test_the_token_is_sent_and_never_printed(
     assert TOKEN not in done.everything()
 
 
-def test_a_missing_token_file_is_exit_2(kube: Kube, tmp_path: Path, namespace: str) -> None:
+def test_a_missing_token_file_is_exit_2(cluster: Cluster, tmp_path: Path, namespace: str) -> None:
     done = analyze(
-        kube,
+        cluster,
         tmp_path,
-        namespace=namespace,
         prometheus_url="http://127.0.0.1:9",
         prometheus_token_file=tmp_path / "nope",
     )
@@ -186,44 +183,44 @@ def test_a_missing_token_file_is_exit_2(kube: Kube, tmp_path: Path, namespace: s
     ],
 )
 def test_bad_flags_are_exit_2_before_anything_runs(
-    kube: Kube, tmp_path: Path, namespace: str, http_receiver: HttpReceiver, flags: dict[str, str], message: str
+    cluster: Cluster, tmp_path: Path, namespace: str, http_receiver: HttpReceiver, flags: dict[str, str], message: str
 ) -> None:
-    done = analyze(kube, tmp_path, namespace=namespace, prometheus_url=http_receiver.url(""), extra=flags)
+    done = analyze(cluster, tmp_path, prometheus_url=http_receiver.url(""), extra=flags)
     assert done.code == 2, done.stdout + done.stderr
     assert message in done.error
     assert http_receiver.requests() == []  # nothing was asked of Prometheus
 
 
 def test_a_latency_threshold_that_is_no_bucket_is_exit_2(
-    kube: Kube, tmp_path: Path, namespace: str, prometheus_stack: PrometheusStack
+    cluster: Cluster, tmp_path: Path, namespace: str, prometheus_stack: PrometheusStack
 ) -> None:
     prometheus_stack.exporter.request(namespace=namespace, pod="web-7d9f8b6c5-bbbbb", count=3, seconds=0.1)
     prometheus_stack.settle()
-    done = analyze(kube, tmp_path, namespace=namespace, prometheus_url=prometheus_stack.url, latency_threshold="0.3")
+    done = analyze(cluster, tmp_path, prometheus_url=prometheus_stack.url, latency_threshold="0.3")
     assert done.code == 2
     assert "--latency-threshold: the histogram has no bucket at 0.3s; its buckets: 0.01s, 0.012s" in done.error
 
 
 def test_auto_latency_without_stable_traffic_is_exit_2(
-    kube: Kube, tmp_path: Path, namespace: str, prometheus_stack: PrometheusStack
+    cluster: Cluster, tmp_path: Path, namespace: str, prometheus_stack: PrometheusStack
 ) -> None:
-    done = analyze(kube, tmp_path, namespace=namespace, prometheus_url=prometheus_stack.url)
+    done = analyze(cluster, tmp_path, prometheus_url=prometheus_stack.url)
     assert done.code == 2
     assert "--latency-threshold: auto: the stable has no http_request_duration_seconds_bucket series" in done.error
 
 
 def test_an_aborted_run_stops_at_once(
-    kube: Kube, tmp_path: Path, namespace: str, prometheus_stack: PrometheusStack
+    cluster: Cluster, tmp_path: Path, namespace: str, prometheus_stack: PrometheusStack
 ) -> None:
     aborted = State(run_id=RUN_ID, aborted=Approval(decision="aborted", by="alice", at="2026-01-01T00:00:00Z"))
-    kube.seed(
+    cluster.create(
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": {"name": state_configmap("web"), "namespace": namespace},
+            "metadata": {"name": state_configmap("web")},
             "data": {CONFIGMAP_KEY: aborted.to_json()},
         }
     )
-    done = analyze(kube, tmp_path, namespace=namespace, prometheus_url=prometheus_stack.url, latency_threshold="")
+    done = analyze(cluster, tmp_path, prometheus_url=prometheus_stack.url, latency_threshold="")
     assert done.code == 7, done.stdout + done.stderr
     assert "the rollout was aborted by alice" in done.error

@@ -16,9 +16,9 @@ import pytest
 
 from progressive.judge.sequential import Evidence
 from progressive.metrics.counters import Cursor
-from tests.analyze._run import CANARY_POD, STABLE_POD, analyze, seed_workloads
+from tests.analyze._run import CANARY, CANARY_POD, STABLE_POD, analyze, seed_workloads
+from tests.support.cluster.access import Cluster
 from tests.support.http_receiver import Answer, HttpReceiver
-from tests.support.kubeapi import Kube
 from tests.support.prometheus import Traffic, TrafficSpec
 from tests.support.prometheus_fixtures import PrometheusStack
 
@@ -34,9 +34,10 @@ def traffic(namespace: str, *, canary_errors: float = 0.01, canary_latency: floa
 
 
 @pytest.fixture
-def namespace(kube: Kube, metrics_namespace: str) -> str:
-    seed_workloads(kube, metrics_namespace)
-    return metrics_namespace
+def namespace(cluster: Cluster) -> str:
+    """The test's namespace with the canary Deployment; also the ``namespace`` label of the test's series."""
+    seed_workloads(cluster)
+    return cluster.namespace
 
 
 def flowing(stack: PrometheusStack, specs: list[TrafficSpec], seed: int) -> Traffic:
@@ -59,12 +60,11 @@ def good(prometheus_stack: PrometheusStack, namespace: str) -> Iterator[Traffic]
 
 
 def test_a_good_canary_passes_early(
-    kube: Kube, tmp_path: Path, prometheus_stack: PrometheusStack, namespace: str, good: Traffic
+    cluster: Cluster, tmp_path: Path, prometheus_stack: PrometheusStack, namespace: str, good: Traffic
 ) -> None:
     done = analyze(
-        kube,
+        cluster,
         tmp_path,
-        namespace=namespace,
         prometheus_url=prometheus_stack.url,
         min_duration="3s",
         max_duration="50s",
@@ -85,17 +85,19 @@ def test_a_good_canary_passes_early(
     assert done.state.verdict == "pass" and done.state.phase == "progressing"
     assert Evidence.from_dict(done.state.evidence["sequential"]).polls == len(done.polls) - 1
     assert [event["reason"] for event in done.events if event["reason"].startswith("Analysis")] == ["AnalysisPassed"]
+    assert {(event["involvedObject"]["kind"], event["involvedObject"]["name"]) for event in done.events} == {
+        ("Deployment", CANARY)
+    }
 
 
 def test_a_canary_with_ten_times_the_errors_fails(
-    kube: Kube, tmp_path: Path, prometheus_stack: PrometheusStack, namespace: str
+    cluster: Cluster, tmp_path: Path, prometheus_stack: PrometheusStack, namespace: str
 ) -> None:
     feed = flowing(prometheus_stack, traffic(namespace, canary_errors=0.10), seed=8)
     try:
         done = analyze(
-            kube,
+            cluster,
             tmp_path,
-            namespace=namespace,
             prometheus_url=prometheus_stack.url,
             min_duration="3s",
             max_duration="50s",
@@ -115,12 +117,11 @@ def test_a_canary_with_ten_times_the_errors_fails(
 
 
 def test_evidence_and_counters_carry_over_to_the_next_stage(
-    kube: Kube, tmp_path: Path, prometheus_stack: PrometheusStack, namespace: str, good: Traffic
+    cluster: Cluster, tmp_path: Path, prometheus_stack: PrometheusStack, namespace: str, good: Traffic
 ) -> None:
     first = analyze(
-        kube,
+        cluster,
         tmp_path,
-        namespace=namespace,
         prometheus_url=prometheus_stack.url,
         latency_threshold="0.31948",
         min_duration="2s",
@@ -132,9 +133,8 @@ def test_evidence_and_counters_carry_over_to_the_next_stage(
     after_first = Evidence.from_dict(first.state.evidence["sequential"])
     cursor_first = Cursor.from_dict(first.state.evidence["counters"])
     second = analyze(
-        kube,
+        cluster,
         tmp_path,
-        namespace=namespace,
         prometheus_url=prometheus_stack.url,
         latency_threshold="auto",  # ignored: the run fixed L in its first analysis
         min_duration="2s",
@@ -158,7 +158,7 @@ def test_evidence_and_counters_carry_over_to_the_next_stage(
 
 
 def test_the_rollback_webhook_fails_the_stage(
-    kube: Kube,
+    cluster: Cluster,
     tmp_path: Path,
     prometheus_stack: PrometheusStack,
     namespace: str,
@@ -167,9 +167,8 @@ def test_the_rollback_webhook_fails_the_stage(
 ) -> None:
     http_receiver.script("/rollback", Answer(503), Answer(404), Answer(200, body="roll back"))
     done = analyze(
-        kube,
+        cluster,
         tmp_path,
-        namespace=namespace,
         prometheus_url=prometheus_stack.url,
         rollback_webhook=http_receiver.url("/rollback"),
         min_duration="60s",
@@ -187,16 +186,15 @@ def test_the_rollback_webhook_fails_the_stage(
 
 
 def test_no_request_reached_the_canary_is_no_data_not_a_pass(
-    kube: Kube, tmp_path: Path, prometheus_stack: PrometheusStack, namespace: str
+    cluster: Cluster, tmp_path: Path, prometheus_stack: PrometheusStack, namespace: str
 ) -> None:
     """Wrong workload name (or no traffic): nothing to judge. The stage must not advance."""
     specs = [TrafficSpec(namespace, STABLE_POD, rps=500, error_rate=0.01)]
     feed = Traffic(prometheus_stack.exporter, specs, seed=3).start()
     try:
         done = analyze(
-            kube,
+            cluster,
             tmp_path,
-            namespace=namespace,
             prometheus_url=prometheus_stack.url,
             latency_threshold="",
             min_duration="1s",
@@ -215,14 +213,13 @@ def test_no_request_reached_the_canary_is_no_data_not_a_pass(
 
 
 def test_a_canary_fifty_percent_slower_fails_on_slow_requests(
-    kube: Kube, tmp_path: Path, prometheus_stack: PrometheusStack, namespace: str
+    cluster: Cluster, tmp_path: Path, prometheus_stack: PrometheusStack, namespace: str
 ) -> None:
     feed = flowing(prometheus_stack, traffic(namespace, canary_latency=1.5), seed=9)
     try:
         done = analyze(
-            kube,
+            cluster,
             tmp_path,
-            namespace=namespace,
             prometheus_url=prometheus_stack.url,
             min_duration="3s",
             max_duration="50s",

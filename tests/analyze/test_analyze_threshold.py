@@ -9,15 +9,16 @@ from pathlib import Path
 import pytest
 
 from tests.analyze._run import CANARY_POD, STABLE_POD, analyze, seed_workloads
-from tests.support.kubeapi import Kube
+from tests.support.cluster.access import Cluster
 from tests.support.prometheus import Traffic, TrafficSpec
 from tests.support.prometheus_fixtures import PrometheusStack
 
 
 @pytest.fixture
-def namespace(kube: Kube, metrics_namespace: str) -> str:
-    seed_workloads(kube, metrics_namespace)
-    return metrics_namespace
+def namespace(cluster: Cluster) -> str:
+    """The test's namespace with the canary Deployment; also the ``namespace`` label of the test's series."""
+    seed_workloads(cluster)
+    return cluster.namespace
 
 
 def feed(stack: PrometheusStack, namespace: str, *, canary_errors: float, seed: int) -> Traffic:
@@ -45,12 +46,11 @@ def checks(*items: dict[str, object]) -> str:
 
 
 def test_builtin_checks_pass_on_a_healthy_canary(
-    kube: Kube, tmp_path: Path, prometheus_stack: PrometheusStack, namespace: str, healthy: Traffic
+    cluster: Cluster, tmp_path: Path, prometheus_stack: PrometheusStack, namespace: str, healthy: Traffic
 ) -> None:
     done = analyze(
-        kube,
+        cluster,
         tmp_path,
-        namespace=namespace,
         prometheus_url=prometheus_stack.url,
         judge="threshold",
         checks=checks(
@@ -72,14 +72,13 @@ def test_builtin_checks_pass_on_a_healthy_canary(
 
 
 def test_an_error_rate_check_fails_a_bad_canary_at_the_first_measurement(
-    kube: Kube, tmp_path: Path, prometheus_stack: PrometheusStack, namespace: str
+    cluster: Cluster, tmp_path: Path, prometheus_stack: PrometheusStack, namespace: str
 ) -> None:
     traffic = feed(prometheus_stack, namespace, canary_errors=0.2, seed=12)
     try:
         done = analyze(
-            kube,
+            cluster,
             tmp_path,
-            namespace=namespace,
             prometheus_url=prometheus_stack.url,
             judge="threshold",
             checks=checks({"name": "errors", "metric": "error-rate", "max": 5, "interval": "3s", "count": 5}),
@@ -95,7 +94,7 @@ def test_an_error_rate_check_fails_a_bad_canary_at_the_first_measurement(
 
 @pytest.mark.parametrize(("policy", "code", "verdict"), [("fail", 1, "fail"), ("inconclusive", 4, "inconclusive")])
 def test_no_canary_traffic_is_no_data_never_a_pass(
-    kube: Kube,
+    cluster: Cluster,
     tmp_path: Path,
     prometheus_stack: PrometheusStack,
     namespace: str,
@@ -107,9 +106,8 @@ def test_no_canary_traffic_is_no_data_never_a_pass(
     prometheus_stack.exporter.request(namespace=namespace, pod=CANARY_POD, status=200, count=10)
     prometheus_stack.settle()
     done = analyze(
-        kube,
+        cluster,
         tmp_path,
-        namespace=namespace,
         prometheus_url=prometheus_stack.url,
         judge="threshold",
         on_no_data=policy,
@@ -123,12 +121,11 @@ def test_no_canary_traffic_is_no_data_never_a_pass(
 
 
 def test_on_no_data_wait_holds_until_the_stage_budget(
-    kube: Kube, tmp_path: Path, prometheus_stack: PrometheusStack, namespace: str
+    cluster: Cluster, tmp_path: Path, prometheus_stack: PrometheusStack, namespace: str
 ) -> None:
     done = analyze(
-        kube,
+        cluster,
         tmp_path,
-        namespace=namespace,
         prometheus_url=prometheus_stack.url,
         judge="threshold",
         on_no_data="wait",

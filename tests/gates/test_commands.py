@@ -1,116 +1,189 @@
-"""``progressive approve`` and ``progressive abort``: the person's side, with their own kubeconfig."""
+"""``progressive approve`` and ``progressive abort``: the person's side, with their own kubeconfig, on the real
+API server. Where a test says "nothing written", the fault proxy's log shows no write and the record's
+``resourceVersion`` is what it was."""
 
 from __future__ import annotations
 
 import pytest
 
 from progressive.state import Approval, State
-from tests.gates._steps import RUN_ID, events, read_state, run_cli, seed_state
-from tests.support.kubeapi import ADMIN_TOKEN, Kube, conflict
+from tests.gates._steps import (
+    RECORD,
+    RUN_ID,
+    events,
+    personal_kubeconfig,
+    read_state,
+    record_version,
+    run_cli,
+    seed_state,
+    write_state,
+)
+from tests.support.cluster.access import Cluster
+from tests.support.cluster.fault_proxy import FaultProxy
+from tests.support.faults import before, conflict
 
 WAITING = State(run_id=RUN_ID, phase="waiting-approval", stage="approve-20", canary_weight=20)
-RECORD = "progressive-podinfo"
 
 
-def test_approve_defaults_to_the_kubeconfig_user_and_namespace(kube: Kube) -> None:
-    seed_state(kube, WAITING)
-    own = kube.kubeconfig_for_token(ADMIN_TOKEN, name="alice")  # context namespace: default
-    wrong_namespace = run_cli(kube, "approve", "podinfo", kubeconfig=own)
+def test_approve_defaults_to_the_kubeconfig_user_and_namespace(cluster_env: Cluster) -> None:
+    namespace = cluster_env.namespace
+    seed_state(cluster_env, WAITING)
+    own = personal_kubeconfig(cluster_env, "alice")  # context namespace: none, so default
+    wrong_namespace = run_cli("approve", "podinfo", kubeconfig=own)
     assert wrong_namespace.code == 3
     assert wrong_namespace.stderr == (
         "progressive approve: rollout default/podinfo has no state record (ConfigMap progressive-podinfo): "
         "it has not started, or the namespace is wrong\n"
     )
 
-    done = run_cli(kube, "approve", "podinfo", "-n", "shop", kubeconfig=own)
+    done = run_cli("approve", "podinfo", "-n", namespace, kubeconfig=own)
     assert done.code == 0, done.stderr
-    (approval,) = read_state(kube).approvals
+    (approval,) = read_state(cluster_env).approvals
     assert (approval.by, approval.stage, approval.decision) == ("alice", "approve-20", "approved")
-    (event,) = events(kube, "ConfigMap", RECORD)
+    (event,) = events(cluster_env, "ConfigMap", RECORD)
     assert (event["reason"], event["type"]) == ("Approved", "Normal")
-    assert event["message"] == "stage 'approve-20' of rollout shop/podinfo approved by alice (run podinfo-x7k2p)"
+    assert (
+        event["message"] == f"stage 'approve-20' of rollout {namespace}/podinfo approved by alice (run podinfo-x7k2p)"
+    )
     assert event["source"]["component"] == "progressive"
+    record = cluster_env.must_get("v1", "ConfigMap", RECORD)
+    assert event["involvedObject"]["uid"] == record["metadata"]["uid"]  # what `kubectl describe` matches on
 
 
-def test_by_falls_back_to_user(kube: Kube) -> None:
-    seed_state(kube, WAITING)
-    nameless = kube.kubeconfig_for_token(ADMIN_TOKEN, name="")
-    done = run_cli(kube, "approve", "podinfo", "-n", "shop", kubeconfig=nameless, env={"USER": "dana"})
+def _let_anonymous_decide(cluster: Cluster) -> None:
+    """RBAC for ``system:anonymous`` in the test's namespace: read and update the record, record Events.
+
+    A kubeconfig context without a user carries no credentials, so the real API server sees the anonymous user
+    (which RBAC refuses by default); this grants exactly what ``approve`` and ``abort`` do.
+    """
+    cluster.create(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "anonymous-decides"},
+            "rules": [
+                {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "update"]},
+                {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "anonymous-decides"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "anonymous-decides"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "system:anonymous"}],
+        },
+    )
+
+
+def test_by_falls_back_to_user(cluster_env: Cluster) -> None:
+    seed_state(cluster_env, WAITING)
+    _let_anonymous_decide(cluster_env)
+    nameless = personal_kubeconfig(cluster_env, "")  # a context without a user: no name, no credentials
+    done = run_cli("approve", "podinfo", "-n", cluster_env.namespace, kubeconfig=nameless, env={"USER": "dana"})
     assert done.code == 0, done.stderr
-    assert read_state(kube).approvals[0].by == "dana"
+    assert read_state(cluster_env).approvals[0].by == "dana"
 
 
-def test_approve_when_nothing_waits(kube: Kube) -> None:
-    seed_state(kube, WAITING.evolve(phase="analyzing", stage="analyze-20"))
-    done = run_cli(kube, "approve", "podinfo", "-n", "shop")
+def test_approve_when_nothing_waits(cluster_env: Cluster) -> None:
+    seed_state(cluster_env, WAITING.evolve(phase="analyzing", stage="analyze-20"))
+    done = run_cli("approve", "podinfo", "-n", cluster_env.namespace)
     assert done.code == 2
     assert done.stderr == (
         "progressive approve: nothing is waiting for approval: run 'podinfo-x7k2p' (phase 'analyzing', stage "
         "'analyze-20'); pass --stage to approve a stage before it is reached\n"
     )
-    assert read_state(kube).approvals == ()
-    assert events(kube) == []
+    assert read_state(cluster_env).approvals == ()
+    assert events(cluster_env) == []
 
 
-def test_approving_twice_records_once(kube: Kube) -> None:
-    seed_state(kube, WAITING)
-    assert run_cli(kube, "approve", "podinfo", "-n", "shop", "--by", "alice").code == 0
-    again = run_cli(kube, "approve", "podinfo", "-n", "shop", "--by", "bob")
+def test_approving_twice_records_once(cluster_env: Cluster) -> None:
+    namespace = cluster_env.namespace
+    seed_state(cluster_env, WAITING)
+    assert run_cli("approve", "podinfo", "-n", namespace, "--by", "alice").code == 0
+    again = run_cli("approve", "podinfo", "-n", namespace, "--by", "bob")
     assert again.code == 0
-    assert again.stdout.startswith("stage 'approve-20' of rollout shop/podinfo was already approved by alice at ")
-    assert [a.by for a in read_state(kube).approvals] == ["alice"]
-    assert len(events(kube, "ConfigMap", RECORD)) == 1
+    assert again.stdout.startswith(
+        f"stage 'approve-20' of rollout {namespace}/podinfo was already approved by alice at "
+    )
+    assert [a.by for a in read_state(cluster_env).approvals] == ["alice"]
+    assert len(events(cluster_env, "ConfigMap", RECORD)) == 1
 
 
-def test_approve_survives_write_conflicts(kube: Kube) -> None:
-    seed_state(kube, WAITING)
-    kube.faults.add(conflict(), verb="update", resource="configmaps", times=2)
-    done = run_cli(kube, "approve", "podinfo", "-n", "shop", "--by", "alice")
+def test_approve_survives_write_conflicts(cluster: Cluster, api_proxy: FaultProxy) -> None:
+    seed_state(cluster, WAITING)
+    api_proxy.faults.add(conflict(), verb="update", resource="configmaps", times=2)
+    done = run_cli("approve", "podinfo", "-n", cluster.namespace, "--by", "alice")
     assert done.code == 0, done.stderr
-    assert [a.by for a in read_state(kube).approvals] == ["alice"]
-    updates = kube.log.find(verb="update", resource="configmaps")
+    assert [a.by for a in read_state(cluster).approvals] == ["alice"]
+    updates = api_proxy.log.find(verb="update", resource="configmaps")
     assert [entry.fault is not None for entry in updates] == [True, True, False]
 
 
-def test_abort_records_who_and_why(kube: Kube) -> None:
-    seed_state(kube, WAITING)
-    done = run_cli(kube, "abort", "podinfo", "-n", "shop", "--by", "bob", "--reason", "  error   budget\nburnt ")
+def test_approve_loses_nothing_to_a_concurrent_writer(cluster: Cluster, api_proxy: FaultProxy) -> None:
+    """Bob approves a later stage between alice's read and her write: the server answers her stale write 409,
+    she re-reads and both approvals are kept."""
+    seed_state(cluster, WAITING)
+    bob = Approval("approved", "bob", "2026-05-01T12:00:00Z", "approve-50")
+
+    def bob_approves_a_later_stage() -> None:
+        write_state(cluster, read_state(cluster).evolve(approvals=(bob,)))
+
+    api_proxy.faults.add(before(bob_approves_a_later_stage), verb="update", resource="configmaps", name=RECORD)
+    done = run_cli("approve", "podinfo", "-n", cluster.namespace, "--by", "alice")
+    assert done.code == 0, done.stderr
+    assert sorted((a.by, a.stage) for a in read_state(cluster).approvals) == [
+        ("alice", "approve-20"),
+        ("bob", "approve-50"),
+    ]
+    updates = api_proxy.log.find(verb="update", resource="configmaps")
+    assert [entry.status for entry in updates] == [409, 200]  # the server's own conflict: nothing was injected
+    assert (events(cluster)[0]["reason"], len(events(cluster))) == ("Approved", 1)
+
+
+def test_abort_records_who_and_why(cluster_env: Cluster) -> None:
+    namespace = cluster_env.namespace
+    seed_state(cluster_env, WAITING)
+    done = run_cli("abort", "podinfo", "-n", namespace, "--by", "bob", "--reason", "  error   budget\nburnt ")
     assert done.code == 0, done.stderr
     first, second = done.stdout.splitlines()
     assert first == (
-        "rollout shop/podinfo aborted by bob at stage 'approve-20' (run podinfo-x7k2p): error budget burnt"
+        f"rollout {namespace}/podinfo aborted by bob at stage 'approve-20' (run podinfo-x7k2p): error budget burnt"
     )
     assert "finally rolls traffic back" in second
-    aborted = read_state(kube).aborted
+    aborted = read_state(cluster_env).aborted
     assert aborted is not None
     assert (aborted.by, aborted.reason, aborted.stage) == ("bob", "error budget burnt", "approve-20")
-    (event,) = events(kube, "ConfigMap", RECORD)
+    (event,) = events(cluster_env, "ConfigMap", RECORD)
     assert (event["reason"], event["message"]) == ("Aborted", first)
 
-    again = run_cli(kube, "abort", "podinfo", "-n", "shop", "--by", "carol")
+    again = run_cli("abort", "podinfo", "-n", namespace, "--by", "carol")
     assert again.code == 0
-    assert again.stdout.startswith("rollout shop/podinfo was already aborted by bob at ")
-    assert len(events(kube, "ConfigMap", RECORD)) == 1
+    assert again.stdout.startswith(f"rollout {namespace}/podinfo was already aborted by bob at ")
+    assert len(events(cluster_env, "ConfigMap", RECORD)) == 1
 
-    refused = run_cli(kube, "approve", "podinfo", "-n", "shop")
+    refused = run_cli("approve", "podinfo", "-n", namespace)
     assert refused.code == 2
     assert "was aborted by bob" in refused.stderr
 
 
 @pytest.mark.parametrize("phase", ["promoted", "rolled-back"])
-def test_a_finished_run_cannot_be_aborted(kube: Kube, phase: str) -> None:
-    seed_state(kube, State(run_id=RUN_ID, phase=phase))  # type: ignore[arg-type]
-    done = run_cli(kube, "abort", "podinfo", "-n", "shop")
+def test_a_finished_run_cannot_be_aborted(cluster_env: Cluster, phase: str) -> None:
+    seed_state(cluster_env, State(run_id=RUN_ID, phase=phase))  # type: ignore[arg-type]
+    done = run_cli("abort", "podinfo", "-n", cluster_env.namespace)
     assert done.code == 2
     assert f"run 'podinfo-x7k2p' (phase '{phase}') is not running; there is nothing to abort" in done.stderr
-    assert read_state(kube).aborted is None
+    assert read_state(cluster_env).aborted is None
 
 
-def test_abort_without_a_record(kube: Kube) -> None:
-    done = run_cli(kube, "abort", "podinfo", "-n", "shop")
+def test_abort_without_a_record(cluster: Cluster, api_proxy: FaultProxy) -> None:
+    done = run_cli("abort", "podinfo", "-n", cluster.namespace)
     assert done.code == 3
     assert "has no state record" in done.stderr
-    assert kube.log.writes() == []
+    assert api_proxy.log.find(verb="get", resource="configmaps", name=RECORD)  # it did look
+    assert api_proxy.log.writes() == []
+    assert record_version(cluster) == ""
+    assert events(cluster) == []
 
 
 @pytest.mark.parametrize(
@@ -122,18 +195,24 @@ def test_abort_without_a_record(kube: Kube) -> None:
         (["abort", "podinfo", "--api-timeout", "soon"], "--api-timeout: 'soon' is not a Go duration"),
     ],
 )
-def test_bad_input(kube: Kube, args: list[str], message: str) -> None:
-    done = run_cli(kube, *args)
+def test_bad_input(cluster: Cluster, api_proxy: FaultProxy, args: list[str], message: str) -> None:
+    seed_state(cluster, WAITING)
+    version = record_version(cluster)
+    done = run_cli(*args)
     assert done.code == 2
     assert message in done.stderr
-    assert kube.log.writes() == []
+    assert api_proxy.log.writes() == []
+    assert record_version(cluster) == version
 
 
-def test_approval_ahead_of_time_is_said_to_apply_later(kube: Kube) -> None:
-    seed_state(kube, WAITING.evolve(approvals=(Approval("approved", "x", "2026-05-01T12:00:00Z", "approve-20"),)))
-    done = run_cli(kube, "approve", "podinfo", "-n", "shop", "--stage", "approve-50", "--by", "alice")
+def test_approval_ahead_of_time_is_said_to_apply_later(cluster_env: Cluster) -> None:
+    namespace = cluster_env.namespace
+    seed_state(
+        cluster_env, WAITING.evolve(approvals=(Approval("approved", "x", "2026-05-01T12:00:00Z", "approve-20"),))
+    )
+    done = run_cli("approve", "podinfo", "-n", namespace, "--stage", "approve-50", "--by", "alice")
     assert done.code == 0
     assert done.stdout == (
-        "stage 'approve-50' of rollout shop/podinfo approved by alice (run podinfo-x7k2p); the rollout is at "
+        f"stage 'approve-50' of rollout {namespace}/podinfo approved by alice (run podinfo-x7k2p); the rollout is at "
         "'approve-20' (phase waiting-approval), so it applies later\n"
     )

@@ -1,4 +1,4 @@
-"""``progressive step approve`` with ``progressive approve`` / ``abort``, against the in-repo API server."""
+"""``progressive step approve`` with ``progressive approve`` / ``abort``, against the real API server."""
 
 from __future__ import annotations
 
@@ -16,168 +16,180 @@ from tests.gates._steps import (
     seed_canary,
     seed_state,
     start_step,
-    wait_until,
 )
+from tests.support.cluster.access import Cluster
 from tests.support.http_receiver import HttpReceiver
-from tests.support.kubeapi import Kube
 
 AT_10 = State(run_id=RUN_ID, phase="progressing", stage="weight-10", canary_weight=10)
 GATE: dict[str, Any] = {"stage": "approve-10", "poll_interval": "0.1s", "canary_deployment": CANARY}
 
 
-def _waiting(kube: Kube) -> bool:
-    state = read_state(kube)
-    return state.phase == "waiting-approval" and state.stage == "approve-10"
+def _wait_until_waiting(cluster: Cluster) -> None:
+    """Until the step has recorded that it waits at the gate (its first write)."""
+
+    def waiting() -> bool:
+        state = read_state(cluster)
+        return state.phase == "waiting-approval" and state.stage == "approve-10"
+
+    cluster.wait_for("phase waiting-approval", waiting, timeout=30, interval=0.05)
 
 
-def test_approved_while_waiting(kube: Kube, tmp_path: Path) -> None:
-    seed_canary(kube)
-    seed_state(kube, AT_10)
+def test_approved_while_waiting(cluster_env: Cluster, tmp_path: Path) -> None:
+    ns = cluster_env.namespace
+    seed_canary(cluster_env)
+    seed_state(cluster_env, AT_10)
     result = tmp_path / "approved-by"
-    step = start_step(kube, "approve", timeout="60s", result_approved_by=result, **GATE)
-    wait_until(lambda: _waiting(kube), what="phase waiting-approval")
-    assert read_state(kube).waiting_since
+    step = start_step(cluster_env, "approve", timeout="60s", result_approved_by=result, **GATE)
+    _wait_until_waiting(cluster_env)
+    assert read_state(cluster_env).waiting_since
 
-    cli = run_cli(kube, "approve", "podinfo", "-n", "shop", "--by", "alice")
+    cli = run_cli("approve", "podinfo", "-n", ns, "--by", "alice")
     assert (cli.code, cli.stderr) == (0, "")
-    assert cli.stdout == "stage 'approve-10' of rollout shop/podinfo approved by alice (run podinfo-x7k2p)\n"
+    assert cli.stdout == f"stage 'approve-10' of rollout {ns}/podinfo approved by alice (run podinfo-x7k2p)\n"
 
     done = step.wait()
     assert done.code == 0, done.stderr
     assert done.events == ["WaitingApproval", "Approved"]
-    assert "progressive approve podinfo -n shop --stage approve-10" in done.line("WaitingApproval")["message"]
+    assert f"progressive approve podinfo -n {ns} --stage approve-10" in done.line("WaitingApproval")["message"]
     assert done.line("Approved")["approved_by"] == "alice"
     assert result.read_text(encoding="utf-8") == "alice"
 
-    state = read_state(kube)
+    state = read_state(cluster_env)
     assert (state.phase, state.stage, state.waiting_since, state.canary_weight) == ("progressing", "approve-10", "", 10)
     (approval,) = state.approvals
     assert (approval.decision, approval.by, approval.stage) == ("approved", "alice", "approve-10")
 
-    on_canary = events(kube, "Deployment", CANARY)
+    on_canary = events(cluster_env, "Deployment", CANARY)
     assert [event["reason"] for event in on_canary] == ["WaitingApproval", "Approved"]
-    assert on_canary[1]["message"].startswith("stage 'approve-10' of rollout shop/podinfo approved by alice at ")
+    assert on_canary[1]["message"].startswith(f"stage 'approve-10' of rollout {ns}/podinfo approved by alice at ")
     assert on_canary[1]["type"] == "Normal"
-    (on_record,) = events(kube, "ConfigMap", "progressive-podinfo")
+    (on_record,) = events(cluster_env, "ConfigMap", "progressive-podinfo")
     assert (on_record["reason"], on_record["message"]) == (
         "Approved",
-        "stage 'approve-10' of rollout shop/podinfo approved by alice (run podinfo-x7k2p)",
+        f"stage 'approve-10' of rollout {ns}/podinfo approved by alice (run podinfo-x7k2p)",
     )
 
 
-def test_aborted_while_waiting(kube: Kube) -> None:
-    seed_canary(kube)
-    seed_state(kube, AT_10)
-    step = start_step(kube, "approve", timeout="60s", **GATE)
-    wait_until(lambda: _waiting(kube), what="phase waiting-approval")
+def test_aborted_while_waiting(cluster_env: Cluster) -> None:
+    ns = cluster_env.namespace
+    seed_canary(cluster_env)
+    seed_state(cluster_env, AT_10)
+    step = start_step(cluster_env, "approve", timeout="60s", **GATE)
+    _wait_until_waiting(cluster_env)
 
-    cli = run_cli(kube, "abort", "podinfo", "-n", "shop", "--by", "bob", "--reason", "error budget burnt")
+    cli = run_cli("abort", "podinfo", "-n", ns, "--by", "bob", "--reason", "error budget burnt")
     assert cli.code == 0, cli.stderr
 
     done = step.wait()
     assert done.code == 7
-    assert done.error.startswith("stage 'approve-10' of rollout shop/podinfo: the rollout was aborted by bob at ")
+    assert done.error.startswith(f"stage 'approve-10' of rollout {ns}/podinfo: the rollout was aborted by bob at ")
     assert done.error.endswith(": error budget burnt")
     assert "progressive step approve: stage 'approve-10'" in done.stderr
     assert done.events == ["WaitingApproval", "Aborted"]
-    aborted = events(kube, "Deployment", CANARY)[-1]
+    aborted = events(cluster_env, "Deployment", CANARY)[-1]
     assert (aborted["reason"], aborted["type"]) == ("Aborted", "Warning")
 
 
-def test_nobody_decides(kube: Kube) -> None:
-    seed_canary(kube)
-    seed_state(kube, AT_10)
-    done = run_step(kube, "approve", timeout="1s", **GATE)
+def test_nobody_decides(cluster_env: Cluster) -> None:
+    ns = cluster_env.namespace
+    seed_canary(cluster_env)
+    seed_state(cluster_env, AT_10)
+    done = run_step(cluster_env, "approve", timeout="1s", **GATE)
     assert done.code == 6
-    assert done.error.startswith("stage 'approve-10' of rollout shop/podinfo: nobody approved it within 1s")
-    assert read_state(kube).approvals == ()
+    assert done.error.startswith(f"stage 'approve-10' of rollout {ns}/podinfo: nobody approved it within 1s")
+    assert read_state(cluster_env).approvals == ()
 
 
-def test_approved_ahead_of_time_passes_at_once(kube: Kube) -> None:
-    seed_canary(kube)
-    seed_state(kube, AT_10)
-    cli = run_cli(kube, "approve", "podinfo", "-n", "shop", "--stage", "approve-10", "--by", "carol")
+def test_approved_ahead_of_time_passes_at_once(cluster_env: Cluster) -> None:
+    seed_canary(cluster_env)
+    seed_state(cluster_env, AT_10)
+    cli = run_cli("approve", "podinfo", "-n", cluster_env.namespace, "--stage", "approve-10", "--by", "carol")
     assert cli.code == 0, cli.stderr
     assert "so it applies later" in cli.stdout
 
-    done = run_step(kube, "approve", timeout="60s", **GATE)
+    done = run_step(cluster_env, "approve", timeout="60s", **GATE)
     assert done.code == 0, done.stderr
     assert done.events == ["Approved"]  # nobody is asked to approve what is approved already
     assert done.line("Approved")["approved_by"] == "carol"
 
 
-def test_an_approval_of_another_stage_does_not_open_this_gate(kube: Kube) -> None:
-    seed_canary(kube)
-    seed_state(kube, AT_10.evolve(approvals=(Approval("approved", "carol", "2026-05-01T12:00:00Z", "approve-50"),)))
-    done = run_step(kube, "approve", timeout="0.5s", **GATE)
+def test_an_approval_of_another_stage_does_not_open_this_gate(cluster_env: Cluster) -> None:
+    seed_canary(cluster_env)
+    seed_state(
+        cluster_env, AT_10.evolve(approvals=(Approval("approved", "carol", "2026-05-01T12:00:00Z", "approve-50"),))
+    )
+    done = run_step(cluster_env, "approve", timeout="0.5s", **GATE)
     assert done.code == 6
 
 
-def test_a_decision_of_the_previous_run_does_not_count(kube: Kube) -> None:
-    seed_canary(kube)
+def test_a_decision_of_the_previous_run_does_not_count(cluster_env: Cluster) -> None:
+    seed_canary(cluster_env)
     old = State(
         run_id="podinfo-older",
         phase="waiting-approval",
         stage="approve-10",
         approvals=(Approval("approved", "carol", "2026-05-01T12:00:00Z", "approve-10"),),
     )
-    seed_state(kube, old)
-    done = run_step(kube, "approve", timeout="0.5s", **GATE)
+    seed_state(cluster_env, old)
+    done = run_step(cluster_env, "approve", timeout="0.5s", **GATE)
     assert done.code == 6
-    state = read_state(kube)
+    state = read_state(cluster_env)
     assert (state.run_id, state.approvals) == (RUN_ID, ())
     assert state.history == ("podinfo-older waiting-approval weight=None verdict=",)
 
 
-def test_killed_and_run_again_resumes_the_same_wait_and_decision(kube: Kube) -> None:
-    seed_canary(kube)
-    seed_state(kube, AT_10)
-    first = start_step(kube, "approve", timeout="60s", **GATE)
-    wait_until(lambda: _waiting(kube), what="phase waiting-approval")
+def test_killed_and_run_again_resumes_the_same_wait_and_decision(cluster_env: Cluster) -> None:
+    seed_canary(cluster_env)
+    seed_state(cluster_env, AT_10)
+    first = start_step(cluster_env, "approve", timeout="60s", **GATE)
+    _wait_until_waiting(cluster_env)
     killed = first.kill()
     assert killed.code == -9
 
-    assert run_cli(kube, "approve", "podinfo", "-n", "shop", "--by", "alice").code == 0
+    assert run_cli("approve", "podinfo", "-n", cluster_env.namespace, "--by", "alice").code == 0
 
-    again = run_step(kube, "approve", timeout="60s", **GATE)
+    again = run_step(cluster_env, "approve", timeout="60s", **GATE)
     assert again.code == 0, again.stderr
     assert again.lines[0]["resumed"] is True
     assert again.events == ["Approved"]
     assert again.line("Approved")["approved_by"] == "alice"
-    assert read_state(kube).phase == "progressing"
+    assert read_state(cluster_env).phase == "progressing"
 
 
-def test_the_timeout_counts_from_the_first_start(kube: Kube) -> None:
-    seed_canary(kube)
-    seed_state(kube, AT_10.evolve(phase="waiting-approval", stage="approve-10", waiting_since="2026-01-01T00:00:00Z"))
-    done = run_step(kube, "approve", timeout="1h", **GATE)
+def test_the_timeout_counts_from_the_first_start(cluster_env: Cluster) -> None:
+    seed_canary(cluster_env)
+    seed_state(
+        cluster_env, AT_10.evolve(phase="waiting-approval", stage="approve-10", waiting_since="2026-01-01T00:00:00Z")
+    )
+    done = run_step(cluster_env, "approve", timeout="1h", **GATE)
     assert done.code == 6
     assert "waiting since 2026-01-01T00:00:00Z" in done.error
-    assert read_state(kube).waiting_since == "2026-01-01T00:00:00Z"
+    assert read_state(cluster_env).waiting_since == "2026-01-01T00:00:00Z"
 
 
-def test_approve_needs_a_stage(kube: Kube) -> None:
-    done = run_step(kube, "approve", stage="", timeout="1s")
+def test_approve_needs_a_stage(cluster_env: Cluster) -> None:
+    done = run_step(cluster_env, "approve", stage="", timeout="1s")
     assert done.code == 2
     assert done.error == "--stage: is required for approve: it names the gate people approve"
 
 
 def test_waiting_and_approval_are_notified_without_leaking_the_url(
-    kube: Kube, tmp_path: Path, http_receiver: HttpReceiver
+    cluster_env: Cluster, tmp_path: Path, http_receiver: HttpReceiver
 ) -> None:
+    ns = cluster_env.namespace
     secret_path = "/services/T01/B02/c2VjcmV0"
     folder = tmp_path / "notify"
     folder.mkdir()
     (folder / "slack-url").write_text(http_receiver.url(secret_path), encoding="utf-8")
-    seed_canary(kube)
-    seed_state(kube, AT_10)
-    step = start_step(kube, "approve", timeout="60s", notify_dir=folder, **GATE)
-    wait_until(lambda: _waiting(kube), what="phase waiting-approval")
-    assert run_cli(kube, "approve", "podinfo", "-n", "shop", "--by", "alice").code == 0
+    seed_canary(cluster_env)
+    seed_state(cluster_env, AT_10)
+    step = start_step(cluster_env, "approve", timeout="60s", notify_dir=folder, **GATE)
+    _wait_until_waiting(cluster_env)
+    assert run_cli("approve", "podinfo", "-n", ns, "--by", "alice").code == 0
     done = step.wait()
     assert done.code == 0, done.stderr
 
     texts = [request.json["text"] for request in http_receiver.wait_for(2, secret_path)]
-    assert texts[0].startswith("shop/podinfo [approve-10]: stage 'approve-10' of rollout shop/podinfo waits")
-    assert texts[1].startswith("shop/podinfo [approve-10]: stage 'approve-10' of rollout shop/podinfo approved by")
+    assert texts[0].startswith(f"{ns}/podinfo [approve-10]: stage 'approve-10' of rollout {ns}/podinfo waits")
+    assert texts[1].startswith(f"{ns}/podinfo [approve-10]: stage 'approve-10' of rollout {ns}/podinfo approved by")
     assert "c2VjcmV0" not in done.stdout + done.stderr

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from progressive.state import Approval, State
 from progressive.step.report import outcome
 from tests.gates._steps import (
     CANARY,
+    RECORD,
     RUN_ID,
     events,
     read_state,
@@ -20,12 +20,15 @@ from tests.gates._steps import (
     seed_canary,
     seed_state,
     start_step,
-    wait_until,
+    write_state,
 )
+from tests.support.cluster.access import Cluster
+from tests.support.cluster.fault_proxy import FaultProxy
+from tests.support.faults import LoggedRequest
 from tests.support.http_receiver import HttpReceiver
-from tests.support.kubeapi import Kube
 
 WHERE = "rollout shop/podinfo (run podinfo-x7k2p)"
+"""How the decision table's messages name the run (the step's tests name their own namespace: :func:`_where`)."""
 REPORT: dict[str, Any] = {"stage": "report", "canary_deployment": CANARY, "rollback_wait": "0s"}
 ROUTER: dict[str, Any] = {
     "router": "gateway-api",
@@ -35,12 +38,18 @@ ROUTER: dict[str, Any] = {
 }
 
 
-def _route(kube: Kube, stable: int, canary: int) -> None:
-    kube.seed(
+def _where(cluster: Cluster) -> str:
+    """How the report names the run in the test's namespace."""
+    return f"rollout {cluster.namespace}/podinfo (run {RUN_ID})"
+
+
+def _route(cluster: Cluster, stable: int, canary: int) -> None:
+    """The routing object the report reads live weights from (through the real HTTPRoute schema)."""
+    cluster.create(
         {
             "apiVersion": "gateway.networking.k8s.io/v1",
             "kind": "HTTPRoute",
-            "metadata": {"name": "podinfo", "namespace": "shop"},
+            "metadata": {"name": "podinfo"},
             "spec": {
                 "parentRefs": [{"name": "gateway"}],
                 "rules": [
@@ -115,26 +124,28 @@ def test_failure_explains_why() -> None:
 # --- the step ----------------------------------------------------------------------------------------------
 
 
-def test_promoted_run(kube: Kube, tmp_path: Path, http_receiver: HttpReceiver) -> None:
-    seed_canary(kube)
-    _route(kube, 100, 0)
+def test_promoted_run(cluster_env: Cluster, tmp_path: Path, http_receiver: HttpReceiver) -> None:
+    seed_canary(cluster_env)
+    _route(cluster_env, 100, 0)
     approvals = (Approval("approved", "alice", "2026-05-01T12:00:00Z", "approve-50"),)
-    seed_state(kube, State(run_id=RUN_ID, phase="promoted", stage="promote", canary_weight=0, approvals=approvals))
+    seed_state(
+        cluster_env, State(run_id=RUN_ID, phase="promoted", stage="promote", canary_weight=0, approvals=approvals)
+    )
     folder = tmp_path / "notify"
     folder.mkdir()
     (folder / "webhook-url").write_text(http_receiver.url("/events"), encoding="utf-8")
 
-    done = run_step(kube, "report", status="Succeeded", notify_dir=folder, **REPORT, **ROUTER)
+    done = run_step(cluster_env, "report", status="Succeeded", notify_dir=folder, **REPORT, **ROUTER)
     assert done.code == 0, done.stderr
     (line,) = done.lines
     assert line["event"] == "RolloutPromoted"
     assert line["outcome"] == "promoted"
-    assert line["message"] == f"{WHERE} promoted: the canary is the new stable"
+    assert line["message"] == f"{_where(cluster_env)} promoted: the canary is the new stable"
     assert line["approvals"] == ["approve-50 by alice"]
     assert line["live_canary"] == 0
     assert line["live_weights"] == [{"where": "spec.rules[0]", "stable": 100, "canary": 0}]
 
-    (event,) = events(kube, "Deployment", CANARY)
+    (event,) = events(cluster_env, "Deployment", CANARY)
     assert (event["reason"], event["type"]) == ("RolloutPromoted", "Normal")
     (sent,) = http_receiver.wait_for(1, "/events")
     assert sent.json["reason"] == "RolloutPromoted"
@@ -143,36 +154,44 @@ def test_promoted_run(kube: Kube, tmp_path: Path, http_receiver: HttpReceiver) -
     assert sent.json["fields"]["outcome"] == "promoted"
 
 
-def test_rolled_back_run_with_live_weights_that_disagree(kube: Kube) -> None:
-    seed_canary(kube)
-    _route(kube, 70, 30)
-    seed_state(kube, State(run_id=RUN_ID, phase="rolled-back", stage="rollback", canary_weight=0, verdict="fail"))
-    done = run_step(kube, "report", status="Failed", **REPORT, **ROUTER)
+def test_rolled_back_run_with_live_weights_that_disagree(cluster_env: Cluster) -> None:
+    seed_canary(cluster_env)
+    _route(cluster_env, 70, 30)
+    seed_state(
+        cluster_env, State(run_id=RUN_ID, phase="rolled-back", stage="rollback", canary_weight=0, verdict="fail")
+    )
+    done = run_step(cluster_env, "report", status="Failed", **REPORT, **ROUTER)
     assert done.code == 0, done.stderr
     (line,) = done.lines
     assert line["outcome"] == "rolled-back"
     assert line["live_canary"] == 30
     assert line["message"].endswith("(but the routing object sends 30% to the canary now, not 0%)")
-    assert events(kube, "Deployment", CANARY)[0]["type"] == "Warning"
+    assert events(cluster_env, "Deployment", CANARY)[0]["type"] == "Warning"
 
 
-def test_waits_for_the_rollback_running_beside_it(kube: Kube) -> None:
-    seed_canary(kube)
-    seed_state(kube, State(run_id=RUN_ID, phase="rolling-back", stage="analyze-20", canary_weight=20, verdict="fail"))
-    step = start_step(kube, "report", status="Failed", **{**REPORT, "rollback_wait": "60s"})
-    wait_until(lambda: kube.log.find(verb="get", resource="configmaps"), what="the report's first read")
-    seed_state(kube, read_state(kube).evolve(phase="rolled-back", canary_weight=0))
+def test_waits_for_the_rollback_running_beside_it(cluster: Cluster, api_proxy: FaultProxy) -> None:
+    seed_canary(cluster)
+    seed_state(
+        cluster, State(run_id=RUN_ID, phase="rolling-back", stage="analyze-20", canary_weight=20, verdict="fail")
+    )
+    step = start_step(cluster, "report", status="Failed", **{**REPORT, "rollback_wait": "60s"})
+    cluster.wait_for(
+        "the report's first read", lambda: api_proxy.log.find(verb="get", resource="configmaps"), interval=0.05
+    )
+    write_state(cluster, read_state(cluster).evolve(phase="rolled-back", canary_weight=0))
     done = step.wait(timeout=30)
     assert done.code == 0, done.stderr
     assert done.lines[-1]["outcome"] == "rolled-back"
-    assert done.lines[-1]["message"].startswith(f"{WHERE} rolled back to stable: the analysis at a stage judged")
+    assert done.lines[-1]["message"].startswith(
+        f"{_where(cluster)} rolled back to stable: the analysis at a stage judged"
+    )
 
 
-def test_a_rollback_that_does_not_finish_in_time_is_reported_as_such(kube: Kube) -> None:
-    seed_canary(kube)
-    seed_state(kube, State(run_id=RUN_ID, phase="rolling-back", stage="analyze-20", canary_weight=20))
+def test_a_rollback_that_does_not_finish_in_time_is_reported_as_such(cluster_env: Cluster) -> None:
+    seed_canary(cluster_env)
+    seed_state(cluster_env, State(run_id=RUN_ID, phase="rolling-back", stage="analyze-20", canary_weight=20))
     started = time.monotonic()
-    done = run_step(kube, "report", status="Failed", **{**REPORT, "rollback_wait": "1s"})
+    done = run_step(cluster_env, "report", status="Failed", **{**REPORT, "rollback_wait": "1s"})
     assert done.code == 0
     assert time.monotonic() - started < 20
     (line,) = done.lines
@@ -181,28 +200,28 @@ def test_a_rollback_that_does_not_finish_in_time_is_reported_as_such(kube: Kube)
     assert "its rollback has not finished: phase rolling-back, canary weight 20%" in line["message"]
 
 
-def test_a_record_of_another_run_is_not_reported(kube: Kube) -> None:
-    seed_canary(kube)
-    seed_state(kube, State(run_id="podinfo-older", phase="promoted"))
-    done = run_step(kube, "report", status="Failed", **REPORT)
+def test_a_record_of_another_run_is_not_reported(cluster_env: Cluster) -> None:
+    seed_canary(cluster_env)
+    seed_state(cluster_env, State(run_id="podinfo-older", phase="promoted"))
+    done = run_step(cluster_env, "report", status="Failed", **REPORT)
     (line,) = done.lines
     assert line["outcome"] == "failed"
     assert "before any traffic reached the canary" in line["message"]
 
 
-def test_no_cluster_is_reported_not_fatal(kube: Kube, tmp_path: Path) -> None:
+def test_no_cluster_is_reported_not_fatal(cluster_env: Cluster, tmp_path: Path) -> None:
     missing = tmp_path / "no-such-kubeconfig"
-    done = run_step(kube, "report", status="Succeeded", env={"KUBECONFIG": str(missing)}, **REPORT, **ROUTER)
+    done = run_step(cluster_env, "report", status="Succeeded", env={"KUBECONFIG": str(missing)}, **REPORT, **ROUTER)
     assert done.code == 0, done.stderr
     (line,) = done.lines
     assert line["outcome"] == "succeeded"
     assert "(state record not read: cannot load cluster credentials from" in line["message"]
 
 
-def test_a_missing_routing_object_is_noted(kube: Kube) -> None:
-    seed_canary(kube)
-    seed_state(kube, State(run_id=RUN_ID, phase="promoted"))
-    done = run_step(kube, "report", status="Succeeded", **REPORT, **ROUTER)
+def test_a_missing_routing_object_is_noted(cluster_env: Cluster) -> None:
+    seed_canary(cluster_env)
+    seed_state(cluster_env, State(run_id=RUN_ID, phase="promoted"))
+    done = run_step(cluster_env, "report", status="Succeeded", **REPORT, **ROUTER)
     assert done.code == 0
     assert "live weights not read:" in done.lines[0]["message"]
 
@@ -214,42 +233,37 @@ def test_a_missing_routing_object_is_noted(kube: Kube) -> None:
         ({"status": "Failed", "router": "gateway-api"}, "--router: 'gateway-api' also needs --name, --stable"),
     ],
 )
-def test_malformed_flags_exit_2(kube: Kube, flags: dict[str, Any], message: str) -> None:
-    done = run_step(kube, "report", stage="report", **flags)
+def test_malformed_flags_exit_2(cluster_env: Cluster, flags: dict[str, Any], message: str) -> None:
+    done = run_step(cluster_env, "report", stage="report", **flags)
     assert done.code == 2
     assert done.error.startswith(message)
 
 
-def test_the_report_runs_concurrently_with_writers(kube: Kube) -> None:
+def test_the_report_runs_concurrently_with_writers(cluster: Cluster, api_proxy: FaultProxy) -> None:
     """A report that polls while the rollback writes must never fail on a conflict or a half-written record."""
-    seed_canary(kube)
-    seed_state(kube, State(run_id=RUN_ID, phase="rolling-back", canary_weight=50))
-    stop = threading.Event()
+    seed_canary(cluster)
+    seed_state(cluster, State(run_id=RUN_ID, phase="rolling-back", canary_weight=50))
+    step = start_step(cluster, "report", status="Failed", **{**REPORT, "rollback_wait": "30s"})
 
-    def rollback() -> None:
-        weight = 50
-        while weight > 0 and not stop.is_set():
-            weight -= 10
-            seed_state(kube, State(run_id=RUN_ID, phase="rolling-back", canary_weight=weight))
-            time.sleep(0.3)
-        seed_state(kube, State(run_id=RUN_ID, phase="rolled-back", canary_weight=0))
+    def reads() -> list[LoggedRequest]:
+        return api_proxy.log.find(verb="get", resource="configmaps", name=RECORD)
 
-    writer = threading.Thread(target=rollback)
-    writer.start()
-    try:
-        done = run_step(kube, "report", status="Failed", **{**REPORT, "rollback_wait": "30s"})
-    finally:
-        stop.set()
-        writer.join()
+    cluster.wait_for("the report's first read", reads, interval=0.05)
+    for weight in (40, 30, 20, 10):  # the rollback, stepping the canary down beside the report
+        write_state(cluster, State(run_id=RUN_ID, phase="rolling-back", canary_weight=weight))
+        time.sleep(0.3)  # the rollback's pace between its steps
+    write_state(cluster, State(run_id=RUN_ID, phase="rolled-back", canary_weight=0))
+    done = step.wait(timeout=60)
     assert done.code == 0, done.stderr
     assert done.lines[-1]["outcome"] == "rolled-back"
+    assert len(reads()) >= 2  # it read again after the rollback had started writing
 
 
-def test_an_abort_that_came_too_late_is_said(kube: Kube) -> None:
-    seed_canary(kube)
+def test_an_abort_that_came_too_late_is_said(cluster_env: Cluster) -> None:
+    seed_canary(cluster_env)
     aborted = Approval("aborted", "bob", "2026-05-01T12:00:00Z", "promote", "")
-    seed_state(kube, State(run_id=RUN_ID, phase="promoted", aborted=aborted))
-    done = run_step(kube, "report", status="Succeeded", **REPORT)
+    seed_state(cluster_env, State(run_id=RUN_ID, phase="promoted", aborted=aborted))
+    done = run_step(cluster_env, "report", status="Succeeded", **REPORT)
     (line,) = done.lines
     assert line["outcome"] == "promoted"
     assert line["message"].endswith(
