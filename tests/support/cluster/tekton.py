@@ -126,7 +126,9 @@ def kill_step(cluster: Cluster, pod: Obj, *, match: str = "progressive") -> int:
     """SIGKILL the process of the pod's step command whose command line contains ``match``; its pid."""
     uid = pod["metadata"]["uid"]
     pids_dir = cluster.local.run / "executor" / "pods" / uid / "pids"
-    groups = {int(path.read_text()) for path in pids_dir.glob("*")} if pids_dir.is_dir() else set()
+    # each container's main process leads a session of its own (Tekton's entrypoint puts the step in a new
+    # process group, not a new session): the session id finds everything the container runs
+    sessions = {int(path.read_text()) for path in pids_dir.glob("*")} if pids_dir.is_dir() else set()
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
@@ -135,7 +137,7 @@ def kill_step(cluster: Cluster, pod: Obj, *, match: str = "progressive") -> int:
             cmdline = proc.joinpath("cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if int(stat[2]) in groups and match in cmdline and "/tekton/bin/entrypoint" not in cmdline:
+        if int(stat[3]) in sessions and match in cmdline and "/tekton/bin/entrypoint" not in cmdline:
             os.kill(int(proc.name), signal.SIGKILL)
             return int(proc.name)
-    raise AssertionError(f"no process matching {match!r} in pod {pod['metadata']['name']} (groups {groups})")
+    raise AssertionError(f"no process matching {match!r} in pod {pod['metadata']['name']} (sessions {sessions})")

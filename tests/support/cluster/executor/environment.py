@@ -9,15 +9,17 @@
   an undefined variable left as written (``k8s.io/kubernetes/third_party/forked/golang/expansion``).
 
 A missing key or object that is not ``optional`` is a :class:`ConfigError`, which the kubelet reports as
-``CreateContainerConfigError`` while it keeps retrying.
+``CreateContainerConfigError`` while it keeps retrying. A source the executor cannot resolve is
+:class:`~.unsupported.Unsupported` (normally caught before the pod starts, by :func:`~.unsupported.check`).
 """
 
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from tests.support.cluster.executor.unsupported import Unsupported, check_field_path
 
 __all__ = ["ConfigError", "Lookup", "expand", "pod_field", "resolve_env"]
 
@@ -58,10 +60,9 @@ def expand(text: str, variables: Mapping[str, str]) -> str:
     return "".join(out)
 
 
-_FIELD = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")
-
-
 def pod_field(pod: Obj, path: str) -> str:
+    """The value of a ``fieldRef`` path of ``pod``, as the kubelet resolves it."""
+    match = check_field_path(path)
     metadata, spec, status = pod["metadata"], pod["spec"], pod.get("status") or {}
     simple = {
         "metadata.name": metadata.get("name"),
@@ -72,12 +73,9 @@ def pod_field(pod: Obj, path: str) -> str:
         "status.podIP": status.get("podIP", ""),
         "status.hostIP": status.get("hostIP", ""),
     }
-    if path in simple:
+    if match is None:
         return str(simple[path] or "")
-    match = _FIELD.match(path)
-    if match:
-        return str((metadata.get(match.group(1)) or {}).get(match.group(2), ""))
-    raise ConfigError(f"unsupported fieldRef {path!r}")
+    return str((metadata.get(match.group(1)) or {}).get(match.group(2), ""))
 
 
 def _key(lookup: Lookup, kind: str, ref: Obj) -> str | None:
@@ -113,7 +111,7 @@ def _from_source(lookup: Lookup, source: Obj) -> dict[str, str]:
         if kind == "Secret":
             return {prefix + k: base64.b64decode(v).decode() for k, v in data.items()}
         return {prefix + k: v for k, v in data.items()}
-    raise ConfigError(f"unsupported envFrom source {source!r}")
+    raise Unsupported(f"envFrom source {sorted(source)}")
 
 
 def resolve_env(pod: Obj, container: Obj, lookup: Lookup) -> dict[str, str]:
@@ -135,5 +133,5 @@ def resolve_env(pod: Obj, container: Obj, lookup: Lookup) -> dict[str, str]:
             if value is not None:
                 variables[name] = value
         else:
-            raise ConfigError(f"env {name}: unsupported valueFrom {sorted(source)}")
+            raise Unsupported(f"env {name} from {', '.join(sorted(source))}")
     return variables

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -25,17 +26,16 @@ from typing import Any
 
 import urllib3
 from kubernetes import client, config, watch
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from tests.support.cluster.executor.container import SCRATCH_ROOTS
 from tests.support.cluster.executor.logs import LogServer
 from tests.support.cluster.executor.node import heartbeat
-from tests.support.cluster.executor.pod import Host, PodRun
+from tests.support.cluster.executor.pod import NODE, Host, PodRun
 from tests.support.cluster.executor.status import now
 
 __all__ = ["NODE", "SCHEDULER", "Executor", "main"]
 
-NODE = "executor-0"
 SCHEDULER = "progressive-executor"
 
 Obj = dict[str, Any]
@@ -54,7 +54,9 @@ class Executor:
             core=self.core,
             work=work,
             bin_dir=bin_dir,
-            path=os.pathsep.join([venv_bin, "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]),
+            path=os.pathsep.join(
+                [venv_bin, "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+            ),
             host_dirs=work / "host-dirs.txt",
             api_port=api_port,
         )
@@ -77,9 +79,10 @@ class Executor:
             try:
                 listing = self.core.list_pod_for_all_namespaces(field_selector=f"spec.schedulerName={SCHEDULER}")
                 for pod in listing.items:
-                    self.handle("ADDED", self.api.sanitize_for_serialization(pod), startup=first)
+                    self.handle("ADDED", self.api.sanitize_for_serialization(pod), startup=first)  # type: ignore[no-untyped-call]
                 first = False
-                stream = watch.Watch().stream(
+                assert listing.metadata is not None
+                stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
                     self.core.list_pod_for_all_namespaces,
                     field_selector=f"spec.schedulerName={SCHEDULER}",
                     resource_version=listing.metadata.resource_version,
@@ -136,19 +139,17 @@ class Executor:
     def _find_log(self, namespace: str, pod: str, container: str) -> tuple[Path, Callable[[], bool]] | None:
         for run in list(self.runs.values()):
             if (run.namespace, run.name) == (namespace, pod):
-                return run.log_path(container), lambda: run.container_running(container)
+                return run.log_path(container), functools.partial(run.container_running, container)
         return None
 
     # -- helpers --------------------------------------------------------------------------------------
 
     def _bind(self, pod: Obj) -> None:
         metadata = pod["metadata"]
-        body = {
-            "apiVersion": "v1",
-            "kind": "Binding",
-            "metadata": {"name": metadata["name"], "namespace": metadata["namespace"]},
-            "target": {"apiVersion": "v1", "kind": "Node", "name": NODE},
-        }
+        body = client.V1Binding(
+            metadata=client.V1ObjectMeta(name=metadata["name"], namespace=metadata["namespace"]),
+            target=client.V1ObjectReference(api_version="v1", kind="Node", name=NODE),
+        )
         try:
             self.core.create_namespaced_binding(metadata["namespace"], body, _preload_content=False)
         except ApiException as error:
@@ -164,26 +165,35 @@ class Executor:
         run.remove_files()
 
     def _delete_object(self, pod: Obj) -> None:
+        """Remove the pod object once its containers stopped, as the kubelet does (grace period 0).
+
+        The grace period goes in the body: with a body, the API server ignores the query parameters, and the pod's
+        own grace period would leave the object Terminating for good.
+        """
         metadata = pod["metadata"]
-        with contextlib.suppress(ApiException):
+        try:
             self.core.delete_namespaced_pod(
                 metadata["name"],
                 metadata["namespace"],
-                grace_period_seconds=0,
-                body={"preconditions": {"uid": metadata["uid"]}},
+                body=client.V1DeleteOptions(
+                    grace_period_seconds=0, preconditions=client.V1Preconditions(uid=metadata["uid"])
+                ),
             )
+        except ApiException as error:
+            if error.status not in (404, 409):  # gone already, or a new pod of the same name
+                print(f"executor: delete {metadata['namespace']}/{metadata['name']}: {error.status} {error.body}",
+                      file=sys.stderr, flush=True)  # fmt: skip
 
     def _fail_orphan(self, pod: Obj) -> None:
         status = dict(pod.get("status") or {})
         status |= {"phase": "Failed", "reason": "ExecutorRestarted", "message": "the executor restarted mid-run"}
         statuses = []
         for container in status.get("containerStatuses") or []:
-            if "terminated" not in (container.get("state") or {}):
-                container = dict(container)
-                container["state"] = {"terminated": {"exitCode": 137, "reason": "Error", "finishedAt": now(),
-                                                     "startedAt": now()}}  # fmt: skip
-                container["ready"] = False
-            statuses.append(container)
+            if "terminated" in (container.get("state") or {}):
+                statuses.append(container)
+                continue
+            killed = {"exitCode": 137, "reason": "Error", "finishedAt": now(), "startedAt": now()}
+            statuses.append(container | {"state": {"terminated": killed}, "ready": False})
         status["containerStatuses"] = statuses
         metadata = pod["metadata"]
         with contextlib.suppress(ApiException):

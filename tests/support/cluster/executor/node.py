@@ -10,7 +10,7 @@ import datetime as dt
 import threading
 
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from tests.support.cluster.executor.status import now
 
@@ -31,38 +31,48 @@ def _node_status(since: str, log_port: int) -> dict[str, object]:
     ]
     return {
         "conditions": [
-            {"type": kind, "status": status, "reason": reason, "message": message,
-             "lastHeartbeatTime": stamp, "lastTransitionTime": since}
+            {
+                "type": kind,
+                "status": status,
+                "reason": reason,
+                "message": message,
+                "lastHeartbeatTime": stamp,
+                "lastTransitionTime": since,
+            }
             for kind, status, reason, message in conditions
-        ],  # fmt: skip
+        ],
         "daemonEndpoints": {"kubeletEndpoint": {"Port": log_port}},
         "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": "executor-0"}],
         "capacity": {"cpu": "64", "memory": "256Gi", "pods": "1000"},
         "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "1000"},
         "nodeInfo": {
-            "architecture": "amd64", "operatingSystem": "linux", "osImage": "progressive executor",
-            "kernelVersion": "", "kubeletVersion": "v1.37.2", "kubeProxyVersion": "", "containerRuntimeVersion":
-            "executor://0", "machineID": "", "systemUUID": "", "bootID": "",
-        },  # fmt: skip
+            "architecture": "amd64",
+            "operatingSystem": "linux",
+            "osImage": "progressive executor",
+            "kernelVersion": "",
+            "kubeletVersion": "v1.37.2",
+            "kubeProxyVersion": "",
+            "containerRuntimeVersion": "executor://0",
+            "machineID": "",
+            "systemUUID": "",
+            "bootID": "",
+        },
     }
 
 
 def _renew_lease(coordination: client.CoordinationV1Api, node: str, uid: str) -> None:
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    body = {
-        "metadata": {
-            "name": node,
-            "namespace": LEASE_NAMESPACE,
-            "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": node, "uid": uid}],
-        },
-        "spec": {"holderIdentity": node, "leaseDurationSeconds": LEASE_SECONDS, "renewTime": stamp},
-    }
+    renewed = dt.datetime.now(dt.UTC)
+    spec = client.V1LeaseSpec(holder_identity=node, lease_duration_seconds=LEASE_SECONDS, renew_time=renewed)
     try:
-        coordination.patch_namespaced_lease(node, LEASE_NAMESPACE, {"spec": body["spec"]})
+        patch = {"holderIdentity": node, "leaseDurationSeconds": LEASE_SECONDS,
+                 "renewTime": renewed.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}  # fmt: skip
+        coordination.patch_namespaced_lease(node, LEASE_NAMESPACE, {"spec": patch})
     except ApiException as error:
         if error.status != 404:
             raise
-        coordination.create_namespaced_lease(LEASE_NAMESPACE, body)
+        owner = client.V1OwnerReference(api_version="v1", kind="Node", name=node, uid=uid)
+        metadata = client.V1ObjectMeta(name=node, namespace=LEASE_NAMESPACE, owner_references=[owner])
+        coordination.create_namespaced_lease(LEASE_NAMESPACE, client.V1Lease(metadata=metadata, spec=spec))
 
 
 def heartbeat(api: client.ApiClient, node: str, log_port: int, stop: threading.Event) -> None:
@@ -71,7 +81,9 @@ def heartbeat(api: client.ApiClient, node: str, log_port: int, stop: threading.E
     since = now()
     while True:
         try:
-            uid = core.read_node(node).metadata.uid
+            metadata = core.read_node(node).metadata
+            assert metadata is not None and metadata.uid is not None
+            uid = metadata.uid
             core.patch_node_status(node, {"status": _node_status(since, log_port)})
             _renew_lease(coordination, node, uid)
         except ApiException as error:

@@ -7,14 +7,21 @@ containers succeeded, each container's termination with its exit code and termin
 or ``Failed``. Tekton's real ``entrypoint`` inside the containers does the step ordering, waits, timeouts,
 ``onError`` and results; nothing of that protocol is imitated here.
 
-On deletion the processes get SIGTERM, then SIGKILL after the pod's grace period, and the executor removes the pod
+On deletion each container's main process (Tekton's entrypoint, which forwards signals to its step) gets SIGTERM,
+then, after the pod's grace period, every process of the container gets SIGKILL, and the executor removes the pod
 object (as the kubelet does once its containers stopped). ``activeDeadlineSeconds`` kills the pod and fails it with
-reason ``DeadlineExceeded``.
+reason ``DeadlineExceeded``. A container is all the processes of one session (each container starts a session of
+its own; the entrypoint puts its step in a process group of its own, so a process group is not enough): when its
+main process ends, whatever it left behind is killed, as the end of a container's PID namespace kills it.
+
+A pod using a feature the executor cannot imitate (:mod:`.unsupported`) fails at once with reason ``Unsupported``
+and the feature named, before anything runs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import shutil
@@ -28,17 +35,20 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from tests.support.cluster.executor.container import SCRATCH_ROOTS
 from tests.support.cluster.executor.environment import ConfigError, expand, resolve_env
 from tests.support.cluster.executor.status import ContainerState, now, pod_status, read_message
+from tests.support.cluster.executor.unsupported import Unsupported, check
 from tests.support.cluster.executor.volumes import MountError, lay_out, refresh_downward
 
-__all__ = ["Host", "PodRun"]
+__all__ = ["NODE", "Host", "PodRun"]
 
 Obj = dict[str, Any]
 REPO = Path(__file__).resolve().parents[4]
+NODE = "executor-0"
+"""The node this executor is the kubelet of."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +91,7 @@ class PodRun(threading.Thread):
         self.namespace: str = metadata["namespace"]
         self.name: str = metadata["name"]
         self.uid: str = metadata["uid"]
-        self.dir = host.work / "pods" / self.uid
+        self.dir: Path = host.work / "pods" / self.uid
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -94,6 +104,9 @@ class PodRun(threading.Thread):
         """Set once the executor started stopping this pod for its deletion."""
         self._reason = ""
         self._message = ""
+        self._sandbox_ready = False
+        """Volumes set up (a kubelet then creates the sandbox: ``PodReadyToStartContainers``)."""
+        self._mount_error = ""
 
     # -- events from the watch ------------------------------------------------------------------------
 
@@ -133,7 +146,9 @@ class PodRun(threading.Thread):
     def run(self) -> None:
         try:
             self._run()
-        except Exception as error:  # noqa: BLE001 - a broken executor must fail the pod, visibly, not hang it
+        except Unsupported as error:
+            self._fail_unsupported(str(error))
+        except Exception as error:
             self._phase, self._reason, self._message = "Failed", "ExecutorError", f"{type(error).__name__}: {error}"
             self._publish()
             print(f"executor: {self.namespace}/{self.name}: {self._message}", file=sys.stderr, flush=True)
@@ -141,14 +156,16 @@ class PodRun(threading.Thread):
     def _run(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "pod.json").write_text(json.dumps(self.pod, indent=1))
+        check(self.pod)
         self._publish()
         while not self._stopping.is_set():
             try:
                 self._volumes = lay_out(self.pod, self.dir, self.host.work / "claims", self._lookup, self._token)
                 break
             except MountError as error:
-                self._waiting_all("ContainerCreating", str(error))
+                self._mount_failed(str(error))
                 self._stopping.wait(1.0)
+        self._sandbox_ready = True
         deadline = self._deadline()
         for state, spec in zip(self._init, self.pod["spec"].get("initContainers") or [], strict=True):
             code = self._run_one(spec, state, deadline)
@@ -157,10 +174,15 @@ class PodRun(threading.Thread):
                 return
         if self._stopping.is_set():
             return
-        started = [self._start(spec, state) for state, spec in zip(self._containers, self.pod["spec"]["containers"], strict=True)]
+        started = [
+            self._start(spec, state)
+            for state, spec in zip(self._containers, self.pod["spec"]["containers"], strict=True)
+        ]
         self._phase = "Running"
         self._publish()
-        running = {state.name: (process, state) for process, state in zip(started, self._containers, strict=True) if process}
+        running = {
+            state.name: (process, state) for process, state in zip(started, self._containers, strict=True) if process
+        }
         while running:
             for name, (process, state) in list(running.items()):
                 if process.poll() is not None:
@@ -171,6 +193,19 @@ class PodRun(threading.Thread):
                 self._check_deadline(deadline)
                 time.sleep(0.05)
         self._finish("Failed" if any(c.exit_code != 0 for c in self._containers) else "Succeeded")
+
+    def _fail_unsupported(self, feature: str) -> None:
+        """Fail the pod for a feature the executor cannot imitate, the feature named, nothing left running."""
+        self._stopping.set()
+        self._signal_all(signal.SIGKILL)
+        message = f"the test executor cannot imitate {feature}"
+        for state in self._init + self._containers:
+            if not state.terminated:
+                state.started_at = ""
+                state.waiting_reason, state.waiting_message = "Unsupported", message
+        self._phase, self._reason, self._message = "Failed", "Unsupported", message
+        self._publish()
+        print(f"executor: {self.namespace}/{self.name}: {message}", file=sys.stderr, flush=True)
 
     def _finish(self, phase: str) -> None:
         if self._stopping.is_set() and not self._reason:
@@ -210,6 +245,9 @@ class PodRun(threading.Thread):
         return process.returncode
 
     def _terminated(self, state: ContainerState, returncode: int) -> None:
+        process = self._processes.get(state.name)
+        if process is not None:
+            _kill_session(process.pid, signal.SIGKILL)  # what the container left behind dies with it
         state.exit_code = returncode if returncode >= 0 else 128 - returncode
         state.finished_at = now()
         path = self._termination_path(state.name)
@@ -227,8 +265,9 @@ class PodRun(threading.Thread):
                 env = resolve_env(self.pod, spec, self._lookup)
                 break
             except ConfigError as error:
-                state.waiting_reason, state.waiting_message = "CreateContainerConfigError", str(error)
-                self._publish()
+                if (state.waiting_reason, state.waiting_message) != ("CreateContainerConfigError", str(error)):
+                    state.waiting_reason, state.waiting_message = "CreateContainerConfigError", str(error)
+                    self._publish()
                 if self._stopping.wait(1.0):
                     return None
         if self._stopping.is_set():
@@ -236,10 +275,8 @@ class PodRun(threading.Thread):
         command = [expand(part, env) for part in (spec.get("command") or [])]
         args = [expand(part, env) for part in (spec.get("args") or [])]
         argv = command + args
-        if not argv:
-            state.exit_code, state.message = 128, "the executor cannot read an image's ENTRYPOINT: set command"
-            state.finished_at = now()
-            return None
+        if not command:
+            raise Unsupported(f"container {spec['name']!r} without command (its image's ENTRYPOINT)")
         env.setdefault("HOME", "/tekton/home" if self._mounts_at(spec, "/tekton/home") else "/root")
         env["PATH"] = f"{env['PATH']}:{self.host.path}" if "PATH" in env else self.host.path
         env.setdefault("HOSTNAME", self.name)
@@ -263,9 +300,16 @@ class PodRun(threading.Thread):
         with log.open("ab") as out:
             process = subprocess.Popen(
                 [
-                    "unshare", "--mount", "--propagation", "private", "--",
-                    sys.executable, "-m", "tests.support.cluster.executor.container", str(spec_file),
-                ],  # fmt: skip
+                    "unshare",
+                    "--mount",
+                    "--propagation",
+                    "private",
+                    "--",
+                    sys.executable,
+                    "-m",
+                    "tests.support.cluster.executor.container",
+                    str(spec_file),
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -292,7 +336,9 @@ class PodRun(threading.Thread):
                 source = source / mount["subPath"]
                 source.mkdir(parents=True, exist_ok=True)
             self._ensure_mount_point(mount["mountPath"])
-            mounts.append({"source": str(source), "target": mount["mountPath"], "readOnly": bool(mount.get("readOnly"))})
+            mounts.append(
+                {"source": str(source), "target": mount["mountPath"], "readOnly": bool(mount.get("readOnly"))}
+            )
         termination = spec.get("terminationMessagePath") or "/dev/termination-log"
         term_file = self._termination_path(spec["name"])
         term_file.parent.mkdir(parents=True, exist_ok=True)
@@ -310,6 +356,7 @@ class PodRun(threading.Thread):
     # -- API helpers ----------------------------------------------------------------------------------
 
     def _lookup(self, kind: str, name: str) -> Obj | None:
+        obj: object
         try:
             if kind == "Secret":
                 obj = self.host.core.read_namespaced_secret(name, self.namespace)
@@ -323,33 +370,66 @@ class PodRun(threading.Thread):
         return found
 
     def _token(self, audience: str, expiration: int) -> str:
-        spec: Obj = {
-            "expirationSeconds": max(600, int(expiration)),
-            "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": self.name, "uid": self.uid},
-        }
-        if audience:
-            spec["audiences"] = [audience]
+        """A token of the pod's ServiceAccount bound to the pod, as the kubelet requests one for a projected volume."""
+        spec = client.V1TokenRequestSpec(
+            audiences=[audience] if audience else [],
+            expiration_seconds=max(600, int(expiration)),
+            bound_object_ref=client.V1BoundObjectReference(api_version="v1", kind="Pod", name=self.name, uid=self.uid),
+        )
         account = self.pod["spec"].get("serviceAccountName") or "default"
-        response = self.host.core.create_namespaced_service_account_token(account, self.namespace, {"spec": spec})
-        token: str = response.status.token
-        return token
+        response = self.host.core.create_namespaced_service_account_token(
+            account, self.namespace, client.AuthenticationV1TokenRequest(spec=spec)
+        )
+        assert response.status is not None and response.status.token is not None
+        return response.status.token
 
-    def _waiting_all(self, reason: str, message: str) -> None:
-        for state in self._init + self._containers:
-            if not state.started_at and not state.terminated:
-                state.waiting_reason, state.waiting_message = reason, message
+    def _mount_failed(self, message: str) -> None:
+        """A volume cannot be set up yet: as a kubelet, keep the pod Pending (init containers ``ContainerCreating``,
+        no message) and report the cause once as a ``FailedMount`` Warning event on the pod."""
+        if message == self._mount_error:
+            return
+        self._mount_error = message
+        for state in self._init or self._containers:
+            state.waiting_reason = "ContainerCreating"
         self._publish()
+        stamp = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        event = client.CoreV1Event(
+            metadata=client.V1ObjectMeta(generate_name=f"{self.name}.", namespace=self.namespace),
+            involved_object=client.V1ObjectReference(
+                api_version="v1", kind="Pod", name=self.name, namespace=self.namespace, uid=self.uid
+            ),
+            reason="FailedMount",
+            message=message,
+            type="Warning",
+            source=client.V1EventSource(component="kubelet", host=NODE),
+            reporting_component="kubelet",
+            reporting_instance=NODE,
+            first_timestamp=stamp,
+            last_timestamp=stamp,
+            count=1,
+        )
+        try:
+            self.host.core.create_namespaced_event(self.namespace, event)
+        except ApiException as error:
+            print(
+                f"executor: event for {self.namespace}/{self.name}: {error.status} {error.body}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def _signal_all(self, signum: int) -> None:
+        """SIGTERM: each container's main process, as a kubelet signals PID 1; SIGKILL: all of each container."""
         for process in list(self._processes.values()):
-            if process.poll() is None:
+            if signum == signal.SIGKILL:
+                _kill_session(process.pid, signum)
+            elif process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signum)
+                    os.kill(process.pid, signum)
 
     def _publish(self) -> None:
         status = pod_status(
             self._phase, self._init, self._containers, start_time=self._start_time, reason=self._reason,
-            message=self._message,
+            message=self._message, sandbox_ready=self._sandbox_ready,
         )  # fmt: skip
         try:
             self.host.core.patch_namespaced_pod_status(self.name, self.namespace, {"status": status})
@@ -357,4 +437,22 @@ class PodRun(threading.Thread):
             if error.status == 404:  # deleted meanwhile
                 self._stopping.set()
                 return
-            print(f"executor: status of {self.namespace}/{self.name}: {error.status} {error.body}", file=sys.stderr, flush=True)
+            print(
+                f"executor: status of {self.namespace}/{self.name}: {error.status} {error.body}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
+def _kill_session(session: int, signum: int) -> None:
+    """Signal every live process of a session (one container: its main process started the session)."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fields = proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session and fields[0] != "Z":
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(proc.name), signum)

@@ -3,7 +3,10 @@
 Every container status carries ``name``, ``image``, ``imageID``, ``restartCount``, ``ready``, ``started`` and one
 ``state``; the lists are always complete (a merge patch replaces them whole). Timestamps are RFC 3339 in seconds.
 A terminated container's ``message`` is the last 4096 bytes of its termination-message file
-(``MaxContainerTerminationMessageLength``, read from the end as ``tail.ReadAtMost`` does).
+(``MaxContainerTerminationMessageLength``, read from the end as ``tail.ReadAtMost`` does), then cut to its share of
+the pod's 12 KiB (``MaxPodTerminationMessageLogLength`` divided by the number of containers, init containers
+included, keeping the head: ``normalizeStatus`` in ``pkg/kubelet/status/status_manager.go``). A Tekton pod with
+four containers (``prepare`` and three steps) thus passes on at most 3072 bytes per step.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MAX_MESSAGE", "ContainerState", "now", "pod_status", "read_message"]
+__all__ = ["MAX_MESSAGE", "MAX_POD_MESSAGES", "ContainerState", "now", "pod_status", "read_message"]
 
 MAX_MESSAGE = 4096
+MAX_POD_MESSAGES = 12 * 1024
 
 Obj = dict[str, Any]
 
@@ -52,7 +56,8 @@ class ContainerState:
     def terminated(self) -> bool:
         return self.exit_code is not None
 
-    def document(self) -> Obj:
+    def document(self, message_limit: int = MAX_MESSAGE) -> Obj:
+        """The container's status entry; a termination message is cut to ``message_limit`` bytes."""
         if self.exit_code is not None:
             terminated: Obj = {
                 "exitCode": self.exit_code,
@@ -61,7 +66,7 @@ class ContainerState:
                 "finishedAt": self.finished_at,
             }
             if self.message:
-                terminated["message"] = self.message
+                terminated["message"] = self.message.encode()[:message_limit].decode(errors="replace")
             state: Obj = {"terminated": terminated}
             ready = started = False
         elif self.started_at:
@@ -83,10 +88,9 @@ class ContainerState:
 
 
 def _condition(kind: str, status: bool, since: str, reason: str = "") -> Obj:
-    condition: Obj = {"type": kind, "status": "True" if status else "False", "lastTransitionTime": since}
-    if reason:
-        condition["reason"] = reason
-    return condition
+    """A pod condition; no reason is an explicit null, so a patch removes the reason a previous status had."""
+    state = "True" if status else "False"
+    return {"type": kind, "status": state, "lastTransitionTime": since, "reason": reason or None}
 
 
 def pod_status(
@@ -97,9 +101,12 @@ def pod_status(
     start_time: str,
     reason: str = "",
     message: str = "",
+    sandbox_ready: bool = True,
 ) -> Obj:
-    """The ``status`` of a pod: phase, conditions and both container lists."""
+    """The ``status`` of a pod: phase, conditions and both container lists (``sandbox_ready``: its volumes are set
+    up, so the kubelet could create its sandbox)."""
     initialized = all(c.exit_code == 0 for c in init)
+    message_limit = MAX_POD_MESSAGES // max(1, len(init) + len(containers))
     ready = phase == "Running" and all(c.started_at and not c.terminated for c in containers)
     done = phase in ("Succeeded", "Failed")
     stamp = now()
@@ -111,7 +118,7 @@ def pod_status(
         "podIP": "127.0.0.1",
         "podIPs": [{"ip": "127.0.0.1"}],
         "conditions": [
-            _condition("PodReadyToStartContainers", not done, stamp),
+            _condition("PodReadyToStartContainers", sandbox_ready and not done, stamp),
             _condition("Initialized", initialized, stamp, "" if initialized else "ContainersNotInitialized"),
             _condition("Ready", ready, stamp, "" if ready else ("PodCompleted" if done else "ContainersNotReady")),
             _condition(
@@ -119,10 +126,10 @@ def pod_status(
             ),
             _condition("PodScheduled", True, start_time),
         ],
-        "containerStatuses": [c.document() for c in containers],
+        "containerStatuses": [c.document(message_limit) for c in containers],
     }
     if init:
-        status["initContainerStatuses"] = [c.document() for c in init]
+        status["initContainerStatuses"] = [c.document(message_limit) for c in init]
     if reason:
         status["reason"] = reason
     if message:

@@ -14,18 +14,20 @@ Each volume becomes ``<pod dir>/volumes/<name>/``, bind-mounted into the contain
 * ``persistentVolumeClaim``: one host directory per claim under the executor's directory, shared by every pod that
   mounts the claim.
 
-Anything else (hostPath, CSI, ...) is refused with the volume named.
+Anything else (hostPath, CSI, ...) is :class:`~.unsupported.Unsupported`, with the volume named (normally caught
+before the pod starts, by :func:`~.unsupported.check`): the pod fails instead of waiting for a mount that never
+comes.
 """
 
 from __future__ import annotations
 
 import base64
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.support.cluster.executor.environment import ConfigError, Lookup, pod_field
+from tests.support.cluster.executor.environment import Lookup, pod_field
+from tests.support.cluster.executor.unsupported import Unsupported
 
 __all__ = ["MountError", "TokenRequest", "lay_out", "refresh_downward"]
 
@@ -35,7 +37,7 @@ TokenRequest = Callable[[str, int], str]
 
 
 class MountError(Exception):
-    """A volume cannot be set up yet, or at all: the pod stays Pending (kubelet ``FailedMount``)."""
+    """A volume cannot be set up yet: the pod stays Pending; the message is the kubelet's ``FailedMount`` event's."""
 
 
 def _write(path: Path, content: bytes, mode: int = 0o644) -> None:
@@ -43,14 +45,19 @@ def _write(path: Path, content: bytes, mode: int = 0o644) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_bytes(content)
     temporary.chmod(mode)
-    os.replace(temporary, path)
+    temporary.replace(path)
+
+
+def _set_up_failed(volume: str) -> str:
+    """The start of the kubelet's ``FailedMount`` message for a volume."""
+    return f'MountVolume.SetUp failed for volume "{volume}" :'
 
 
 def _object_files(kind: str, obj: Obj | None, source: Obj, optional: bool, what: str) -> dict[str, bytes]:
     if obj is None:
         if optional:
             return {}
-        raise MountError(f'{what}: {kind.lower()} "{source.get("secretName") or source.get("name")}" not found')
+        raise MountError(f'{what} {kind.lower()} "{source.get("secretName") or source.get("name")}" not found')
     if kind == "Secret":
         data = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
     else:
@@ -64,7 +71,7 @@ def _object_files(kind: str, obj: Obj | None, source: Obj, optional: bool, what:
         if item["key"] not in data:
             if optional:
                 continue
-            raise MountError(f"{what}: key {item['key']!r} not found in {kind} {obj['metadata']['name']}")
+            raise MountError(f"{what} {kind.lower()} references non-existent {kind.lower()} key: {item['key']}")
         files[item["path"]] = data[item["key"]]
     return files
 
@@ -73,11 +80,8 @@ def _downward_files(pod: Obj, items: list[Obj]) -> dict[str, bytes]:
     files = {}
     for item in items:
         if "fieldRef" not in item:
-            raise MountError(f"downwardAPI item {item.get('path')}: only fieldRef is supported")
-        try:
-            files[item["path"]] = pod_field(pod, item["fieldRef"]["fieldPath"]).encode()
-        except ConfigError as error:
-            raise MountError(str(error)) from error
+            raise Unsupported(f"downward API item {item.get('path')!r} without fieldRef")
+        files[item["path"]] = pod_field(pod, item["fieldRef"]["fieldPath"]).encode()
     return files
 
 
@@ -91,28 +95,30 @@ def _volume_files(pod: Obj, volume: Obj, lookup: Lookup, token: TokenRequest) ->
     if "secret" in volume:
         source = volume["secret"]
         obj = lookup("Secret", source["secretName"])
-        return _object_files("Secret", obj, source, bool(source.get("optional")), f"volume {name}")
+        return _object_files("Secret", obj, source, bool(source.get("optional")), _set_up_failed(name))
     if "configMap" in volume:
         source = volume["configMap"]
         obj = lookup("ConfigMap", source["name"])
-        return _object_files("ConfigMap", obj, source, bool(source.get("optional")), f"volume {name}")
+        return _object_files("ConfigMap", obj, source, bool(source.get("optional")), _set_up_failed(name))
     if "projected" in volume:
         files: dict[str, bytes] = {}
         for source in volume["projected"].get("sources") or []:
             if "serviceAccountToken" in source:
                 request = source["serviceAccountToken"]
-                files[request["path"]] = token(request.get("audience", ""), request.get("expirationSeconds", 3600)).encode()
+                files[request["path"]] = token(
+                    request.get("audience", ""), request.get("expirationSeconds", 3600)
+                ).encode()
             elif "configMap" in source or "secret" in source:
                 kind = "ConfigMap" if "configMap" in source else "Secret"
                 inner = source["configMap" if kind == "ConfigMap" else "secret"]
                 obj = lookup(kind, inner["name"])
-                files |= _object_files(kind, obj, inner, bool(inner.get("optional")), f"volume {name}")
+                files |= _object_files(kind, obj, inner, bool(inner.get("optional")), _set_up_failed(name))
             elif "downwardAPI" in source:
                 files |= _downward_files(pod, source["downwardAPI"].get("items") or [])
             else:
-                raise MountError(f"volume {name}: unsupported projected source {sorted(source)}")
+                raise Unsupported(f"volume {name!r}: projected source {sorted(source)}")
         return files
-    raise MountError(f"volume {name}: unsupported volume type {sorted(set(volume) - {'name'})}")
+    raise Unsupported(f"volume {name!r} of type {', '.join(sorted(set(volume) - {'name'}))}")
 
 
 def lay_out(pod: Obj, pod_dir: Path, claims_dir: Path, lookup: Lookup, token: TokenRequest) -> dict[str, Path]:
