@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,34 +176,57 @@ def _gateway(namespace: str) -> Obj:
 
 
 class RouteRecorder:
-    """Watches the HTTPRoute ``web`` and records the canary weight of every change of its spec, in order."""
+    """Watches the HTTPRoute ``web`` and records the canary weight of every change of its spec, in order.
+
+    The watch is renewed every second (server-side ``timeoutSeconds``) from the last resourceVersion seen, so
+    :meth:`stop` ends it cleanly between two windows instead of cutting a stream the thread is reading.
+    """
 
     def __init__(self, cluster: Cluster) -> None:
         self.weights: list[int] = []
         self._cluster = cluster
-        self._watch = watch.Watch()
         route = cluster.must_get("gateway.networking.k8s.io/v1", "HTTPRoute", "web")
-        self._since = route["metadata"]["resourceVersion"]
-        self._generation = route["metadata"]["generation"]
+        self._since = str(route["metadata"]["resourceVersion"])
+        self._generation = int(route["metadata"]["generation"])
+        self._stopping = threading.Event()
+        self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="route-recorder", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        stream = self._watch.stream(
+        try:
+            while not self._stopping.is_set():
+                self._watch_once()
+        except BaseException as error:  # handed to the test by stop()
+            self._error = error
+
+    def _watch_once(self) -> None:
+        stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
             self._cluster.custom.list_namespaced_custom_object, "gateway.networking.k8s.io", "v1",
             self._cluster.namespace, "httproutes", field_selector="metadata.name=web",
-            resource_version=self._since, timeout_seconds=600,
+            resource_version=self._since, timeout_seconds=1,
         )  # fmt: skip
         for event in stream:
             route = event["raw_object"]
+            self._since = str(route["metadata"]["resourceVersion"])
             if event["type"] != "MODIFIED" or route["metadata"]["generation"] == self._generation:
                 continue  # a status write, not a weight change
-            self._generation = route["metadata"]["generation"]
             refs = route["spec"]["rules"][0]["backendRefs"]
             self.weights.append(next(ref["weight"] for ref in refs if ref["name"] == "web-canary"))
+            self._generation = int(route["metadata"]["generation"])
 
     def stop(self) -> list[int]:
-        self._watch.stop()
+        """Once the watch has seen the route's current spec: stop it and return the weights recorded."""
+        route = self._cluster.must_get("gateway.networking.k8s.io/v1", "HTTPRoute", "web")
+        current = int(route["metadata"]["generation"])
+        self._cluster.wait_for(
+            f"the route recorder to see generation {current}",
+            lambda: self._generation >= current or self._error is not None, timeout=10,
+        )  # fmt: skip
+        self._stopping.set()
+        self._thread.join(timeout=10)
+        if self._error is not None:
+            raise AssertionError(f"the route recorder's watch failed: {self._error!r}") from self._error
         return self.weights
 
 
@@ -248,7 +272,9 @@ class Shop:
             _gateway(self.namespace),
             _route(self.namespace),
         )
-        self.cluster.wait_for("Deployment web available", lambda: self.deployment("web").get("status", {}).get("availableReplicas") == 4)
+        self.cluster.wait_for(
+            "Deployment web available", lambda: self.deployment("web").get("status", {}).get("availableReplicas") == 4
+        )
         self.cluster.wait_for("HTTPRoute web accepted", self._route_accepted)
 
     def _route_accepted(self) -> bool:
@@ -283,10 +309,12 @@ class Shop:
 
     # -- running --------------------------------------------------------------------------------------
 
-    def start(self, image: str = NEW_IMAGE) -> str:
-        """``kubectl create -f run/pipelinerun.yaml`` with the image param set; the PipelineRun's name."""
+    def start(self, image: str = NEW_IMAGE, *, timeouts: dict[str, str] | None = None) -> str:
+        """``kubectl create -f run/pipelinerun.yaml`` with the image param set (and ``timeouts`` changed, as
+        ``tkn pipeline start --tasks-timeout`` does); the PipelineRun's name."""
         body = json.loads(json.dumps(self.compiled.pipeline_run))
         body["spec"]["params"] = [{"name": p["name"], "value": image} for p in body["spec"]["params"]]
+        body["spec"]["timeouts"].update(timeouts or {})
         (created,) = self.cluster.create(body)
         return str(created["metadata"]["name"])
 
@@ -334,10 +362,32 @@ class Shop:
     def logs(self, run: str, pipeline_task: str | None = None) -> str:
         return tekton.logs(self.cluster, run, pipeline_task)
 
+    def attempt_logs(self, run: str, pipeline_task: str) -> list[str]:
+        """The step logs of each attempt of a pipeline task, first attempt first.
+
+        Tekton runs a retry in a new pod (``<taskrun>-pod-retry<N>``) and keeps the previous pods, so each
+        attempt's log is read from its own pod, not split out of one stream.
+        """
+        pods = self.cluster.list(
+            "v1", "Pod", labelSelector=f"tekton.dev/pipelineRun={run},tekton.dev/pipelineTask={pipeline_task}"
+        )
+        out = []
+        for pod in sorted(pods, key=_attempt_of):
+            name = pod["metadata"]["name"]
+            steps = [c["name"] for c in pod["spec"]["containers"] if c["name"].startswith("step-")]
+            out.append("\n".join(tekton.pod_log(self.cluster, name, step) for step in steps))
+        return out
+
     def requests_of_steps(self) -> list[AuditEvent]:
         """Every request the steps' ServiceAccount made, as the API server's audit log recorded it."""
         account = f"system:serviceaccount:{self.namespace}:progressive-web"
         return read_events(self.cluster.local.run / "logs" / "audit.log", namespace=self.namespace, user=account)
+
+
+def _attempt_of(pod: Obj) -> int:
+    """0 for a TaskRun's first pod, N for its ``-retryN`` pod."""
+    head, _, number = str(pod["metadata"]["name"]).rpartition("-retry")
+    return int(number) if head and number.isdigit() else 0
 
 
 ROLLOUT_SOURCE = """\

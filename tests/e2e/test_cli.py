@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from progressive.compile import compile_rollout
-from tests.e2e._shop import NEW_IMAGE, Shop, condition, rollout, rollout_source
+from tests.e2e._shop import NEW_IMAGE, TEKTON, Shop, condition, rollout, rollout_source
 
 
 def test_the_rollout_file_is_the_scenarios_rollout() -> None:
@@ -28,12 +28,11 @@ def test_apply_start_follow_and_status_take_a_release_to_promoted(
     assert "pipeline" in applied.stdout.lower()
     again = shop.progressive("apply", str(source))
     assert again.returncode == 0 and "created" not in again.stdout, again.stdout
-    shop.kube.enable_rbac()
     shop.traffic()
     started = shop.progressive(
-        "start", "web", "-n", shop.namespace, "-p", f"image={NEW_IMAGE}", "--follow", timeout=180
+        "start", "web", "-n", shop.namespace, "-p", f"image={NEW_IMAGE}", "--follow", timeout=240
     )
-    runs = shop.kube.list("tekton.dev/v1", "PipelineRun", shop.namespace)
+    runs = shop.cluster.list(TEKTON, "PipelineRun")
     assert len(runs) == 1
     run = runs[0]["metadata"]["name"]
     assert started.returncode == 0, (started.stdout, started.stderr, shop.outcomes(run), shop.logs(run))

@@ -3,7 +3,6 @@ a failing webhook gate rolls back."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from progressive import Approve, Webhook
@@ -16,18 +15,18 @@ def gated() -> list[object]:
     return [*steps[:2], Approve(timeout="60s"), *steps[2:]]
 
 
-def wait_for_approval(shop: Shop, run: str, timeout: float = 60.0) -> None:
+def wait_for_approval(shop: Shop, run: str, timeout: float = 150.0) -> None:
     """Until the approve step has recorded that it waits (state phase ``waiting-approval``)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            state = shop.state()
-        except AssertionError:
-            state = {}
-        if state.get("phase") == "waiting-approval" and state.get("stage") == "approve-10":
-            return
-        assert time.monotonic() < deadline, (state, shop.outcomes(run), shop.logs(run))
-        time.sleep(0.2)
+
+    def waiting() -> bool:
+        configmap = shop.cluster.get("v1", "ConfigMap", "progressive-web")
+        state = shop.state() if configmap is not None else {}
+        return state.get("phase") == "waiting-approval" and state.get("stage") == "approve-10"
+
+    try:
+        shop.cluster.wait_for("the approve step to wait", waiting, timeout=timeout)
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{shop.outcomes(run)}\n{shop.logs(run)}") from None
 
 
 def test_an_approved_gate_lets_the_release_through(make_shop: Callable[..., Shop]) -> None:
@@ -57,10 +56,10 @@ def test_an_aborted_gate_rolls_back(make_shop: Callable[..., Shop]) -> None:
     done = shop.wait(run)
     outcomes = shop.outcomes(run)
     assert condition(done)[:2] == ("False", "Failed"), (outcomes, shop.logs(run))
-    assert outcomes["approve-10"] == "Failed" and outcomes["rollback"] == "Succeeded"
+    assert outcomes["approve-10"] == "StepFailed" and outcomes["rollback"] == "Succeeded"
     step = shop.task_runs(run)["approve-10"]["status"]["steps"][0]
     assert step["terminated"]["exitCode"] == 7  # a gate said no
-    assert "checkout errors" in shop.tekton.logs(shop.namespace, run, "approve-10")
+    assert "checkout errors" in shop.logs(run, "approve-10")
     assert shop.weights() == {"web": 100, "web-canary": 0}
     assert shop.replicas("web-canary") == 0 and shop.image("web") == OLD_IMAGE
 
@@ -76,7 +75,7 @@ def test_a_failing_webhook_gate_rolls_back(make_shop: Callable[..., Shop], http_
     outcomes = shop.outcomes(run)
     assert condition(done)[:2] == ("False", "Failed"), (outcomes, shop.logs(run))
     gate_stage = next(name for name in outcomes if "promotion" in name)
-    assert outcomes[gate_stage] == "Failed" and outcomes["promote"].startswith("skipped")
+    assert outcomes[gate_stage] == "StepFailed" and outcomes["promote"].startswith("skipped")
     assert outcomes["rollback"] == "Succeeded"
     asked = http_receiver.requests("/promote")
     assert len(asked) >= 2 and all(r.method == "POST" for r in asked)

@@ -1,11 +1,23 @@
-"""Rollback paths: stepped (weights walk down, stable checked before each step), cancellation, stage timeout."""
+"""Rollback paths: stepped (weights walk down, stable checked before each step), cancellation, stage timeout.
+
+The last two tests pin a known gap of real Tekton's semantics (strict xfails): a graceful cancel or a
+``timeouts.tasks`` that lands between two stages, while no stage TaskRun exists, leaves ``$(tasks.status)`` at
+``Completed``, so the rollback's ``when`` skips it and traffic stays where the run stopped.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from kubernetes.client.exceptions import ApiException
 
 from progressive import Analyze, RollbackPolicy, Run, SetWeight
-from tests.e2e._shop import OLD_IMAGE, Shop, condition
+from tests.e2e._shop import OLD_IMAGE, TEKTON, RouteRecorder, Shop, condition
+from tests.support.cluster import tekton
+from tests.support.cluster.access import Cluster
 
 
 def test_a_stepped_rollback_walks_the_weight_down_checking_the_stable_before_each_step(
@@ -16,23 +28,22 @@ def test_a_stepped_rollback_walks_the_weight_down_checking_the_stable_before_eac
         rollback=RollbackPolicy(mode="stepped", step_weight=20, step_interval="1s"),
     )
     shop.traffic(canary_errors=0.10)
-    since = shop.kube.revision
-    shop.kube.log.clear()
+    route = RouteRecorder(shop.cluster)
     run = shop.start()
     done = shop.wait(run)
     outcomes = shop.outcomes(run)
     assert condition(done)[:2] == ("False", "Failed"), (outcomes, shop.logs(run))
-    assert outcomes["analyze-50"] == "Failed" and outcomes["rollback"] == "Succeeded"
-    assert shop.route_weight_history(since) == [50, 30, 10, 0]
+    assert outcomes["analyze-50"] == "StepFailed" and outcomes["rollback"] == "Succeeded"
+    assert route.stop() == [50, 30, 10, 0]
     assert shop.weights() == {"web": 100, "web-canary": 0}
     assert shop.replicas("web-canary") == 0 and shop.image("web") == OLD_IMAGE
-    # the rollback step's own requests: a read of the stable Deployment before every weight change
-    account = f"system:serviceaccount:{shop.namespace}:progressive-web"
-    rollback_requests = [e for e in shop.kube.log.entries if e.user == account and e.info.namespace == shop.namespace]
+    # the steps' own requests, as the API server recorded them: a read of the stable Deployment before every
+    # weight change of the rollback
+    rollback_requests = shop.requests_of_steps()
     writes = [
         i
         for i, e in enumerate(rollback_requests)
-        if e.resource == "httproutes" and e.committed and e.verb in ("patch", "update")
+        if e.resource == "httproutes" and 200 <= e.code < 300 and e.verb in ("patch", "update")
     ]
     last_three = writes[-3:]  # 30, 10, 0
     previous = writes[-4] if len(writes) >= 4 else -1
@@ -49,7 +60,7 @@ def test_cancelled_run_finally_mid_rollout_rolls_back(make_shop: Callable[..., S
     shop = make_shop()
     shop.traffic()
     run = shop.start()
-    shop.tekton.running_step(shop.namespace, "analyze-10", pipeline_run=run)
+    tekton.running_step(shop.cluster, run, "analyze-10")
     assert shop.weights() == {"web": 90, "web-canary": 10}
     shop.set_spec_status(run, "CancelledRunFinally")
     done = shop.wait(run)
@@ -65,7 +76,7 @@ def test_a_plain_cancel_skips_finally_and_leaves_traffic_where_it_was(make_shop:
     shop = make_shop()
     shop.traffic()
     run = shop.start()
-    shop.tekton.running_step(shop.namespace, "analyze-10", pipeline_run=run)
+    tekton.running_step(shop.cluster, run, "analyze-10")
     shop.set_spec_status(run, "Cancelled")
     done = shop.wait(run)
     outcomes = shop.outcomes(run)
@@ -91,3 +102,166 @@ def test_a_stage_timeout_rolls_back(make_shop: Callable[..., Shop]) -> None:
     assert outcomes["rollback"] == "Succeeded"
     assert shop.weights() == {"web": 100, "web-canary": 0}
     assert shop.replicas("web-canary") == 0
+
+
+ADMISSION = "admissionregistration.k8s.io/v1"
+TASKS_TIMEOUT = 40
+"""Seconds: time for deploy and weight-10 (about 15 s here) with a margin for a loaded machine."""
+
+
+class RollbackSkipped(AssertionError):
+    """The rollback was skipped although traffic had moved: the known gap the xfail below pins."""
+
+
+@contextlib.contextmanager
+def task_runs_refused(cluster: Cluster, pipeline_task: str) -> Iterator[None]:
+    """Refuse the creation of ``pipeline_task``'s TaskRuns in the test's namespace (a ValidatingAdmissionPolicy).
+
+    Tekton's controller then keeps retrying the creation (a 403 is not a permanent error for it) while the run
+    sits between two stages with no stage TaskRun at all: the window the test needs, held open as long as the
+    test wants instead of the milliseconds between two reconciles.
+    """
+    name = f"refuse-{cluster.namespace}"[:63]
+    rule = {"apiGroups": ["tekton.dev"], "apiVersions": ["*"], "operations": ["CREATE"], "resources": ["taskruns"]}
+    label = "tekton.dev/pipelineTask"
+    policy = {
+        "apiVersion": ADMISSION,
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": [rule]},
+            "validations": [
+                {
+                    "expression": f"!has(object.metadata.labels) || !('{label}' in object.metadata.labels) || "
+                    f"object.metadata.labels['{label}'] != '{pipeline_task}'",
+                    "message": f"the test holds {pipeline_task} back",
+                    "reason": "Forbidden",  # 403, which Tekton retries; Invalid (422) would fail the run at once
+                }
+            ],
+        },
+    }
+    binding = {
+        "apiVersion": ADMISSION,
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": name},
+        "spec": {
+            "policyName": name,
+            "validationActions": ["Deny"],
+            "matchResources": {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": cluster.namespace}}
+            },
+        },
+    }
+    cluster.create(policy, binding)
+    try:
+        cluster.wait_for(f"TaskRuns of {pipeline_task} to be refused", lambda: _refused(cluster, pipeline_task))
+        yield
+    finally:
+        cluster.delete(ADMISSION, "ValidatingAdmissionPolicyBinding", name)
+        cluster.delete(ADMISSION, "ValidatingAdmissionPolicy", name)
+
+
+def _refused(cluster: Cluster, pipeline_task: str) -> bool:
+    """Admission policies act once the server's informers saw them: probe with a dry-run create."""
+    probe = {
+        "apiVersion": "tekton.dev/v1",
+        "kind": "TaskRun",
+        "metadata": {"name": "probe", "labels": {"tekton.dev/pipelineTask": pipeline_task}},
+        "spec": {"taskRef": {"name": "progressive-analyze"}},
+    }
+    try:
+        cluster.custom.create_namespaced_custom_object(
+            "tekton.dev", "v1", cluster.namespace, "taskruns", probe, dry_run="All"
+        )
+    except ApiException as error:
+        if error.status == 403:
+            return True
+        raise
+    return False
+
+
+def hold_between_weight_10_and_analyze_10(shop: Shop, run: str, *, within: float) -> None:
+    """Wait until weight-10 succeeded while analyze-10's TaskRun is refused: traffic at 10%, no stage TaskRun."""
+    shop.cluster.wait_for(
+        "weight-10 done, analyze-10 not created",
+        lambda: shop.outcomes(run) == {"deploy": "Succeeded", "weight-10": "Succeeded"},
+        timeout=within,
+    )
+    assert shop.weights() == {"web": 90, "web-canary": 10}
+
+
+def nudge_after(shop: Shop, run: str, seconds: float) -> None:
+    """Once ``seconds`` have passed since the run started, make Tekton reconcile it now.
+
+    Tekton retries the refused creation with its work queue's exponential backoff, so it would look at the run's
+    timeouts only at its next retry, up to twice the time held later; any update of the PipelineRun (here an
+    annotation) queues it at once, as a timer of its own would.
+    """
+    started = datetime.fromisoformat(shop.cluster.must_get(TEKTON, "PipelineRun", run)["status"]["startTime"])
+    # startTime is truncated to the second: one more second and the timeout has surely passed
+    due = started + timedelta(seconds=seconds + 1)
+    shop.cluster.wait_for(
+        f"{seconds:.0f} s since the run started", lambda: datetime.now(UTC) >= due, timeout=seconds + 5
+    )
+    shop.cluster.patch(TEKTON, "PipelineRun", run, {"metadata": {"annotations": {"progressive.test/nudge": "1"}}})
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=RollbackSkipped,
+    reason="known product gap (owned by another issue): CancelledRunFinally while no stage TaskRun exists skips "
+    "the unscheduled stages and Tekton sets $(tasks.status) to Completed, not Failed (pipelinerunstate.go, "
+    "GetPipelineTaskStatus), so the compiled rollback's `when: $(tasks.status) in [Failed]` does not run",
+)
+def test_cancelled_run_finally_between_two_stages_rolls_back(make_shop: Callable[..., Shop]) -> None:
+    """``tkn pipelinerun cancel --grace CancelledRunFinally`` after weight-10, before analyze-10's TaskRun exists."""
+    shop = make_shop()
+    shop.traffic()
+    with task_runs_refused(shop.cluster, "analyze-10"):
+        run = shop.start()
+        hold_between_weight_10_and_analyze_10(shop, run, within=120)
+        shop.set_spec_status(run, "CancelledRunFinally")
+        done = shop.wait(run)
+    outcomes = shop.outcomes(run)
+    assert condition(done) == ("False", "Cancelled", f'PipelineRun "{run}" was cancelled'), (outcomes, shop.logs(run))
+    assert outcomes["analyze-10"] == "skipped: PipelineRun was gracefully cancelled", outcomes
+    assert outcomes["report"] == "Succeeded", outcomes
+    if outcomes["rollback"] != "Succeeded":
+        raise RollbackSkipped(
+            f"rollback {outcomes['rollback']!r}, traffic left at {shop.weights()}, run {condition(done)}"
+        )
+    assert shop.weights() == {"web": 100, "web-canary": 0}
+    assert shop.replicas("web-canary") == 0 and shop.image("web") == OLD_IMAGE
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=RollbackSkipped,
+    reason="known product gap (owned by another issue): timeouts.tasks elapsing while no stage TaskRun exists "
+    "skips the unscheduled stages and Tekton sets $(tasks.status) to Completed, not Failed (pipelinerunstate.go, "
+    "GetPipelineTaskStatus), so the compiled rollback's `when: $(tasks.status) in [Failed]` does not run",
+)
+def test_a_tasks_timeout_between_two_stages_rolls_back(make_shop: Callable[..., Shop]) -> None:
+    """``timeouts.tasks`` runs out after weight-10, while analyze-10's TaskRun does not exist.
+
+    Real Tekton ends such a run ``Failed`` with nothing failed ("Tasks Completed: 3 (Failed: 0, Cancelled 0),
+    Skipped: 5"); had the rollback run, it would say ``PipelineRunTimeout``: only the status is pinned here.
+    """
+    shop = make_shop()
+    shop.traffic()
+    with task_runs_refused(shop.cluster, "analyze-10"):
+        run = shop.start(timeouts={"tasks": f"{TASKS_TIMEOUT}s"})
+        hold_between_weight_10_and_analyze_10(shop, run, within=TASKS_TIMEOUT)
+        nudge_after(shop, run, TASKS_TIMEOUT)
+        done = shop.wait(run)
+    outcomes = shop.outcomes(run)
+    assert condition(done)[0] == "False", (condition(done), outcomes, shop.logs(run))
+    assert outcomes["analyze-10"] == "skipped: PipelineRun Tasks timeout has been reached", outcomes
+    assert outcomes["report"] == "Succeeded", outcomes
+    if outcomes["rollback"] != "Succeeded":
+        raise RollbackSkipped(
+            f"rollback {outcomes['rollback']!r}, traffic left at {shop.weights()}, run {condition(done)}"
+        )
+    assert shop.weights() == {"web": 100, "web-canary": 0}
+    assert shop.replicas("web-canary") == 0 and shop.image("web") == OLD_IMAGE

@@ -58,7 +58,10 @@ def web(cluster: Cluster, *, stable_replicas: int = 4) -> None:
             "apiVersion": "gateway.networking.k8s.io/v1",
             "kind": "Gateway",
             "metadata": {"name": "public"},
-            "spec": {"gatewayClassName": GATEWAY_CLASS, "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}]},
+            "spec": {
+                "gatewayClassName": GATEWAY_CLASS,
+                "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}],
+            },
         },
         {
             "apiVersion": "gateway.networking.k8s.io/v1",
@@ -79,8 +82,10 @@ def web(cluster: Cluster, *, stable_replicas: int = 4) -> None:
     )
     cluster.wait_for(
         "Deployment web available",
-        lambda: (cluster.must_get("apps/v1", "Deployment", "web").get("status") or {}).get("availableReplicas")
-        == stable_replicas,
+        lambda: (
+            (cluster.must_get("apps/v1", "Deployment", "web").get("status") or {}).get("availableReplicas")
+            == stable_replicas
+        ),
     )
     cluster.wait_for("HTTPRoute web accepted", lambda: _accepted(cluster))
 

@@ -32,7 +32,9 @@ Obj = dict[str, Any]
 def _same_duration(written: Any, stored: Any) -> bool:
     """Tekton's webhook stores durations normalised (``2h1m`` becomes ``2h1m0s``): the same time is the same."""
     try:
-        return isinstance(written, str) and isinstance(stored, str) and parse_duration(written) == parse_duration(stored)
+        return (
+            isinstance(written, str) and isinstance(stored, str) and parse_duration(written) == parse_duration(stored)
+        )
     except ValueError:
         return False
 

@@ -69,7 +69,9 @@ def test_an_annotation_added_during_deploy_survives(
     web(cluster)
 
     def someone_annotates() -> None:
-        cluster.patch("apps/v1", "Deployment", "web-canary", {"metadata": {"annotations": {"team.example.com/on-call": "ada"}}})
+        cluster.patch(
+            "apps/v1", "Deployment", "web-canary", {"metadata": {"annotations": {"team.example.com/on-call": "ada"}}}
+        )
 
     api_proxy.faults.add(before(someone_annotates), verb="update", resource="deployments", name="web-canary", times=1)
     api_proxy.log.clear()

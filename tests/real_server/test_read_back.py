@@ -74,7 +74,9 @@ def capped_canary(cluster: Cluster) -> Iterator[str]:
         "metadata": {"name": name},
         "spec": {
             "policyName": name,
-            "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": cluster.namespace}}},
+            "matchResources": {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": cluster.namespace}}
+            },
         },
     }
     cluster.create(policy, binding)

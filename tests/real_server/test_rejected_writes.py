@@ -118,8 +118,12 @@ def change_freeze(cluster: Cluster) -> Iterator[None]:
             "failurePolicy": "Fail",
             "matchConstraints": {
                 "resourceRules": [
-                    {"apiGroups": ["gateway.networking.k8s.io"], "apiVersions": ["*"], "operations": ["UPDATE"],
-                     "resources": ["httproutes"]}  # fmt: skip
+                    {
+                        "apiGroups": ["gateway.networking.k8s.io"],
+                        "apiVersions": ["*"],
+                        "operations": ["UPDATE"],
+                        "resources": ["httproutes"],
+                    }  # fmt: skip
                 ]
             },
             "validations": [
@@ -139,7 +143,9 @@ def change_freeze(cluster: Cluster) -> Iterator[None]:
         "spec": {
             "policyName": name,
             "validationActions": ["Deny"],
-            "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": cluster.namespace}}},
+            "matchResources": {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": cluster.namespace}}
+            },
         },
     }
     cluster.create(policy, binding)

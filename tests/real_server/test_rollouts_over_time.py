@@ -21,7 +21,7 @@ from tests.support.cluster.access import Cluster
 from tests.support.cluster.recorder import ObjectRecorder
 
 NEW_IMAGE = "registry.example.com/web:2.0"
-SLOW_READY = {"pod-ready.stage.kwok.x-k8s.io/delay": "700", "pod-ready.stage.kwok.x-k8s.io/jitter-delay": "300"}
+SLOW_READY = {"pod-ready.stage.kwok.x-k8s.io/delay": "700ms", "pod-ready.stage.kwok.x-k8s.io/jitter-delay": "1s"}
 
 Obj = dict[str, Any]
 

@@ -45,8 +45,14 @@ def _pipeline(tasks: list[Obj], **spec: Any) -> Obj:
 
 
 CASES: dict[str, tuple[Obj, str | None]] = {
-    "control": (_pipeline([_task("a", params=[{"name": "word", "value": "$(params.greeting)"}]), _task("b", runAfter=["a"])]), None),
-    "undeclared-param": (_pipeline([_task("a", params=[{"name": "word", "value": "$(params.undeclared)"}])]), "undeclared-param"),
+    "control": (
+        _pipeline([_task("a", params=[{"name": "word", "value": "$(params.greeting)"}]), _task("b", runAfter=["a"])]),
+        None,
+    ),
+    "undeclared-param": (
+        _pipeline([_task("a", params=[{"name": "word", "value": "$(params.undeclared)"}])]),
+        "undeclared-param",
+    ),
     "run-after-unknown-task": (_pipeline([_task("a", runAfter=["nope"])]), "run-after"),
     "cycle": (_pipeline([_task("a", runAfter=["b"]), _task("b", runAfter=["a"])]), "cycle"),
     "result-of-unknown-task": (
@@ -74,8 +80,12 @@ def _tekton_refuses(cluster: Cluster, pipeline: Obj) -> tuple[bool, str]:
     except ApiException as refused:
         return True, f"webhook: {json.loads(refused.body)['message']}"
     (run,) = cluster.create(
-        {"apiVersion": "tekton.dev/v1", "kind": "PipelineRun", "metadata": {"generateName": "p-"},
-         "spec": {"pipelineRef": {"name": "p"}}}  # fmt: skip
+        {
+            "apiVersion": "tekton.dev/v1",
+            "kind": "PipelineRun",
+            "metadata": {"generateName": "p-"},
+            "spec": {"pipelineRef": {"name": "p"}},
+        }  # fmt: skip
     )
     name = run["metadata"]["name"]
 

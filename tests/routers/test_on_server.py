@@ -1,13 +1,16 @@
-"""Every weight-in-one-object router through ``progressive step set-weight`` against the in-repo API server.
+"""Every weight-in-one-object router through ``progressive step set-weight`` against the real API server.
 
-For each provider fixture: only the weight fields change and everything else in the stored JSON stays
-byte-for-byte (key order included); 30 -> 100 -> 0 each verified; a second run writes nothing; a missing
-object or backend exits 3 with nothing written at all; bad flags exit 2 naming the flag.
+For each provider fixture, created in the test's namespace through the real CRD schemas (pruning, defaulting,
+validation): only the weight fields change and everything else stays as it was (key order included); 30 -> 100 ->
+0 each verified, with the Gateway API and Contour status writers accepting each change; a second run writes
+nothing; a missing object or backend exits 3 with nothing written at all; bad flags exit 2 naming the flag. The
+step's requests go through the fault proxy, whose log says what it wrote.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,10 +19,10 @@ import pytest
 from progressive.routers import ROUTERS, open_router
 from progressive.routers._split import Provider, SplitRouter
 from progressive.routers.base import Target
-from tests.routers.routing_support import load, set_path, stripped
+from tests.routers.routing_support import changed_paths, install, load, set_path, stripped
 from tests.step.stepcli import run_step
-from tests.support.kubeapi import Kube
-from tests.support.kubeapi.store import WriteEvent
+from tests.support.cluster.access import Cluster
+from tests.support.cluster.fault_proxy import FaultProxy
 
 
 @dataclass(frozen=True)
@@ -43,17 +46,13 @@ class Case:
         return str(self.obj()["kind"])
 
     @property
-    def namespace(self) -> str:
-        return str(self.obj()["metadata"]["namespace"])
-
-    @property
     def name(self) -> str:
         return str(self.obj()["metadata"]["name"])
 
-    def args(self, weight: int | str, **overrides: str) -> list[str]:
+    def args(self, namespace: str, weight: int | str, **overrides: str) -> list[str]:
         values = {
             "router": self.router,
-            "namespace": self.namespace,
+            "namespace": namespace,
             "rollout": "storefront",
             "run-id": "run-1",
             "stage": f"w{weight}",
@@ -68,13 +67,13 @@ class Case:
         }
         return ["set-weight", *(f"--{key}={value}" for key, value in values.items())]
 
-    def target(self) -> Target:
+    def target(self, namespace: str = "ns") -> Target:
         options: dict[str, Any] = {"api_version": self.api_version}
         if self.flags.get("istio-subsets") == "true":
             options["istio_subsets"] = True
         if self.flags.get("routes"):
             options["routes"] = tuple(self.flags["routes"].split(","))
-        return Target(self.router, self.namespace, self.name, self.stable, self.canary, **options)
+        return Target(self.router, namespace, self.name, self.stable, self.canary, **options)
 
     def provider(self) -> Provider:
         router = ROUTERS[self.router](None, self.target(), None)  # type: ignore[arg-type]
@@ -95,46 +94,13 @@ CASES = [
 ]
 
 
-def _contour_controller(kube: Kube) -> None:
-    """Report every HTTPProxy Valid at its new generation, as Contour does."""
-
-    def valid(event: WriteEvent) -> None:
-        if event.subresource == "status" or event.type == "DELETED":
-            return
-        meta = event.object["metadata"]
-        status = copy.deepcopy(event.object.get("status") or {})
-        status["conditions"] = [
-            {
-                "type": "Valid",
-                "status": "True",
-                "reason": "Valid",
-                "message": "Valid HTTPProxy",
-                "observedGeneration": meta.get("generation", 1),
-            }
-        ]
-        kube.set_status("projectcontour.io/v1", "HTTPProxy", meta["name"], status, meta["namespace"])
-
-    kube.controllers.on_write("projectcontour.io", "HTTPProxy", valid, delay=0.02)
-
-
-def _seed(kube: Kube, case: Case) -> dict[str, Any]:
-    kube.seed(case.obj())
-    kube.controllers.routes.enable(delay=0.02)
-    _contour_controller(kube)
-    stored = kube.raw(case.api_version, case.kind, case.name, case.namespace)
-    assert stored is not None
-    return stored
-
-
-def _stored(kube: Kube, case: Case) -> dict[str, Any]:
-    obj = kube.raw(case.api_version, case.kind, case.name, case.namespace)
-    assert obj is not None
-    return obj
+def _stored(cluster: Cluster, case: Case) -> dict[str, Any]:
+    return cluster.must_get(case.api_version, case.kind, case.name)
 
 
 def _expected(case: Case, before: dict[str, Any], weight: int) -> dict[str, Any]:
     """``before`` with exactly the weight fields at ``weight`` (the only change allowed)."""
-    provider, target = case.provider(), case.target()
+    provider, target = case.provider(), case.target(before["metadata"]["namespace"])
     expected = copy.deepcopy(before)
     for split in provider.find(before, target).splits:
         if split.place().at(weight):
@@ -145,68 +111,72 @@ def _expected(case: Case, before: dict[str, Any], weight: int) -> dict[str, Any]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_only_weights_change_through_30_100_0(case: Case, kube_env: Kube, capsys: pytest.CaptureFixture[str]) -> None:
-    before = _seed(kube_env, case)
+def test_only_weights_change_through_30_100_0(
+    case: Case, cluster: Cluster, api_proxy: FaultProxy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = install(cluster, case.obj())
     for weight in (30, 100, 0):
-        current = _stored(kube_env, case)
-        result = run_step(capsys, *case.args(weight))
+        current = _stored(cluster, case)
+        result = run_step(capsys, *case.args(cluster.namespace, weight))
         assert result.code == 0, result.lines
         line = result.last
         assert line["action"] == "set-weight" and line["router"] == case.router
         assert (line["object"], line["stable"], line["canary"], line["changed"]) == (
-            f"{case.namespace}/{case.name}",
+            f"{cluster.namespace}/{case.name}",
             100 - weight,
             weight,
             True,
         )
-        after = _stored(kube_env, case)
-        assert stripped(after) == stripped(_expected(case, current, weight))
-        assert case.provider().find(after, case.target()).reading().canary == weight
+        after = _stored(cluster, case)
+        expected = _expected(case, current, weight)
+        assert stripped(after) == stripped(expected), changed_paths(json.loads(stripped(after)), json.loads(stripped(expected)))
+        assert case.provider().find(after, case.target(cluster.namespace)).reading().canary == weight
     # back at 0: the stored object equals the original apart from weights written as equivalent values
-    final = _stored(kube_env, case)
-    assert case.provider().find(final, case.target()).reading().canary == 0
+    final = _stored(cluster, case)
+    assert case.provider().find(final, case.target(cluster.namespace)).reading().canary == 0
     assert final["metadata"].get("annotations") == before["metadata"].get("annotations")
     assert final["metadata"].get("labels") == before["metadata"].get("labels")
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_second_run_writes_nothing_to_the_routing_object(
-    case: Case, kube_env: Kube, capsys: pytest.CaptureFixture[str]
+    case: Case, cluster: Cluster, api_proxy: FaultProxy, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _seed(kube_env, case)
-    assert run_step(capsys, *case.args(40)).code == 0
-    kube_env.controllers.settle()
-    revision = _stored(kube_env, case)["metadata"]["resourceVersion"]
-    kube_env.log.clear()
-    result = run_step(capsys, *case.args(40))
+    install(cluster, case.obj())
+    assert run_step(capsys, *case.args(cluster.namespace, 40)).code == 0
+    generation = _stored(cluster, case)["metadata"]["generation"]
+    api_proxy.log.clear()
+    result = run_step(capsys, *case.args(cluster.namespace, 40))
     assert result.code == 0
     assert result.last["changed"] is False and result.last["canary"] == 40
-    assert _stored(kube_env, case)["metadata"]["resourceVersion"] == revision
+    assert _stored(cluster, case)["metadata"]["generation"] == generation
     plural = case.provider().resource.plural
-    assert [e for e in kube_env.log.writes() if e.resource == plural] == []
-    assert {e.resource for e in kube_env.log.writes()} <= {"events"}  # the state record was already right
+    assert [e for e in api_proxy.log.entries if e.resource == plural and e.verb not in ("get", "list")] == []
+    assert {e.resource for e in api_proxy.log.writes()} <= {"events"}  # the state record was already right
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_missing_backend_exits_3_and_writes_nothing(
-    case: Case, kube_env: Kube, capsys: pytest.CaptureFixture[str]
+    case: Case, cluster: Cluster, api_proxy: FaultProxy, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _seed(kube_env, case)
-    before = kube_env.raw_json(case.api_version, case.kind, case.name, case.namespace)
-    kube_env.log.clear()
-    result = run_step(capsys, *case.args(30, canary="not-deployed"))
+    before = install(cluster, case.obj())
+    api_proxy.log.clear()
+    result = run_step(capsys, *case.args(cluster.namespace, 30, canary="not-deployed"))
     assert result.code == 3
     assert "not-deployed" in result.last["error"] and result.last["exit"] == 3
-    assert kube_env.raw_json(case.api_version, case.kind, case.name, case.namespace) == before
-    assert [e.resource for e in kube_env.log.writes()] in ([], ["events"])  # at most the failure Event
+    assert stripped(_stored(cluster, case)) == stripped(before)
+    assert _stored(cluster, case)["metadata"]["generation"] == before["metadata"]["generation"]
+    assert [e.resource for e in api_proxy.log.writes()] in ([], ["events"])  # at most the failure Event
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_missing_object_exits_3_naming_it(case: Case, kube_env: Kube, capsys: pytest.CaptureFixture[str]) -> None:
-    result = run_step(capsys, *case.args(30, name="nowhere"))
+def test_missing_object_exits_3_naming_it(
+    case: Case, cluster: Cluster, api_proxy: FaultProxy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run_step(capsys, *case.args(cluster.namespace, 30, name="nowhere"))
     assert result.code == 3
-    assert result.last["error"] == f"{case.kind} {case.namespace}/nowhere not found"
-    assert [e.resource for e in kube_env.log.writes()] in ([], ["events"])
+    assert result.last["error"] == f"{case.kind} {cluster.namespace}/nowhere not found"
+    assert [e.resource for e in api_proxy.log.writes()] in ([], ["events"])
 
 
 @pytest.mark.parametrize(
@@ -222,15 +192,15 @@ def test_missing_object_exits_3_naming_it(case: Case, kube_env: Kube, capsys: py
     ],
 )
 def test_bad_flags_exit_2_naming_flag_and_value(
-    override: dict[str, str], message: str, kube_env: Kube, capsys: pytest.CaptureFixture[str]
+    override: dict[str, str], message: str, cluster: Cluster, api_proxy: FaultProxy, capsys: pytest.CaptureFixture[str]
 ) -> None:
     case = CASES[0]
-    _seed(kube_env, case)
-    kube_env.log.clear()
-    result = run_step(capsys, *case.args(override.pop("weight", "30"), **override))
+    install(cluster, case.obj())
+    api_proxy.log.clear()
+    result = run_step(capsys, *case.args(cluster.namespace, override.pop("weight", "30"), **override))
     assert result.code == 2
     assert message in result.last["error"], result.last
-    assert kube_env.log.writes() == []
+    assert api_proxy.log.writes() == []
 
 
 def test_unknown_router_has_no_fallback() -> None:

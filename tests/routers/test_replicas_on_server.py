@@ -1,4 +1,7 @@
-"""The replica-ratio router through the step: capacity from the state record, effective weights, order."""
+"""The replica-ratio router through the step on the real cluster: capacity from the state record, effective
+weights, and the order of the scaling (grow first, wait until the real controller manager rolled it out, then
+shrink). The step's requests pass the fault proxy, whose log gives the order of its writes.
+"""
 
 from __future__ import annotations
 
@@ -8,41 +11,54 @@ from pathlib import Path
 import pytest
 
 from progressive.state import CONFIGMAP_KEY
-from tests.routers.routing_support import load_all
+from tests.routers.routing_support import install_deployments, rolled_out
 from tests.step.stepcli import argv, run_step
-from tests.support.kubeapi import Kube
+from tests.support.cluster.access import Cluster
+from tests.support.cluster.fault_proxy import FaultProxy
 
-COMMON = {"namespace": "shop", "rollout": "storefront", "run_id": "run-1"}
 ROUTER = {
     "router": "replicas",
     "name": "storefront",
     "stable": "storefront",
     "canary": "storefront-canary",
-    "accepted_timeout": "5s",
+    "accepted_timeout": "60s",
 }
 
 
-def replicas(kube: Kube) -> tuple[int, int]:
-    stable = kube.raw("apps/v1", "Deployment", "storefront", "shop")
-    canary = kube.raw("apps/v1", "Deployment", "storefront-canary", "shop")
-    assert stable is not None and canary is not None
+def common(cluster: Cluster) -> dict[str, str]:
+    return {"namespace": cluster.namespace, "rollout": "storefront", "run_id": "run-1"}
+
+
+def replicas(cluster: Cluster) -> tuple[int, int]:
+    stable = cluster.must_get("apps/v1", "Deployment", "storefront")
+    canary = cluster.must_get("apps/v1", "Deployment", "storefront-canary")
     return stable["spec"]["replicas"], canary["spec"]["replicas"]
 
 
+def both_rolled_out(cluster: Cluster) -> bool:
+    """Whether the controller manager has both Deployments at their replicas, every pod ready (the router's accept)."""
+    return all(
+        rolled_out(cluster.must_get("apps/v1", "Deployment", name)) for name in ("storefront", "storefront-canary")
+    )
+
+
+def scaling(proxy: FaultProxy) -> list[tuple[str, int]]:
+    """(Deployment, replicas) of every Deployment write the step made, in order."""
+    return [(e.name, e.json()["spec"]["replicas"]) for e in proxy.log.writes() if e.resource == "deployments"]
+
+
 @pytest.fixture
-def cluster(kube_env: Kube) -> Kube:
-    kube_env.seed(*load_all("deployments.yaml"))
-    kube_env.controllers.deployments.enable(delay=0.01)
-    kube_env.controllers.settle()
-    return kube_env
+def workload(cluster: Cluster) -> Cluster:
+    install_deployments(cluster)
+    return cluster
 
 
 def test_weights_follow_replicas_of_the_starting_capacity(
-    cluster: Kube, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    workload: Cluster, api_proxy: FaultProxy, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     deploy = argv(
         "deploy",
-        **COMMON,
+        **common(workload),
         stable_deployment="storefront",
         canary_deployment="storefront-canary",
         images="app=registry.example.com/storefront:1.5.0",
@@ -50,41 +66,59 @@ def test_weights_follow_replicas_of_the_starting_capacity(
     )
     assert run_step(capsys, *deploy).code == 0
     result_file = tmp_path / "weight"
-    first = run_step(capsys, *argv("set-weight", **COMMON, **ROUTER, weight="30", result_weight=str(result_file)))
+    api_proxy.log.clear()
+    first = run_step(
+        capsys, *argv("set-weight", **common(workload), **ROUTER, weight="30", result_weight=str(result_file))
+    )
     assert first.code == 0, first.lines
-    assert replicas(cluster) == (7, 3)
+    assert replicas(workload) == (7, 3)
+    assert both_rolled_out(workload)  # the step returned only once the real rollout was done
     assert (first.last["canary"], first.last["stable"], first.last["changed"]) == (30, 70, True)
     assert first.last["places"] == [{"where": "spec.replicas", "stable": 7, "canary": 3}]
     assert result_file.read_text(encoding="utf-8") == "30"
+    assert scaling(api_proxy) == [("storefront-canary", 3), ("storefront", 7)]  # grow first, then shrink
 
-    same = run_step(capsys, *argv("set-weight", **COMMON, **ROUTER, weight="25"))  # 2.5 replicas round to 3
+    api_proxy.log.clear()
+    same = run_step(capsys, *argv("set-weight", **common(workload), **ROUTER, weight="25"))  # 2.5 replicas round to 3
     assert (same.last["weight"], same.last["canary"], same.last["changed"]) == (25, 30, False)
+    assert scaling(api_proxy) == []
 
-    order_start = len(cluster.log.entries)
-    assert run_step(capsys, *argv("set-weight", **COMMON, **ROUTER, weight="100")).code == 0
-    assert replicas(cluster) == (0, 10)
-    updates = [e.name for e in cluster.log.entries[order_start:] if e.verb == "update" and e.resource == "deployments"]
-    assert updates == ["storefront-canary", "storefront"]  # grow first, then shrink
+    api_proxy.log.clear()
+    assert run_step(capsys, *argv("set-weight", **common(workload), **ROUTER, weight="100")).code == 0
+    assert replicas(workload) == (0, 10)
+    assert both_rolled_out(workload)
+    assert scaling(api_proxy) == [("storefront-canary", 10), ("storefront", 0)]  # grow first, then shrink
 
     back = run_step(
         capsys,
-        *argv("rollback", **COMMON, **ROUTER, stable_deployment="storefront", canary_deployment="storefront-canary"),
+        *argv(
+            "rollback",
+            **common(workload),
+            **ROUTER,
+            stable_deployment="storefront",
+            canary_deployment="storefront-canary",
+        ),
     )
     assert back.code == 0, back.lines
-    assert replicas(cluster) == (10, 0)
-    cm = cluster.raw("v1", "ConfigMap", "progressive-storefront", "shop")
-    assert cm is not None
+    assert replicas(workload) == (10, 0)
+    assert both_rolled_out(workload)
+    cm = workload.must_get("v1", "ConfigMap", "progressive-storefront")
     assert json.loads(cm["data"][CONFIGMAP_KEY])["stable_replicas"] == 10
 
 
-def test_capacity_is_saved_by_the_first_set_weight(cluster: Kube, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_step(capsys, *argv("set-weight", **COMMON, **ROUTER, weight="50")).code == 0
-    assert replicas(cluster) == (5, 5)
-    assert run_step(capsys, *argv("set-weight", **COMMON, **ROUTER, weight="20")).code == 0
-    assert replicas(cluster) == (8, 2)  # still 10 in all, not the stable's 5 of the moment
+def test_capacity_is_saved_by_the_first_set_weight(
+    workload: Cluster, api_proxy: FaultProxy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_step(capsys, *argv("set-weight", **common(workload), **ROUTER, weight="50")).code == 0
+    assert replicas(workload) == (5, 5)
+    assert run_step(capsys, *argv("set-weight", **common(workload), **ROUTER, weight="20")).code == 0
+    assert replicas(workload) == (8, 2)  # still 10 in all, not the stable's 5 of the moment
 
 
-def test_name_must_be_the_stable_deployment(cluster: Kube, capsys: pytest.CaptureFixture[str]) -> None:
-    result = run_step(capsys, *argv("set-weight", **COMMON, **{**ROUTER, "name": "other"}, weight="50"))
+def test_name_must_be_the_stable_deployment(
+    workload: Cluster, api_proxy: FaultProxy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run_step(capsys, *argv("set-weight", **common(workload), **{**ROUTER, "name": "other"}, weight="50"))
     assert result.code == 2
     assert "--name: 'other' must be the stable Deployment ('storefront')" in result.last["error"]
+    assert scaling(api_proxy) == []

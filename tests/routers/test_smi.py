@@ -70,7 +70,7 @@ def test_v1alpha2_writes_integers() -> None:
     after = apply_weight(copy.deepcopy(before), smi.find(before, t), 5, PROVIDER, t)
     assert after is not None
     assert [b["weight"] for b in after["spec"]["backends"]] == [95, 5]
-    assert after["spec"]["matches"] == before["spec"]["matches"]
+    assert after["spec"]["service"] == before["spec"]["service"]
 
 
 def test_errors_name_the_backend_and_field() -> None:

@@ -1,8 +1,9 @@
 """Run ``progressive step`` in the test process and read its JSON lines (helpers for tests/step, tests/routers).
 
-In-process runs are fast enough for hundreds of fault schedules; they go through the very same
-``progressive.step.cli.main`` as the container, with ``KUBECONFIG`` pointing at the in-repo API server
-(the ``kube_env`` fixture). A few tests also run the real ``progressive`` console script as a subprocess.
+In-process runs go through the very same ``progressive.step.cli.main`` as the container, with ``KUBECONFIG``
+pointing at the real local cluster: straight at the API server (the ``cluster_env`` fixture) or through the fault
+proxy (``api_proxy``), whose log says what the step asked and wrote. A few tests also run the real ``progressive``
+console script as a subprocess.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 
 from progressive.step.cli import main
 
-__all__ = ["ROUTE_FLAGS", "WORKLOAD_FLAGS", "StepRun", "argv", "run_step"]
+__all__ = ["ROUTE_FLAGS", "WORKLOAD_FLAGS", "StepRun", "argv", "route_flags", "run_step"]
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,6 @@ def run_step(capsys: pytest.CaptureFixture[str], *args: str) -> StepRun:
 
 ROUTE_FLAGS = {
     "router": "gateway-api",
-    "namespace": "shop",
     "rollout": "storefront",
     "run-id": "run-1",
     "name": "storefront",
@@ -56,7 +56,16 @@ ROUTE_FLAGS = {
     "canary": "storefront-canary",
     "accepted-timeout": "10s",
 }
-"""Router flags for the ``httproute.yaml`` + ``deployments.yaml`` fixtures."""
+"""Router flags for the ``httproute.yaml`` and ``deployments.yaml`` fixtures; :func:`route_flags` adds the namespace."""
+
+
+def route_flags(namespace: str, **overrides: str) -> dict[str, str]:
+    """:data:`ROUTE_FLAGS` for the fixtures installed in ``namespace`` (the test's own), with ``overrides``.
+
+    Override keys may use underscores (``accepted_timeout``): they replace the flag of the dashed name.
+    """
+    return {**ROUTE_FLAGS, "namespace": namespace, **{key.replace("_", "-"): value for key, value in overrides.items()}}
+
 
 WORKLOAD_FLAGS = {"stable-deployment": "storefront", "canary-deployment": "storefront-canary"}
 

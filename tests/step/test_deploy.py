@@ -1,8 +1,19 @@
-"""``progressive step deploy`` against the in-repo API server with its simulated Deployment controller."""
+"""``progressive step deploy`` on the real cluster: the controller manager rolls the canary out, kwok runs its pods.
+
+Broken rollouts are made the way they happen: pods whose images cannot be pulled (kwok's ``image-pull-backoff``
+label, reported as a kubelet does), pods the real scheduler cannot place (a CPU request no node has), pods that
+never start (``never-ready``), and crash-looping containers, whose status a small kubelet stand-in writes because
+kwok has no such stage. The Deployment's own ``progressDeadlineSeconds`` makes the real controller report
+``ProgressDeadlineExceeded``, which the step must take as the end of the wait.
+"""
 
 from __future__ import annotations
 
 import json
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import pytest
@@ -10,91 +21,117 @@ import pytest
 from progressive.errors import UsageError
 from progressive.state import CONFIGMAP_KEY
 from progressive.step.deploy import parse_images
-from tests.routers.routing_support import load_all
+from tests.routers.routing_support import (
+    IMAGE_PULL_BACKOFF,
+    NEVER_READY,
+    deployments,
+    install_deployments,
+    with_pod_labels,
+)
 from tests.step.stepcli import run_step
-from tests.support.kubeapi import Kube
+from tests.support.cluster.access import Cluster
+from tests.support.cluster.fault_proxy import FaultProxy
+
+NEW_IMAGE = "registry.example.com/storefront:1.5.0"
 
 
-def deploy(*extra: str, images: str = "app=registry.example.com/storefront:1.5.0") -> list[str]:
+def deploy(namespace: str, *extra: str, images: str = f"app={NEW_IMAGE}") -> list[str]:
     return [
         "deploy",
-        "--namespace=shop",
+        f"--namespace={namespace}",
         "--rollout=storefront",
         "--run-id=run-7",
         "--stage=deploy",
         "--stable-deployment=storefront",
         "--canary-deployment=storefront-canary",
         f"--images={images}",
-        "--progress-deadline=5s",
+        "--progress-deadline=60s",
         *extra,
     ]
 
 
-def canary(kube: Kube) -> dict[str, Any]:
-    obj = kube.raw("apps/v1", "Deployment", "storefront-canary", "shop")
-    assert obj is not None
-    return obj
+def canary(cluster: Cluster) -> dict[str, Any]:
+    return cluster.must_get("apps/v1", "Deployment", "storefront-canary")
 
 
-def state(kube: Kube) -> dict[str, Any]:
-    cm = kube.raw("v1", "ConfigMap", "progressive-storefront", "shop")
-    assert cm is not None
+def state(cluster: Cluster) -> dict[str, Any]:
+    cm = cluster.must_get("v1", "ConfigMap", "progressive-storefront")
     loaded: dict[str, Any] = json.loads(cm["data"][CONFIGMAP_KEY])
     return loaded
 
 
+def failing_canary(**pod_labels: str) -> dict[str, Any]:
+    """The fixture's canary, its pods labelled for kwok; the controller gives up on it after 3 s without progress."""
+    _stable, fixture = deployments()
+    broken = with_pod_labels(fixture, **pod_labels)
+    broken["spec"]["progressDeadlineSeconds"] = 3
+    return broken
+
+
 @pytest.fixture
-def cluster(kube_env: Kube) -> Kube:
-    kube_env.seed(*load_all("deployments.yaml"))
-    kube_env.controllers.deployments.enable(delay=0.05)
-    return kube_env
+def workload(cluster: Cluster) -> Cluster:
+    install_deployments(cluster)
+    return cluster
 
 
-def test_sets_images_and_scales_like_stable(cluster: Kube, capsys: pytest.CaptureFixture[str]) -> None:
-    result = run_step(capsys, *deploy())
+def test_sets_images_and_scales_like_stable(
+    workload: Cluster, api_proxy: FaultProxy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run_step(capsys, *deploy(workload.namespace))
     assert result.code == 0, result.lines
     assert result.last["event"] == "CanaryDeployed"
     assert (result.last["replicas"], result.last["changed"]) == (10, True)
-    spec = canary(cluster)["spec"]
+    deployed = canary(workload)
+    spec = deployed["spec"]
     assert spec["replicas"] == 10
-    assert [c["image"] for c in spec["template"]["spec"]["containers"]] == [
-        "registry.example.com/storefront:1.5.0",
-        "envoyproxy/envoy:v1.30.0",
-    ]
-    assert canary(cluster)["status"]["availableReplicas"] == 10
-    recorded = state(cluster)
+    assert [c["image"] for c in spec["template"]["spec"]["containers"]] == [NEW_IMAGE, "envoyproxy/envoy:v1.30.0"]
+    # the step returned once the real rollout was done: every replica of the new template ready
+    status = deployed["status"]
+    assert status["observedGeneration"] == deployed["metadata"]["generation"]
+    assert (status["updatedReplicas"], status["availableReplicas"]) == (10, 10)
+    recorded = state(workload)
     assert (recorded["run_id"], recorded["phase"], recorded["stable_replicas"]) == ("run-7", "deployed", 10)
-    again = run_step(capsys, *deploy())
+    assert [e.name for e in api_proxy.log.writes() if e.resource == "deployments"] == ["storefront-canary"]
+
+    api_proxy.log.clear()
+    again = run_step(capsys, *deploy(workload.namespace))
     assert again.code == 0 and again.last["changed"] is False
+    assert [e for e in api_proxy.log.writes() if e.resource == "deployments"] == []
+    assert canary(workload)["metadata"]["generation"] == deployed["metadata"]["generation"]
 
 
-def test_replicas_flag_and_several_images(cluster: Kube, capsys: pytest.CaptureFixture[str]) -> None:
-    images = "app=registry.example.com/storefront:1.5.0,envoy=envoyproxy/envoy:v1.31.0"
-    result = run_step(capsys, *deploy("--replicas=3", images=images))
-    assert result.code == 0
-    spec = canary(cluster)["spec"]
-    assert spec["replicas"] == 3
-    assert [c["image"] for c in spec["template"]["spec"]["containers"]] == images.replace("app=", "").replace(
-        "envoy=", ""
-    ).split(",")
+def test_replicas_flag_and_several_images(
+    workload: Cluster, cluster_env: Cluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    images = f"app={NEW_IMAGE},envoy=envoyproxy/envoy:v1.31.0"
+    result = run_step(capsys, *deploy(workload.namespace, "--replicas=3", images=images))
+    assert result.code == 0, result.lines
+    deployed = canary(workload)
+    assert deployed["spec"]["replicas"] == 3
+    assert [c["image"] for c in deployed["spec"]["template"]["spec"]["containers"]] == [
+        NEW_IMAGE,
+        "envoyproxy/envoy:v1.31.0",
+    ]
+    assert deployed["status"]["availableReplicas"] == 3
 
 
 @pytest.mark.parametrize(
     ("images", "message"),
     [
-        ("registry.example.com/storefront:1.5.0", "has 2 containers (app, envoy); name each one"),
+        (NEW_IMAGE, "has 2 containers (app, envoy); name each one"),
         ("sidecar=busybox:1", "has no container 'sidecar'; its containers: app, envoy"),
     ],
 )
 def test_container_mistakes_exit_2_before_any_write(
-    images: str, message: str, cluster: Kube, capsys: pytest.CaptureFixture[str]
+    images: str, message: str, workload: Cluster, api_proxy: FaultProxy, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cluster.controllers.settle()
-    cluster.log.clear()
-    result = run_step(capsys, *deploy(images=images))
+    before = canary(workload)
+    result = run_step(capsys, *deploy(workload.namespace, images=images))
     assert result.code == 2
     assert message in result.last["error"]
-    assert [e.resource for e in cluster.log.writes()] in ([], ["events"])
+    assert api_proxy.log.find(verb="get", resource="deployments", name="storefront-canary")
+    assert [e.resource for e in api_proxy.log.writes()] in ([], ["events"])
+    assert canary(workload)["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
 
 
 @pytest.mark.parametrize(
@@ -114,41 +151,107 @@ def test_parse_images_rejects(text: str) -> None:
         parse_images(text)
 
 
-def test_bad_replicas_flag(cluster: Kube, capsys: pytest.CaptureFixture[str]) -> None:
-    result = run_step(capsys, *deploy("--replicas=-1"))
+def test_bad_replicas_flag(cluster_env: Cluster, capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_step(capsys, *deploy(cluster_env.namespace, "--replicas=-1"))
     assert result.code == 2 and "--replicas: -1 is below 0" in result.last["error"]
+
+
+@contextmanager
+def crash_looping_kubelet(cluster: Cluster, selector: str) -> Iterator[None]:
+    """Report every pod matching ``selector`` as a kubelet reports a container that keeps crashing.
+
+    kwok has no crash-loop stage, so this stand-in writes the pods' status (``CrashLoopBackOff``, restarted 3 times,
+    last exit code 1) through the real ``pods/status`` subresource while the test runs. The pods carry kwok's
+    ``never-ready`` label, so kwok leaves them to it.
+    """
+    stop = threading.Event()
+
+    def crashed(container: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "name": container["name"],
+            "image": container["image"],
+            "imageID": "",
+            "ready": False,
+            "started": False,
+            "restartCount": 3,
+            "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container"}},
+            "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": None, "finishedAt": None}},
+        }
+
+    def report() -> None:
+        while not stop.wait(0.05):
+            for pod in cluster.list("v1", "Pod", labelSelector=selector):
+                if (pod.get("status") or {}).get("containerStatuses"):
+                    continue
+                status = {"phase": "Running", "containerStatuses": [crashed(c) for c in pod["spec"]["containers"]]}
+                cluster.set_status("v1", "Pod", pod["metadata"]["name"], status)
+
+    thread = threading.Thread(target=report, name="crash-looping-kubelet", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+def _unschedulable(deployment: dict[str, Any]) -> dict[str, Any]:
+    """The canary asking for more CPU than any node has: the real scheduler cannot place its pods."""
+    deployment["spec"]["template"]["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "5000"}}
+    return deployment
 
 
 @pytest.mark.parametrize(
     ("failure", "expected"),
     [
-        ("ImagePullBackOff", "ImagePullBackOff for image registry.example.com/storefront:1.5.0 (Back-off pulling"),
-        ("CrashLoopBackOff", "CrashLoopBackOff, restarted 3 times, last exit code 1 (Error)"),
-        ("Unschedulable", "Unschedulable (0/3 nodes are available: 3 Insufficient cpu.)"),
+        ("ImagePullBackOff", re.escape(f"container app: ImagePullBackOff for image {NEW_IMAGE} (Back-off pulling")),
+        ("CrashLoopBackOff", re.escape("container app: CrashLoopBackOff, restarted 3 times, last exit code 1 (Error)")),
+        ("Unschedulable", r"Unschedulable \(0/\d+ nodes are available: .*Insufficient cpu"),
     ],
 )
 def test_failure_reports_what_the_pods_say(
-    failure: str, expected: str, cluster: Kube, capsys: pytest.CaptureFixture[str]
+    failure: str, expected: str, cluster: Cluster, api_proxy: FaultProxy, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cluster.controllers.deployments.behave("storefront-canary", namespace="shop", failure=failure, deadline_after=0.3)
-    result = run_step(capsys, *deploy())
+    stable, _canary = deployments()
+    broken = {
+        "ImagePullBackOff": lambda: failing_canary(**{IMAGE_PULL_BACKOFF: "true"}),
+        "CrashLoopBackOff": lambda: failing_canary(**{NEVER_READY: "true"}),
+        "Unschedulable": lambda: _unschedulable(failing_canary()),
+    }[failure]()
+    install_deployments(cluster, stable, broken, wait=False)  # the stable need not run for a deploy
+    with (
+        crash_looping_kubelet(cluster, "app=storefront,track=canary")
+        if failure == "CrashLoopBackOff"
+        else nullcontext()
+    ):
+        result = run_step(capsys, *deploy(cluster.namespace))
     assert result.code == 6, result.lines
     error = result.last["error"]
-    assert "Deployment shop/storefront-canary" in error
-    assert expected in error, error
+    # the controller's verdict ended the wait, not the step's own 60 s deadline
+    assert f"Deployment {cluster.namespace}/storefront-canary exceeded its progress deadline" in error, error
+    assert "has timed out progressing" in error, error
+    assert re.search(expected, error), error
     assert "10 pods (e.g. storefront-canary-" in error
+    assert state(cluster)["phase"] == "deploying"
 
 
 def test_unavailable_without_reason_times_out_naming_the_deadline(
-    cluster: Kube, capsys: pytest.CaptureFixture[str]
+    cluster: Cluster, api_proxy: FaultProxy, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cluster.controllers.deployments.behave("storefront-canary", namespace="shop", unavailable=True)
-    result = run_step(capsys, *deploy("--progress-deadline=1s"))
+    stable, fixture = deployments()
+    install_deployments(cluster, stable, with_pod_labels(fixture, **{NEVER_READY: "true"}), wait=False)
+    args = [
+        a if not a.startswith("--progress-deadline=") else "--progress-deadline=3s" for a in deploy(cluster.namespace)
+    ]
+    result = run_step(capsys, *args)
     assert result.code == 6
-    assert "still waiting after --progress-deadline=1s: 0 of 10 updated replicas available" in result.last["error"]
+    error = result.last["error"]
+    assert "still waiting after --progress-deadline=3s: 0 of 10 updated replicas available" in error, error
+    assert error.endswith("no pod reports a reason"), error
 
 
-def test_missing_canary_exits_3(cluster: Kube, capsys: pytest.CaptureFixture[str]) -> None:
-    result = run_step(capsys, *[a.replace("storefront-canary", "ghost") for a in deploy()])
+def test_missing_canary_exits_3(cluster_env: Cluster, capsys: pytest.CaptureFixture[str]) -> None:
+    install_deployments(cluster_env, deployments()[0], wait=False)
+    result = run_step(capsys, *[a.replace("storefront-canary", "ghost") for a in deploy(cluster_env.namespace)])
     assert result.code == 3
-    assert result.last["error"] == "Deployment shop/ghost not found"
+    assert result.last["error"] == f"Deployment {cluster_env.namespace}/ghost not found"

@@ -1,4 +1,10 @@
-"""progressive.kube: client, retry policy, raw object access, state record and Events, on the in-repo server."""
+"""progressive.kube: client, retry policy, raw object access, state record and Events, on the real API server.
+
+The step's client talks to the real kube-apiserver through the fault proxy (the ``api_proxy`` fixture): injected
+429s, 5xx, 403s and lost answers exercise the retry policy, and the proxy's log shows every attempt. Conflicts are
+real: a second writer changes the object just before the step's write reaches the server (``before``), so the
+server itself answers 409 to the step's stale ``resourceVersion``, and what that writer changed must survive.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import json
 import re
 import ssl
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,9 +27,11 @@ from progressive.kube.resources import CONFIGMAPS, DEPLOYMENTS, HTTPROUTES
 from progressive.kube.state_store import StateStore
 from progressive.kube.status import ApiError
 from progressive.state import CONFIGMAP_KEY, State
-from tests.routers.routing_support import load, load_all
-from tests.step.stepcli import ROUTE_FLAGS, argv, run_step
-from tests.support.kubeapi import Fault, Kube, conflict, response_lost, too_many_requests, unavailable
+from tests.routers.routing_support import deployments, install, install_deployments, load
+from tests.step.stepcli import argv, route_flags, run_step
+from tests.support.cluster.access import Cluster
+from tests.support.cluster.fault_proxy import FaultProxy
+from tests.support.faults import before, response_lost, status_fault, too_many_requests, unavailable
 
 FAST = retry.Backoff(first=0.001, maximum=0.01, attempts=6, request_timeout=2.0)
 
@@ -74,50 +83,75 @@ def test_api_error_from_a_status_body() -> None:
     assert str(error) == "422 Invalid: spec.rules[0].backendRefs[1].weight: Invalid"
 
 
-def _objects(kube: Kube, api_timeout: float = 10.0) -> Objects:
+def _objects(api_timeout: float = 10.0) -> Objects:
+    """Raw object access as the step has it, through whatever ``KUBECONFIG`` points at (the fault proxy)."""
     return Objects(connect(), api_timeout)
 
 
-def test_retry_after_is_honoured(kube_env: Kube, fast: None) -> None:
-    kube_env.faults.add(too_many_requests(retry_after=1), verb="get", resource="configmaps")
+def _statuses(proxy: FaultProxy, **criteria: str) -> list[int]:
+    return [e.status for e in proxy.log.find(**criteria)]
+
+
+def test_retry_after_is_honoured(api_proxy: FaultProxy, cluster: Cluster, fast: None) -> None:
+    api_proxy.faults.add(too_many_requests(retry_after=1), verb="get", resource="configmaps")
     started = time.monotonic()
-    assert _objects(kube_env).find(CONFIGMAPS.ref("shop", "missing")) is None
+    assert _objects().find(CONFIGMAPS.ref(cluster.namespace, "missing")) is None
     assert time.monotonic() - started >= 1.0
-    assert [e.status for e in kube_env.log.find(resource="configmaps")] == [429, 404]
+    assert _statuses(api_proxy, resource="configmaps") == [429, 404]
 
 
-def test_retries_run_out_with_a_message_naming_the_object(kube_env: Kube, fast: None) -> None:
-    kube_env.seed(load("httproute.yaml"))
-    kube_env.faults.add(unavailable(), verb="get", resource="httproutes", times=None)
+def test_retries_run_out_with_a_message_naming_the_object(api_proxy: FaultProxy, cluster: Cluster, fast: None) -> None:
+    install(cluster, load("httproute.yaml"))
+    api_proxy.faults.add(unavailable(), verb="get", resource="httproutes", times=None)
     with pytest.raises(InfrastructureError) as caught:
-        _objects(kube_env).get(HTTPROUTES.ref("shop", "storefront"))
+        _objects().get(HTTPROUTES.ref(cluster.namespace, "storefront"))
     message = str(caught.value)
-    assert message.startswith("read HTTPRoute shop/storefront: the Kubernetes API kept failing (503 ServiceUnavailable")
+    assert message.startswith(
+        f"read HTTPRoute {cluster.namespace}/storefront: the Kubernetes API kept failing (503 ServiceUnavailable"
+    )
     assert "gave up after 6 attempt(s)" in message and "--api-timeout=10s" in message
-    assert len(kube_env.log.find(resource="httproutes")) == 6
+    assert len(api_proxy.log.find(resource="httproutes")) == 6
 
 
-def test_the_overall_deadline_bounds_retrying(kube_env: Kube, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_overall_deadline_bounds_retrying(
+    api_proxy: FaultProxy, cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(retry, "BACKOFF", retry.Backoff(first=0.2, maximum=0.2, attempts=100, request_timeout=2.0))
-    kube_env.faults.add(unavailable(), verb="get", resource="configmaps", times=None)
+    api_proxy.faults.add(unavailable(), verb="get", resource="configmaps", times=None)
     started = time.monotonic()
     with pytest.raises(InfrastructureError, match="--api-timeout=1s"):
-        _objects(kube_env, api_timeout=1.0).find(CONFIGMAPS.ref("shop", "x"))
+        _objects(api_timeout=1.0).find(CONFIGMAPS.ref(cluster.namespace, "x"))
     assert time.monotonic() - started < 1.5
 
 
-def test_errors_that_are_not_transient_fail_at_once(kube_env: Kube, fast: None) -> None:
-    kube_env.faults.add(Fault("status", code=403), verb="get", resource="configmaps")
-    with pytest.raises(InfrastructureError, match="read ConfigMap shop/x: forbidden by RBAC"):
-        _objects(kube_env).find(CONFIGMAPS.ref("shop", "x"))
-    assert len(kube_env.log.find(resource="configmaps")) == 1
-    with pytest.raises(NotFoundError, match=r"^Deployment shop/ghost not found$"):
-        _objects(kube_env).get(DEPLOYMENTS.ref("shop", "ghost"))
+def test_errors_that_are_not_transient_fail_at_once(api_proxy: FaultProxy, cluster: Cluster, fast: None) -> None:
+    namespace = cluster.namespace
+    api_proxy.faults.add(status_fault(403), verb="get", resource="configmaps")
+    with pytest.raises(InfrastructureError, match=f"read ConfigMap {namespace}/x: forbidden by RBAC"):
+        _objects().find(CONFIGMAPS.ref(namespace, "x"))
+    assert len(api_proxy.log.find(resource="configmaps")) == 1
+    with pytest.raises(NotFoundError, match=f"^Deployment {namespace}/ghost not found$"):
+        _objects().get(DEPLOYMENTS.ref(namespace, "ghost"))
+    assert _statuses(api_proxy, resource="deployments") == [404]  # the real server's answer, not retried
 
 
-def test_update_rereads_and_reapplies_after_conflicts(kube_env: Kube, fast: None) -> None:
-    kube_env.seed(*load_all("deployments.yaml"))
-    kube_env.faults.add(conflict(), verb="update", resource="deployments", times=3)
+def _other_writer(cluster: Cluster, api_version: str, kind: str, name: str) -> tuple[list[str], Callable[[], None]]:
+    """A second writer that labels the object ``other-writer-N`` each time it acts; the labels it wrote."""
+    written: list[str] = []
+
+    def act() -> None:
+        label = f"other-writer-{len(written) + 1}"
+        cluster.patch(api_version, kind, name, {"metadata": {"labels": {label: "was-here"}}})
+        written.append(label)
+
+    return written, act
+
+
+def test_update_rereads_and_reapplies_after_real_conflicts(api_proxy: FaultProxy, cluster: Cluster, fast: None) -> None:
+    install_deployments(cluster, *deployments())
+    # three times, someone else writes the Deployment between the step's read and its write
+    labels, act = _other_writer(cluster, "apps/v1", "Deployment", "storefront")
+    api_proxy.faults.add(before(act), verb="update", resource="deployments", times=3)
     calls: list[int] = []
 
     def scale(deployment: dict[str, object]) -> dict[str, object]:
@@ -125,16 +159,18 @@ def test_update_rereads_and_reapplies_after_conflicts(kube_env: Kube, fast: None
         deployment["spec"]["replicas"] = 4  # type: ignore[index]
         return deployment
 
-    updated = _objects(kube_env).update(DEPLOYMENTS.ref("shop", "storefront"), scale)
+    updated = _objects().update(DEPLOYMENTS.ref(cluster.namespace, "storefront"), scale)
     assert updated.changed and len(calls) == 4
-    stored = kube_env.raw("apps/v1", "Deployment", "storefront", "shop")
-    assert stored is not None and stored["spec"]["replicas"] == 4
-    assert [e.status for e in kube_env.log.find(verb="update")] == [409, 409, 409, 200]
+    stored = cluster.must_get("apps/v1", "Deployment", "storefront")
+    assert stored["spec"]["replicas"] == 4
+    assert set(labels) <= set(stored["metadata"]["labels"])  # the other writer's changes were not overwritten
+    assert len(labels) == 3
+    assert _statuses(api_proxy, verb="update") == [409, 409, 409, 200]  # the server's own conflicts
 
 
-def test_a_write_whose_answer_was_lost_is_not_repeated(kube_env: Kube, fast: None) -> None:
-    kube_env.seed(*load_all("deployments.yaml"))
-    kube_env.faults.add(response_lost(), verb="update", resource="deployments")
+def test_a_write_whose_answer_was_lost_is_not_repeated(api_proxy: FaultProxy, cluster: Cluster, fast: None) -> None:
+    install_deployments(cluster, *deployments())  # rolled out: the controller manager writes it no more meanwhile
+    api_proxy.faults.add(response_lost(), verb="update", resource="deployments")
 
     def scale(deployment: dict[str, object]) -> dict[str, object] | None:
         if deployment["spec"]["replicas"] == 4:  # type: ignore[index]
@@ -142,55 +178,67 @@ def test_a_write_whose_answer_was_lost_is_not_repeated(kube_env: Kube, fast: Non
         deployment["spec"]["replicas"] = 4  # type: ignore[index]
         return deployment
 
-    updated = _objects(kube_env).update(DEPLOYMENTS.ref("shop", "storefront"), scale)
+    updated = _objects().update(DEPLOYMENTS.ref(cluster.namespace, "storefront"), scale)
     assert updated.changed  # this operation did write, even though its answer never came
-    assert len(kube_env.log.writes()) == 1
+    assert len(api_proxy.log.writes()) == 1
+    assert [e.verb for e in api_proxy.log.find(resource="deployments")] == ["get", "update", "get"]
+    stored = cluster.must_get("apps/v1", "Deployment", "storefront")
+    assert (stored["spec"]["replicas"], stored["metadata"]["generation"]) == (4, 2)  # one write, one new generation
 
 
-def test_state_store_creates_updates_and_survives_races(kube_env: Kube, fast: None) -> None:
-    kube_env.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}})
-    store = StateStore(connect(), "shop", "storefront", api_timeout=10)
+def test_state_store_creates_updates_and_survives_races(api_proxy: FaultProxy, cluster: Cluster, fast: None) -> None:
+    namespace = cluster.namespace
+    store = StateStore(connect(), namespace, "storefront", api_timeout=10)
     assert store.read() == State()
-    kube_env.faults.add(response_lost(), verb="create", resource="configmaps")
+    api_proxy.faults.add(response_lost(), verb="create", resource="configmaps")
     first = store.update(lambda s: s.for_run("run-1").evolve(phase="deploying", stable_replicas=10))
     assert (first.run_id, first.phase, first.stable_replicas) == ("run-1", "deploying", 10)
     assert first.updated_at
-    kube_env.faults.add(conflict(), verb="update", resource="configmaps", times=2)
+    # the create's answer was lost; its retry met the real AlreadyExists and read what the first attempt made
+    assert _statuses(api_proxy, verb="create", resource="configmaps") == [201, 409]
+    labels, act = _other_writer(cluster, "v1", "ConfigMap", "progressive-storefront")
+    api_proxy.faults.add(before(act), verb="update", resource="configmaps", times=2)
     second = store.update(lambda s: s.evolve(canary_weight=20))
     assert (second.canary_weight, second.stable_replicas) == (20, 10)
     assert store.read() == second
-    cm = kube_env.raw("v1", "ConfigMap", "progressive-storefront", "shop")
-    assert cm is not None
+    assert _statuses(api_proxy, verb="update", resource="configmaps") == [409, 409, 200]
+    cm = cluster.must_get("v1", "ConfigMap", "progressive-storefront")
     assert cm["metadata"]["labels"] == {
         "app.kubernetes.io/managed-by": "progressive",
         "progressive.dev/rollout": "storefront",
+        **dict.fromkeys(labels, "was-here"),
     }
-    kube_env.log.clear()
+    api_proxy.log.clear()
     assert store.update(lambda s: s) == second  # no change: no write
-    assert kube_env.log.writes() == []
+    assert api_proxy.log.find(verb="get", resource="configmaps")  # "nothing to do" was decided on a fresh read
+    assert api_proxy.log.writes() == []
+    assert (
+        cluster.must_get("v1", "ConfigMap", "progressive-storefront")["metadata"]["resourceVersion"]
+        == (cm["metadata"]["resourceVersion"])
+    )
 
 
-def test_create_in_a_missing_namespace_says_so(kube_env: Kube) -> None:
-    store = StateStore(connect(), "nowhere", "storefront", api_timeout=5)
+def test_create_in_a_missing_namespace_says_so(cluster_env: Cluster) -> None:
+    nowhere = f"{cluster_env.namespace}-gone"
+    store = StateStore(connect(), nowhere, "storefront", api_timeout=5)
     with pytest.raises(
-        NotFoundError, match='create ConfigMap nowhere/progressive-storefront: namespaces "nowhere" not found'
+        NotFoundError, match=f'create ConfigMap {nowhere}/progressive-storefront: namespaces "{nowhere}" not found'
     ):
         store.update(lambda s: s.evolve(phase="deploying"))
 
 
-def test_state_store_names_a_broken_record(kube_env: Kube) -> None:
-    kube_env.seed(
+def test_state_store_names_a_broken_record(cluster_env: Cluster) -> None:
+    cluster_env.create(
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": {"name": "progressive-storefront", "namespace": "shop"},
+            "metadata": {"name": "progressive-storefront"},
             "data": {CONFIGMAP_KEY: "{not json"},
         }
     )
-    with pytest.raises(
-        UsageError, match=re.escape("ConfigMap shop/progressive-storefront key state.json: not a valid state record")
-    ):
-        StateStore(connect(), "shop", "storefront", api_timeout=5).read()
+    where = f"ConfigMap {cluster_env.namespace}/progressive-storefront key state.json"
+    with pytest.raises(UsageError, match=re.escape(f"{where}: not a valid state record")):
+        StateStore(connect(), cluster_env.namespace, "storefront", api_timeout=5).read()
 
 
 def test_connect_without_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -204,18 +252,24 @@ def test_connect_without_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: 
         connect()
 
 
-def test_events_on_the_canary_deployment_with_its_uid(kube_env: Kube, capsys: pytest.CaptureFixture[str]) -> None:
-    kube_env.seed(load("httproute.yaml"), *load_all("deployments.yaml"))
-    flags = {**ROUTE_FLAGS, "canary_deployment": "storefront-canary", "wait_accepted": "false"}
+def _progressive_events(cluster: Cluster) -> list[dict[str, object]]:
+    """The namespace's Events from the step (the controller manager and scheduler report their own there too)."""
+    return [e for e in cluster.list("v1", "Event") if (e.get("source") or {}).get("component") == "progressive"]
+
+
+def test_events_on_the_canary_deployment_with_its_uid(cluster_env: Cluster, capsys: pytest.CaptureFixture[str]) -> None:
+    namespace = cluster_env.namespace
+    install(cluster_env, load("httproute.yaml"))
+    install_deployments(cluster_env, *deployments(), wait=False)
+    flags = route_flags(namespace, canary_deployment="storefront-canary", wait_accepted="false")
     assert run_step(capsys, *argv("set-weight", **flags, weight="20")).code == 0
-    (event,) = kube_env.list("v1", "Event", "shop")
-    canary = kube_env.raw("apps/v1", "Deployment", "storefront-canary", "shop")
-    assert canary is not None
+    (event,) = _progressive_events(cluster_env)
+    canary = cluster_env.must_get("apps/v1", "Deployment", "storefront-canary")
     assert event["involvedObject"] == {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "name": "storefront-canary",
-        "namespace": "shop",
+        "namespace": namespace,
         "uid": canary["metadata"]["uid"],
     }
     assert (event["reason"], event["type"], event["source"]) == (
@@ -223,37 +277,40 @@ def test_events_on_the_canary_deployment_with_its_uid(kube_env: Kube, capsys: py
         "Normal",
         {"component": "progressive"},
     )
-    assert event["message"] == "HTTPRoute shop/storefront: canary 20%, stable 80%"
+    assert event["message"] == f"HTTPRoute {namespace}/storefront: canary 20%, stable 80%"
 
 
 def test_an_event_that_cannot_be_recorded_is_a_warning_only(
-    kube_env: Kube, capsys: pytest.CaptureFixture[str], fast: None
+    api_proxy: FaultProxy, cluster: Cluster, capsys: pytest.CaptureFixture[str], fast: None
 ) -> None:
-    kube_env.seed(load("httproute.yaml"))
-    kube_env.faults.add(Fault("status", code=403), verb="create", resource="events", times=None)
-    result = run_step(capsys, *argv("set-weight", **ROUTE_FLAGS, weight="20", wait_accepted="false"))
+    namespace = cluster.namespace
+    install(cluster, load("httproute.yaml"))
+    api_proxy.faults.add(status_fault(403), verb="create", resource="events", times=None)
+    result = run_step(capsys, *argv("set-weight", **route_flags(namespace), weight="20", wait_accepted="false"))
     assert result.code == 0
     assert result.lines[0]["event"] == "TrafficWeightUpdated"
-    assert result.last["warning"].startswith("Event TrafficWeightUpdated on HTTPRoute shop/storefront not recorded")
-
-
-def test_call_retries_typed_client_calls_too(kube_env: Kube, fast: None) -> None:
-    """``retry.call`` is the policy for code that uses the official client's typed API classes."""
-    kube_env.seed(
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "shop"}, "data": {"k": "v"}}
+    assert result.last["warning"].startswith(
+        f"Event TrafficWeightUpdated on HTTPRoute {namespace}/storefront not recorded"
     )
-    kube_env.faults.add(unavailable(), verb="get", resource="configmaps", times=2)
+    assert _progressive_events(cluster) == []
+
+
+def test_call_retries_typed_client_calls_too(api_proxy: FaultProxy, cluster: Cluster, fast: None) -> None:
+    """``retry.call`` is the policy for code that uses the official client's typed API classes."""
+    namespace = cluster.namespace
+    cluster.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"k": "v"}})
+    api_proxy.faults.add(unavailable(), verb="get", resource="configmaps", times=2)
     kube = connect()
     found = retry.call(
-        "read ConfigMap shop/x",
+        f"read ConfigMap {namespace}/x",
         10,
-        lambda timeout: kube.core.read_namespaced_config_map("x", "shop", _request_timeout=timeout),
+        lambda timeout: kube.core.read_namespaced_config_map("x", namespace, _request_timeout=timeout),
     )
     assert found.data == {"k": "v"}
-    assert [e.status for e in kube_env.log.find(resource="configmaps")] == [503, 503, 200]
-    with pytest.raises(NotFoundError, match=r'^read ConfigMap shop/y: configmaps "y" not found$'):
+    assert _statuses(api_proxy, resource="configmaps") == [503, 503, 200]
+    with pytest.raises(NotFoundError, match=f'^read ConfigMap {namespace}/y: configmaps "y" not found$'):
         retry.call(
-            "read ConfigMap shop/y",
+            f"read ConfigMap {namespace}/y",
             10,
-            lambda timeout: kube.core.read_namespaced_config_map("y", "shop", _request_timeout=timeout),
+            lambda timeout: kube.core.read_namespaced_config_map("y", namespace, _request_timeout=timeout),
         )

@@ -1,151 +1,222 @@
-"""Every step command, for every router, as a ServiceAccount holding exactly ``rollout_rules(...)``.
+"""Every step command, for every router, as the compiled ServiceAccount, with the real API server enforcing RBAC.
 
-RBAC is enforced by the in-repo API server (Roles evaluated like the real authorizer: verbs, resources,
-subresources, resourceNames; ``create`` and ``list`` cannot be limited by name). A call the step makes
-that ``progressive.permissions`` does not grant is a 403 here, and fails the test.
+For each router a Rollout is compiled (:func:`progressive.compile.compile_rollout`), its ServiceAccount, Role and
+RoleBinding are created as a platform engineer applies ``rbac.yaml``, and the step runs in-process with a token of
+that ServiceAccount (TokenRequest API), so the real authorizer decides every request: a call the step makes that
+the Role does not grant is a real 403 and fails the test. The API server's audit log records every request the
+ServiceAccount made; it shows there was no 403, and that every permission the Role grants was used (the Role is
+no more than the step needs): all of them by the command sequence, except listing pods, which only a failing
+deploy needs and :func:`test_deploy_failure_diagnosis_lists_pods_under_rbac` uses.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes import client
 
-from progressive.permissions import rollout_rules
-from tests.routers.routing_support import load, load_all
+from progressive import (
+    SMI,
+    Contour,
+    GatewayAPI,
+    Istio,
+    NginxIngress,
+    ReplicaRatio,
+    Rollout,
+    SetWeight,
+    Traefik,
+    Workload,
+)
+from progressive.compile import compile_rollout
+from progressive.model.routers import Router
+from tests.routers.routing_support import (
+    IMAGE_PULL_BACKOFF,
+    deployments,
+    install,
+    install_deployments,
+    load,
+    stripped,
+    with_pod_labels,
+)
 from tests.step.stepcli import argv, run_step
-from tests.support.kubeapi import Kube
+from tests.support.cluster.access import Cluster
+from tests.support.cluster.audit import AuditEvent, read_events
+
+ROLLOUT = "storefront"
+ACCOUNT = "progressive-storefront"
+DIAGNOSIS_ONLY = {("list", "pods", "")}
+"""Grants the command sequence does not use: listing pods serves only the diagnosis of a failing deploy."""
 
 
 @dataclass(frozen=True)
 class Setup:
-    router: str
+    id: str
+    router: Router
     fixture: str | None
-    name: str
-    stable: str
-    canary: str
-    api_version: str = ""
 
 
 SETUPS = [
-    Setup("gateway-api", "httproute.yaml", "storefront", "storefront", "storefront-canary"),
-    Setup("istio", "virtualservice.yaml", "reviews", "reviews-stable", "reviews-canary"),
-    Setup("nginx", "ingress.yaml", "storefront", "storefront", "storefront-canary"),
-    Setup("traefik", "traefikservice.yaml", "storefront-wrr", "storefront", "storefront-canary"),
-    Setup(
-        "traefik",
-        "traefikservice-legacy.yaml",
-        "storefront-wrr",
-        "storefront",
-        "storefront-canary",
-        "traefik.containo.us/v1alpha1",
-    ),
-    Setup("smi", "trafficsplit-v1alpha2.yaml", "bookstore", "bookstore-v1", "bookstore-v2"),
-    Setup("contour", "httpproxy.yaml", "storefront", "storefront", "storefront-canary"),
-    Setup("replicas", None, "storefront", "storefront", "storefront-canary"),
-]
+    Setup("gateway-api", GatewayAPI(route="storefront", stable_service="storefront", canary_service="storefront-canary",
+                                    accepted_timeout="30s"), "httproute.yaml"),
+    Setup("istio", Istio(virtual_service="reviews", stable="reviews-stable", canary="reviews-canary"),
+          "virtualservice.yaml"),
+    Setup("nginx", NginxIngress(ingress="storefront", stable_service="storefront", canary_service="storefront-canary"),
+          "ingress.yaml"),
+    Setup("traefik", Traefik(traefik_service="storefront-wrr", stable_service="storefront",
+                             canary_service="storefront-canary"), "traefikservice.yaml"),
+    Setup("traefik-traefik.containo.us/v1alpha1",
+          Traefik(traefik_service="storefront-wrr", stable_service="storefront", canary_service="storefront-canary",
+                  api_version="traefik.containo.us/v1alpha1"), "traefikservice-legacy.yaml"),
+    Setup("smi", SMI(traffic_split="bookstore", stable_service="bookstore-v1", canary_service="bookstore-v2"),
+          "trafficsplit-v1alpha2.yaml"),
+    Setup("contour", Contour(http_proxy="storefront", stable_service="storefront", canary_service="storefront-canary"),
+          "httpproxy.yaml"),
+    Setup("replicas", ReplicaRatio(), None),
+]  # fmt: skip
 
 
-def _role(setup: Setup, namespace: str) -> list[dict[str, Any]]:
-    rules = rollout_rules(
-        rollout="storefront",
-        router=setup.router,
-        routing_object=setup.name,
-        stable_deployment="storefront",
-        canary_deployment="storefront-canary",
-        api_version=setup.api_version,
+def _rollout(namespace: str, router: Router) -> Rollout:
+    return Rollout(
+        name=ROLLOUT,
+        namespace=namespace,
+        workload=Workload(stable="storefront", canary="storefront-canary", progress_deadline="60s"),
+        router=router,
+        steps=[SetWeight(weight=30), SetWeight(weight=50)],
     )
-    role = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "Role",
-        "metadata": {"name": "progressive-storefront", "namespace": namespace},
-        "rules": [
-            {
-                "apiGroups": [rule.api_group],
-                "resources": [rule.resource],
-                "verbs": list(rule.verbs),
-                **({"resourceNames": list(rule.names)} if rule.names else {}),
-            }
-            for rule in rules
-        ],
+
+
+def _small(workload: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The Deployments with a stable of 4 replicas: what the step may do does not depend on how many, rollouts do."""
+    stable, canary = workload
+    stable["spec"]["replicas"] = 4
+    return [stable, canary]
+
+
+def _compiled_rbac(rollout: Rollout) -> list[dict[str, Any]]:
+    """The ServiceAccount, Role and RoleBinding of the compiled ``rbac.yaml``."""
+    documents = list(compile_rollout(rollout).rbac)
+    assert [d["kind"] for d in documents] == ["ServiceAccount", "Role", "RoleBinding"]
+    assert all(d["metadata"]["name"] == ACCOUNT for d in documents)
+    return documents
+
+
+def _user(cluster: Cluster) -> str:
+    return f"system:serviceaccount:{cluster.namespace}:{ACCOUNT}"
+
+
+def _wait_until_allowed(cluster: Cluster, kubeconfig: Path, verb: str, resource: str, group: str = "") -> None:
+    """Wait until the API server's authorizer has the new Role (RBAC is read from an informer cache)."""
+    authorization = client.AuthorizationV1Api(cluster.api_client(kubeconfig))
+    attributes = client.V1ResourceAttributes(namespace=cluster.namespace, verb=verb, group=group, resource=resource)
+    review = client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=attributes))
+
+    def allowed() -> bool:
+        answer = authorization.create_self_subject_access_review(review)
+        return answer.status is not None and bool(answer.status.allowed)
+
+    cluster.wait_for(f"{ACCOUNT} may {verb} {resource}", allowed, timeout=30)
+
+
+def _as_the_account(cluster: Cluster, monkeypatch: pytest.MonkeyPatch, rbac: list[dict[str, Any]]) -> Path:
+    """Create the RBAC documents (as the admin) and point ``KUBECONFIG`` at a token of the ServiceAccount."""
+    cluster.create(*rbac)
+    kubeconfig = cluster.service_account_kubeconfig(ACCOUNT)
+    _wait_until_allowed(cluster, kubeconfig, "create", "events")
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    return kubeconfig
+
+
+def _grants(role: dict[str, Any]) -> set[tuple[str, str, str]]:
+    """(verb, resource, name) for every permission of the Role; name empty where the rule names none."""
+    return {
+        (verb, resource, name)
+        for rule in role["rules"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+        for name in rule.get("resourceNames") or [""]
     }
-    binding = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": {"name": "progressive-storefront", "namespace": namespace},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "progressive-storefront"},
-        "subjects": [{"kind": "ServiceAccount", "name": "progressive-storefront", "namespace": namespace}],
-    }
-    return [role, binding]
 
 
-def _moved(setup: Setup, obj: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The fixture moved into the Deployments' namespace, with the names this setup uses."""
-    if obj is None:
-        return None
-    obj["metadata"]["namespace"] = "shop"
-    return obj
+def _used(events: list[AuditEvent], grants: set[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+    """The grants some audited request was allowed by (a named grant by a request for that name)."""
+    used = set()
+    for event in events:
+        if event.code == 403:
+            continue
+        for verb, resource, name in grants:
+            if event.verb == verb and event.resource == resource and name in ("", event.name):
+                used.add((verb, resource, name))
+    return used
 
 
-@pytest.mark.parametrize(
-    "setup", SETUPS, ids=[f"{s.router}{'-' + s.api_version if s.api_version else ''}" for s in SETUPS]
-)
+def _unused(cluster: Cluster, grants: set[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+    """The grants no audited request used, once the audit log caught up with the step (or after 10 s)."""
+    with contextlib.suppress(AssertionError):
+        cluster.wait_for("every grant used", lambda: _used(_audit(cluster), grants) == grants, timeout=10)
+    return grants - _used(_audit(cluster), grants)
+
+
+def _audit(cluster: Cluster) -> list[AuditEvent]:
+    return read_events(cluster.local.run / "logs" / "audit.log", namespace=cluster.namespace, user=_user(cluster))
+
+
+@pytest.mark.parametrize("setup", SETUPS, ids=[s.id for s in SETUPS])
 def test_every_command_runs_with_exactly_the_declared_permissions(
-    setup: Setup, kube: Kube, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    setup: Setup, cluster: Cluster, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    routing = _moved(setup, load(setup.fixture) if setup.fixture else None)
-    kube.seed(*load_all("deployments.yaml"), *([routing] if routing else []), *_role(setup, "shop"))
-    kube.controllers.deployments.enable(delay=0.01)
-    kube.controllers.routes.enable(delay=0.01)
-    kube.enable_rbac()
-    monkeypatch.setenv("KUBECONFIG", str(kube.service_account_kubeconfig("shop", "progressive-storefront")))
-    common = {"namespace": "shop", "rollout": "storefront", "run_id": "run-1"}
-    router = {
-        "router": setup.router,
-        "name": setup.name,
-        "stable": setup.stable,
-        "canary": setup.canary,
-        "api_version": setup.api_version or (routing or {}).get("apiVersion", ""),
-        "wait_accepted": "false" if setup.router == "contour" else "true",
-        "accepted_timeout": "10s",
-    }
-    if setup.router == "replicas":
-        router["api_version"] = ""
+    namespace = cluster.namespace
+    rollout = _rollout(namespace, setup.router)
+    if setup.fixture:
+        install(cluster, load(setup.fixture))
+    install_deployments(cluster, *_small(deployments()))
+    rbac = _compiled_rbac(rollout)
+    _as_the_account(cluster, monkeypatch, rbac)
+    common = {"namespace": namespace, "rollout": ROLLOUT, "run_id": "run-1"}
+    router = {**setup.router.step_flags(rollout.workload), "accepted_timeout": "30s"}
     workload = {"stable_deployment": "storefront", "canary_deployment": "storefront-canary"}
-    replicas = "0" if setup.router == "replicas" else ""
+    replicas = "0" if setup.id == "replicas" else ""
     steps = [
-        argv("deploy", **common, **workload, images="app=registry.example.com/storefront:1.5.0", replicas=replicas),
+        argv("deploy", **common, **workload, images="app=registry.example.com/storefront:1.5.0", replicas=replicas,
+             progress_deadline="60s"),
         argv("set-weight", **common, **router, weight="30", canary_deployment="storefront-canary"),
-        argv("status", namespace="shop", rollout="storefront", **router),
-        argv("rollback", **common, **router, **workload),
+        argv("set-weight", **common, **router, weight="40", canary_deployment="storefront-canary"),
+        argv("status", namespace=namespace, rollout=ROLLOUT, **router),
+        argv("rollback", **common, **router, **workload, progress_deadline="60s"),
         argv("set-weight", **common, **router, weight="50"),
-        argv("promote", **common, **router, **workload),
-    ]
+        argv("promote", **common, **router, **workload, progress_deadline="60s"),
+    ]  # fmt: skip
     for args in steps:
         result = run_step(capsys, *args)
         assert result.code == 0, (args[0], result.lines)
         assert not [line for line in result.lines if "warning" in line], (args[0], result.lines)
-    forbidden = [f"{e.method} {e.path}" for e in kube.log.entries if e.status == 403]
-    assert forbidden == []
+
+    grants = _grants(rbac[1])
+    wanted = grants - DIAGNOSIS_ONLY
+    assert _unused(cluster, wanted) == set()  # the Role grants nothing the step does not use
+    events = _audit(cluster)
+    assert [f"{e.verb} {e.resource} {e.name}" for e in events if e.code == 403] == []
+    assert {(e.verb, e.resource) for e in events} <= {(verb, resource) for verb, resource, _name in grants}
 
 
 def test_a_missing_permission_is_a_clear_failure(
-    kube: Kube, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    cluster: Cluster, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    namespace = cluster.namespace
     setup = SETUPS[0]
-    role, binding = _role(setup, "shop")
+    route_before = install(cluster, load("httproute.yaml"))
+    account, role, binding = _compiled_rbac(_rollout(namespace, setup.router))
     role["rules"] = [r for r in role["rules"] if r["resources"] != ["configmaps"]]  # no state record access
-    kube.seed(load("httproute.yaml"), role, binding)
-    kube.enable_rbac()
-    monkeypatch.setenv("KUBECONFIG", str(kube.service_account_kubeconfig("shop", "progressive-storefront")))
-    route_before = kube.raw_json("gateway.networking.k8s.io/v1", "HTTPRoute", "storefront", "shop")
+    _as_the_account(cluster, monkeypatch, [account, role, binding])
     result = run_step(
         capsys,
         *argv(
             "set-weight",
-            namespace="shop",
-            rollout="storefront",
+            namespace=namespace,
+            rollout=ROLLOUT,
             router="gateway-api",
             name="storefront",
             stable="storefront",
@@ -154,32 +225,45 @@ def test_a_missing_permission_is_a_clear_failure(
         ),
     )
     assert result.code == 5
-    assert "read ConfigMap shop/progressive-storefront: forbidden by RBAC" in result.last["error"]
-    assert 'cannot get resource "configmaps"' in result.last["error"]
-    assert kube.raw_json("gateway.networking.k8s.io/v1", "HTTPRoute", "storefront", "shop") == route_before
+    assert f"read ConfigMap {namespace}/progressive-storefront: forbidden by RBAC" in result.last["error"]
+    assert f'User "{_user(cluster)}" cannot get resource "configmaps"' in result.last["error"]
+    route_after = cluster.must_get("gateway.networking.k8s.io/v1", "HTTPRoute", "storefront")
+    assert stripped(route_after) == stripped(route_before)
+    assert route_after["metadata"]["generation"] == route_before["metadata"]["generation"]
+    cluster.wait_for("the audit log to show the refused read", lambda: _denied(cluster))
+    assert [(e.verb, e.resource) for e in _audit(cluster) if e.resource == "httproutes" and e.verb != "get"] == []
+
+
+def _denied(cluster: Cluster) -> list[AuditEvent]:
+    return [e for e in _audit(cluster) if e.code == 403 and (e.verb, e.resource) == ("get", "configmaps")]
 
 
 def test_deploy_failure_diagnosis_lists_pods_under_rbac(
-    kube: Kube, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    cluster: Cluster, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    kube.seed(*load_all("deployments.yaml"), *_role(SETUPS[0], "shop"))
-    kube.controllers.deployments.enable(delay=0.01)
-    kube.controllers.deployments.behave(
-        "storefront-canary", namespace="shop", failure="ErrImagePull", deadline_after=0.2
-    )
-    kube.enable_rbac()
-    monkeypatch.setenv("KUBECONFIG", str(kube.service_account_kubeconfig("shop", "progressive-storefront")))
+    namespace = cluster.namespace
+    stable, canary = deployments()
+    broken = with_pod_labels(canary, **{IMAGE_PULL_BACKOFF: "true"})
+    broken["spec"]["progressDeadlineSeconds"] = 3
+    install_deployments(cluster, stable, broken, wait=False)
+    _as_the_account(cluster, monkeypatch, _compiled_rbac(_rollout(namespace, SETUPS[0].router)))
     result = run_step(
         capsys,
         *argv(
             "deploy",
-            namespace="shop",
-            rollout="storefront",
+            namespace=namespace,
+            rollout=ROLLOUT,
             stable_deployment="storefront",
             canary_deployment="storefront-canary",
             images="app=registry.example.com/x:9",
+            progress_deadline="60s",
         ),
     )
     assert result.code == 6
-    assert "ErrImagePull for image registry.example.com/x:9" in result.last["error"]
+    assert "ImagePullBackOff for image registry.example.com/x:9" in result.last["error"]
     assert "pods not readable" not in result.last["error"]
+    cluster.wait_for(
+        "the audit log to show the pod list",
+        lambda: [e for e in _audit(cluster) if (e.verb, e.resource, e.code) == ("list", "pods", 200)],
+    )
+    assert [e for e in _audit(cluster) if e.code == 403] == []
