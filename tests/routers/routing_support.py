@@ -27,6 +27,7 @@ from tests.support.cluster.access import Cluster
 from tests.support.cluster.status_writers import GATEWAY_CLASS
 
 __all__ = [
+    "CRASH_LOOP",
     "FIXTURES",
     "IMAGE_PULL_BACKOFF",
     "NEVER_READY",
@@ -191,6 +192,8 @@ def install(cluster: Cluster, obj: dict[str, Any]) -> dict[str, Any]:
 NEVER_READY = "progressive.test/never-ready"
 """Pod template label: kwok leaves the pods Pending, no container started (a rollout that never finishes)."""
 IMAGE_PULL_BACKOFF = "progressive.test/image-pull-backoff"
+CRASH_LOOP = "progressive.test/crash-loop"
+"""Pod label: kwok reports every container in CrashLoopBackOff after 3 restarts, last exit code 1."""
 """Pod template label: kwok reports every container waiting in ``ImagePullBackOff``, as a kubelet does."""
 READY_DELAY = "pod-ready.stage.kwok.x-k8s.io/delay"
 """Pod template annotation: how long kwok waits before it makes a pod Running and Ready (default 200 ms).

@@ -2,18 +2,15 @@
 
 Broken rollouts are made the way they happen: pods whose images cannot be pulled (kwok's ``image-pull-backoff``
 label, reported as a kubelet does), pods the real scheduler cannot place (a CPU request no node has), pods that
-never start (``never-ready``), and crash-looping containers, whose status a small kubelet stand-in writes because
-kwok has no such stage. The Deployment's own ``progressDeadlineSeconds`` makes the real controller report
-``ProgressDeadlineExceeded``, which the step must take as the end of the wait.
+never start (``never-ready``), and crash-looping containers (``crash-loop``). The Deployment's own
+``progressDeadlineSeconds`` makes the real controller report ``ProgressDeadlineExceeded``, which the step must take
+as the end of the wait.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import pytest
@@ -22,6 +19,7 @@ from progressive.errors import UsageError
 from progressive.state import CONFIGMAP_KEY
 from progressive.step.deploy import parse_images
 from tests.routers.routing_support import (
+    CRASH_LOOP,
     IMAGE_PULL_BACKOFF,
     NEVER_READY,
     deployments,
@@ -156,45 +154,6 @@ def test_bad_replicas_flag(cluster_env: Cluster, capsys: pytest.CaptureFixture[s
     assert result.code == 2 and "--replicas: -1 is below 0" in result.last["error"]
 
 
-@contextmanager
-def crash_looping_kubelet(cluster: Cluster, selector: str) -> Iterator[None]:
-    """Report every pod matching ``selector`` as a kubelet reports a container that keeps crashing.
-
-    kwok has no crash-loop stage, so this stand-in writes the pods' status (``CrashLoopBackOff``, restarted 3 times,
-    last exit code 1) through the real ``pods/status`` subresource while the test runs. The pods carry kwok's
-    ``never-ready`` label, so kwok leaves them to it.
-    """
-    stop = threading.Event()
-
-    def crashed(container: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "name": container["name"],
-            "image": container["image"],
-            "imageID": "",
-            "ready": False,
-            "started": False,
-            "restartCount": 3,
-            "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container"}},
-            "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": None, "finishedAt": None}},
-        }
-
-    def report() -> None:
-        while not stop.wait(0.05):
-            for pod in cluster.list("v1", "Pod", labelSelector=selector):
-                if (pod.get("status") or {}).get("containerStatuses"):
-                    continue
-                status = {"phase": "Running", "containerStatuses": [crashed(c) for c in pod["spec"]["containers"]]}
-                cluster.set_status("v1", "Pod", pod["metadata"]["name"], status)
-
-    thread = threading.Thread(target=report, name="crash-looping-kubelet", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=10)
-
-
 def _unschedulable(deployment: dict[str, Any]) -> dict[str, Any]:
     """The canary asking for more CPU than any node has: the real scheduler cannot place its pods."""
     deployment["spec"]["template"]["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "5000"}}
@@ -215,16 +174,11 @@ def test_failure_reports_what_the_pods_say(
     stable, _canary = deployments()
     broken = {
         "ImagePullBackOff": lambda: failing_canary(**{IMAGE_PULL_BACKOFF: "true"}),
-        "CrashLoopBackOff": lambda: failing_canary(**{NEVER_READY: "true"}),
+        "CrashLoopBackOff": lambda: failing_canary(**{CRASH_LOOP: "true"}),
         "Unschedulable": lambda: _unschedulable(failing_canary()),
     }[failure]()
     install_deployments(cluster, stable, broken, wait=False)  # the stable need not run for a deploy
-    with (
-        crash_looping_kubelet(cluster, "app=storefront,track=canary")
-        if failure == "CrashLoopBackOff"
-        else nullcontext()
-    ):
-        result = run_step(capsys, *deploy(cluster.namespace))
+    result = run_step(capsys, *deploy(cluster.namespace))
     assert result.code == 6, result.lines
     error = result.last["error"]
     # the controller's verdict ended the wait, not the step's own 60 s deadline
