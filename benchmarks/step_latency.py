@@ -1,15 +1,16 @@
 """Step latency: cold start, and an end-to-end ``set-weight`` beside ``kubectl patch`` doing the same change.
 
-Run: ``.venv/bin/python benchmarks/step_latency.py [--runs 15]``
+Run: ``.venv/bin/python benchmarks/step_latency.py [--runs 15] [--run DIR]``
 
-Everything runs against the in-repo API server (``tests.support.kubeapi``) on 127.0.0.1, in this process,
-seeded with the HTTPRoute fixture of the router tests. Each measurement is a fresh subprocess (a real
-cold start, as in a Tekton step container), timed from spawn to exit; the table shows medians.
+Everything runs against the real local cluster's kube-apiserver (``tests/support/cluster``; a temporary one is
+started unless ``--run`` names the run directory of one started with ``scripts/cluster up --run DIR``), in a
+namespace of its own holding the HTTPRoute fixture of the router tests. Each measurement is a fresh subprocess (a
+real cold start, as in a Tekton step container), timed from spawn to exit; the table shows medians.
 
 - ``progressive step --help``: interpreter start plus the step's import path;
 - ``progressive step set-weight``: connect, read the route and the state record, record the pending
-  weight, one PUT, read back, record the weight, record an Event (``--wait-accepted=false``: the test
-  server has no Gateway controller unless asked, and waiting on one would measure its delay, not ours);
+  weight, one PUT, read back, record the weight, record an Event (``--wait-accepted=false``: waiting on the
+  Gateway's status writer would measure its delay, not ours);
 - ``kubectl patch --type merge``: the same weight change as one merge patch of ``spec.rules``, nothing
   read back or recorded. Measured twice: with kubectl's discovery cache warm (a workstation), and with
   a fresh ``--cache-dir`` per run (a fresh container, like a Tekton step).
@@ -40,11 +41,12 @@ sys.path.insert(0, str(ROOT))
 
 from progressive.routers import gateway_api  # noqa: E402
 from progressive.routers.base import Target  # noqa: E402
-from tests.routers.routing_support import load, set_path  # noqa: E402
-from tests.support.kubeapi.kube import Kube  # noqa: E402
-from tests.support.kubeapi.server import KubeApiServer  # noqa: E402
+from tests.routers.routing_support import install, load, set_path  # noqa: E402
+from tests.support.cluster.access import Cluster, ResourceNames  # noqa: E402
+from tests.support.cluster.cluster import LocalCluster  # noqa: E402
 
-TARGET = Target("gateway-api", "shop", "storefront", "storefront", "storefront-canary")
+NAMESPACE = "step-latency"
+TARGET = Target("gateway-api", NAMESPACE, "storefront", "storefront", "storefront-canary")
 PROGRESSIVE = Path(sys.executable).with_name("progressive")
 
 
@@ -88,21 +90,29 @@ def _rules_at(route: dict[str, Any], weight: int) -> list[Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15, help="subprocess runs per row (median is shown)")
+    parser.add_argument("--run", type=Path, help="run directory of a running local cluster (default: start one)")
     args = parser.parse_args()
     if args.runs < 10:
         parser.error(f"--runs: {args.runs} is below 10")
-    kubectl = shutil.which("kubectl")
     workdir = Path(tempfile.mkdtemp(prefix="step-latency-"))
-    server = KubeApiServer().start()
+    local = LocalCluster(args.run or workdir / "cluster")
+    if args.run is None:
+        local.up()
+    api = local.api_client()
     try:
-        kube = Kube(server, workdir)
-        route = load("httproute.yaml")
-        kube.seed(route)
+        kubectl = str(local.build.binary("kubectl"))
+        names = ResourceNames(api)
+        kube = Cluster(local, names, NAMESPACE, workdir)
+        if kube.get("v1", "Namespace", NAMESPACE) is not None:
+            kube.delete("v1", "Namespace", NAMESPACE)
+            kube.wait_for(f"namespace {NAMESPACE} gone", lambda: kube.get("v1", "Namespace", NAMESPACE) is None, 120)
+        kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+        route = install(kube, load("httproute.yaml"))
         env = {**os.environ, "KUBECONFIG": str(kube.kubeconfig), "HOME": str(workdir)}
         weights = (10, 20)
         step_args = [
             "--router=gateway-api",
-            "--namespace=shop",
+            f"--namespace={NAMESPACE}",
             "--rollout=storefront",
             "--run-id=bench",
             "--name=storefront",
@@ -123,47 +133,48 @@ def main() -> int:
                 ),
             )
         )
-        if kubectl:
-            patches = [json.dumps({"spec": {"rules": _rules_at(route, w)}}) for w in weights]
-            base = [
-                kubectl,
-                "--kubeconfig",
-                str(kube.kubeconfig),
-                "-n",
-                "shop",
-                "patch",
-                "httproutes.gateway.networking.k8s.io",
+        patches = [json.dumps({"spec": {"rules": _rules_at(route, w)}}) for w in weights]
+        base = [
+            kubectl,
+            "--kubeconfig",
+            str(kube.kubeconfig),
+            "-n",
+            NAMESPACE,
+            "patch",
+            "httproutes.gateway.networking.k8s.io",
+        ]
+
+        def warm(r: int) -> list[str]:
+            return [
+                *base,
+                "storefront",
+                "--type",
+                "merge",
+                "-p",
+                patches[r % 2],
+                "--cache-dir",
+                str(workdir / "warm"),
             ]
 
-            def warm(r: int) -> list[str]:
-                return [
-                    *base,
-                    "storefront",
-                    "--type",
-                    "merge",
-                    "-p",
-                    patches[r % 2],
-                    "--cache-dir",
-                    str(workdir / "warm"),
-                ]
+        def cold(r: int) -> list[str]:
+            return [
+                *base,
+                "storefront",
+                "--type",
+                "merge",
+                "-p",
+                patches[r % 2],
+                "--cache-dir",
+                str(workdir / f"c{r}"),
+            ]
 
-            def cold(r: int) -> list[str]:
-                return [
-                    *base,
-                    "storefront",
-                    "--type",
-                    "merge",
-                    "-p",
-                    patches[r % 2],
-                    "--cache-dir",
-                    str(workdir / f"c{r}"),
-                ]
-
-            _time(1, warm, env)  # fill the warm cache
-            rows.append(("kubectl patch --type merge (discovery cache warm)", _time(args.runs, warm, env)))
-            rows.append(("kubectl patch --type merge (fresh cache, like a new container)", _time(args.runs, cold, env)))
+        _time(1, warm, env)  # fill the warm cache
+        rows.append(("kubectl patch --type merge (discovery cache warm)", _time(args.runs, warm, env)))
+        rows.append(("kubectl patch --type merge (fresh cache, like a new container)", _time(args.runs, cold, env)))
     finally:
-        server.stop()
+        api.close()  # type: ignore[no-untyped-call]
+        if args.run is None:
+            local.down()
         shutil.rmtree(workdir, ignore_errors=True)
 
     width = max(len(name) for name, _ in rows)
@@ -177,14 +188,11 @@ def main() -> int:
     wall = {name: _median_ms([s.wall for s in samples]) for name, samples in rows}
     cpu = {name: _median_ms([s.cpu for s in samples]) for name, samples in rows}
     step = "progressive step set-weight"
-    if kubectl:
-        for name in (n for n in wall if n.startswith("kubectl")):
-            print(
-                f"set-weight vs {name}: {wall[step] / wall[name]:.2f}x wall, {cpu[step] / cpu[name]:.2f}x CPU "
-                "(target: within 1.5x)"
-            )
-    else:
-        print("kubectl is not on PATH: no comparison")
+    for name in (n for n in wall if n.startswith("kubectl")):
+        print(
+            f"set-weight vs {name}: {wall[step] / wall[name]:.2f}x wall, {cpu[step] / cpu[name]:.2f}x CPU "
+            "(target: within 1.5x)"
+        )
     print("command: " + " ".join([sys.executable, *sys.argv]))
     return 0
 

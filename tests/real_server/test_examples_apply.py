@@ -57,8 +57,11 @@ def _missing(written: Any, stored: Any, path: str = "") -> list[str]:
 def _compile(example: Path, out: Path) -> list[Path]:
     result = subprocess.run(
         [sys.executable, "-m", "progressive.cli", "compile", str(example), "-o", str(out)],
-        capture_output=True, text=True, check=False, cwd=ROOT,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return sorted(path for path in out.iterdir() if path.is_dir())
 

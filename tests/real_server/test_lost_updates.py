@@ -57,7 +57,8 @@ def test_an_approval_recorded_during_a_weight_change_survives(
     result = run_step(capsys, *set_weight_args(cluster, 20))
     assert result.code == 0, result.lines
     state = _state(cluster)
-    assert [(a["by"], a["decision"]) for a in state["approvals"]] == [("ada", "approved")], state  # kept
+    approvals = [(a["by"], a["decision"]) for a in state["approvals"]]  # type: ignore[attr-defined]
+    assert approvals == [("ada", "approved")], state  # kept
     assert (state["canary_weight"], state["pending_weight"]) == (20, None), state  # and the step's own
     state_writes = [e for e in api_proxy.log.entries if e.resource == "configmaps" and e.verb == "update"]
     assert state_writes[0].status == 409, [(e.verb, e.status) for e in state_writes]  # a real conflict

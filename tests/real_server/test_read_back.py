@@ -62,7 +62,9 @@ def capped_canary(cluster: Cluster) -> Iterator[str]:
                 {
                     "patchType": "JSONPatch",
                     "jsonPatch": {
-                        "expression": '[JSONPatch{op: "replace", path: "/spec/rules/0/backendRefs/1/weight", value: 20}]'
+                        "expression": (
+                            '[JSONPatch{op: "replace", path: "/spec/rules/0/backendRefs/1/weight", value: 20}]'
+                        )
                     },
                 }
             ],

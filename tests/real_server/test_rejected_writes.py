@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from progressive.state import CONFIGMAP_KEY
 from tests.real_server._world import ROUTE, route_weights, set_weight_args, web
@@ -123,7 +123,7 @@ def change_freeze(cluster: Cluster) -> Iterator[None]:
                         "apiVersions": ["*"],
                         "operations": ["UPDATE"],
                         "resources": ["httproutes"],
-                    }  # fmt: skip
+                    }
                 ]
             },
             "validations": [

@@ -59,9 +59,17 @@ def _deploy_slow_canary(cluster: Cluster, capsys: pytest.CaptureFixture[str]) ->
         "apps/v1", "Deployment", "web-canary", {"spec": {"template": {"metadata": {"annotations": SLOW_READY}}}}
     )
     deployed = run_step(
-        capsys, "deploy", f"--namespace={cluster.namespace}", "--rollout=web", "--run-id=run-1", "--stage=deploy",
-        "--stable-deployment=web", "--canary-deployment=web-canary", f"--images={NEW_IMAGE}", "--progress-deadline=90s",
-    )  # fmt: skip
+        capsys,
+        "deploy",
+        f"--namespace={cluster.namespace}",
+        "--rollout=web",
+        "--run-id=run-1",
+        "--stage=deploy",
+        "--stable-deployment=web",
+        "--canary-deployment=web-canary",
+        f"--images={NEW_IMAGE}",
+        "--progress-deadline=90s",
+    )
     assert deployed.code == 0, deployed.lines
 
 

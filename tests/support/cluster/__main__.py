@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"cluster up in {time.monotonic() - started:.1f} s; logs in {cluster.run / 'logs'}")
     print(f"export KUBECONFIG={cluster.kubeconfig}")
+    print(f"export PATH={cluster.run / 'bin'}:$PATH    # kubectl v1.37, built with the cluster")
     return 0
 
 

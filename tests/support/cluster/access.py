@@ -9,7 +9,8 @@ subresource as a controller writes it.
 * ``namespace``, ``kubeconfig`` (admin, context namespace set), ``api`` (an official ``ApiClient``), ``core``,
   ``apps``, ``custom``;
 * ``create(*objects_or_yaml)`` (namespace filled in when missing; strict field validation, as kubectl; a
-  ``status`` given is then written through the subresource), ``get``, ``list``, ``delete``, ``patch``, ``replace`` (also as a dry run), ``set_status``;
+  ``status`` given is then written through the subresource), ``create_dry_run``, ``get``, ``must_get``, ``list``,
+  ``delete``, ``patch``, ``replace`` (also as a dry run), ``set_status``;
 * ``wait_for(what, check, timeout)``: poll until ``check()`` returns something truthy;
 * ``kubectl(*args)``: the built kubectl against this cluster;
 * ``service_account_kubeconfig(name)``: a kubeconfig with a token of that ServiceAccount (TokenRequest API);
@@ -19,6 +20,7 @@ subresource as a controller writes it.
 
 from __future__ import annotations
 
+import builtins
 import json
 import subprocess
 import time
@@ -29,8 +31,9 @@ from typing import Any, TypeVar
 
 import yaml
 from kubernetes import client, config
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
+from tests.support.cluster import rest
 from tests.support.cluster.cluster import LocalCluster
 from tests.support.cluster.fault_proxy import FaultProxy
 from tests.support.cluster.kubeconfig import write_kubeconfig
@@ -70,21 +73,10 @@ class ResourceNames:
         return base + where + f"/{plural}" + (f"/{name}" if name else "") + (f"/{sub}" if sub else "")
 
 
-def _call(api: client.ApiClient, method: str, path: str, body: Any = None, content_type: str = "application/json") -> Obj:
-    """One request through the official client's plumbing; :class:`ApiException` for a non-2xx answer."""
-    method, url, headers, serialized, post = api.param_serialize(
-        method,
-        path,
-        header_params={"Accept": "application/json", "Content-Type": content_type},
-        body=body,
-        auth_settings=["BearerToken"],
-    )
-    response = api.call_api(method, url, headers, serialized, post)
-    data = response.read()
-    if not 200 <= response.status <= 299:
-        raise ApiException(status=response.status, reason=response.reason, body=data.decode(errors="replace"))
-    result: Obj = json.loads(data) if data else {}
-    return result
+def _call(
+    api: client.ApiClient, method: str, path: str, body: Any = None, content_type: str = "application/json"
+) -> Obj:
+    return rest.request(api, method, path, body, content_type=content_type)
 
 
 def documents(items: Iterable[Obj | str]) -> list[Obj]:
@@ -107,9 +99,12 @@ class Cluster:
         self.namespace = namespace
         self.workdir = workdir
         self.kubeconfig = write_kubeconfig(
-            workdir / "kubeconfig", local.server, local.credentials.ca_cert, local.credentials.admin_token,
+            workdir / "kubeconfig",
+            local.server,
+            local.credentials.ca_cert,
+            local.credentials.admin_token,
             namespace=namespace,
-        )  # fmt: skip
+        )
         self._clients: list[client.ApiClient] = []
         self._proxies: list[FaultProxy] = []
 
@@ -141,7 +136,7 @@ class Cluster:
         for proxy in self._proxies:
             proxy.close()
         for api in self._clients:
-            api.close()
+            api.close()  # type: ignore[no-untyped-call]
         self._clients.clear()
 
     # -- objects --------------------------------------------------------------------------------------
@@ -152,8 +147,8 @@ class Cluster:
     def create(self, *objects: Obj | str) -> list[Obj]:
         """Create objects as a client does; a ``status`` given is then written through the subresource."""
         created = []
-        for obj in documents(objects):
-            obj = json.loads(json.dumps(obj))
+        for given in documents(objects):
+            obj = json.loads(json.dumps(given))
             api_version, kind = obj["apiVersion"], obj["kind"]
             _plural, namespaced = self.names.resolve(api_version, kind)
             if namespaced:
@@ -162,7 +157,9 @@ class Cluster:
             path = self.names.path(api_version, kind, obj["metadata"].get("namespace")) + STRICT
             stored = _call(self.api, "POST", path, obj)
             if status:
-                stored = self.set_status(api_version, kind, stored["metadata"]["name"], status, stored["metadata"].get("namespace"))
+                stored = self.set_status(
+                    api_version, kind, stored["metadata"]["name"], status, stored["metadata"].get("namespace")
+                )
             created.append(stored)
         return created
 
@@ -205,8 +202,17 @@ class Cluster:
             raise
         return True
 
-    def patch(self, api_version: str, kind: str, name: str, patch: Obj | list[Obj], *,
-              namespace: str | None = None, sub: str = "", merge: str = "merge") -> Obj:  # fmt: skip
+    def patch(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        patch: Obj | builtins.list[Obj],
+        *,
+        namespace: str | None = None,
+        sub: str = "",
+        merge: str = "merge",
+    ) -> Obj:
         """Patch (``merge``, ``strategic`` or ``json``) and return the stored object."""
         content_type = {
             "merge": "application/merge-patch+json",
@@ -219,7 +225,9 @@ class Cluster:
     def replace(self, obj: Obj, *, dry_run: bool = False) -> Obj:
         """``PUT`` the object (its ``resourceVersion`` guards it); ``dry_run`` runs admission without storing."""
         metadata = obj["metadata"]
-        path = self.names.path(obj["apiVersion"], obj["kind"], metadata.get("namespace") or self.namespace, metadata["name"])
+        path = self.names.path(
+            obj["apiVersion"], obj["kind"], metadata.get("namespace") or self.namespace, metadata["name"]
+        )
         return _call(self.api, "PUT", path + STRICT + ("&dryRun=All" if dry_run else ""), obj)
 
     def set_status(self, api_version: str, kind: str, name: str, status: Obj, namespace: str | None = None) -> Obj:
@@ -245,20 +253,34 @@ class Cluster:
     def service_account_kubeconfig(self, name: str, namespace: str | None = None, *, server: str | None = None) -> Path:
         """A kubeconfig authenticating as ServiceAccount ``name`` (a fresh token from the TokenRequest API)."""
         namespace = namespace or self.namespace
-        response = self.core.create_namespaced_service_account_token(
-            name, namespace, {"spec": {"expirationSeconds": 3600}}
+        path = self.names.path("v1", "ServiceAccount", namespace, name, "token")
+        answer = _call(
+            self.api,
+            "POST",
+            path,
+            {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 3600}},
         )
         return write_kubeconfig(
-            self.workdir / f"kubeconfig-sa-{namespace}-{name}", server or self.local.server,
-            self.local.credentials.ca_cert, response.status.token, user=name, namespace=namespace,
-        )  # fmt: skip
+            self.workdir / f"kubeconfig-sa-{namespace}-{name}",
+            server or self.local.server,
+            self.local.credentials.ca_cert,
+            str(answer["status"]["token"]),
+            user=name,
+            namespace=namespace,
+        )
 
-    def kubectl(self, *args: str, check: bool = True, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, check: bool = True, input_text: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """Run the built kubectl against this cluster (admin, the test's namespace by default)."""
         result = subprocess.run(
             [str(self.local.build.binary("kubectl")), f"--kubeconfig={self.kubeconfig}", *args],
-            capture_output=True, text=True, input=input_text, check=False, timeout=120,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            input=input_text,
+            check=False,
+            timeout=120,
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr}")
         return result
@@ -273,7 +295,9 @@ class Cluster:
             "kind": "Config",
             "clusters": [{"name": "proxy", "cluster": {"server": proxy.url}}],
             "users": [{"name": "admin", "user": {"token": self.local.credentials.admin_token}}],
-            "contexts": [{"name": "proxy", "context": {"cluster": "proxy", "user": "admin", "namespace": self.namespace}}],
+            "contexts": [
+                {"name": "proxy", "context": {"cluster": "proxy", "user": "admin", "namespace": self.namespace}}
+            ],
             "current-context": "proxy",
         }
         path.write_text(yaml.safe_dump(document, sort_keys=False))

@@ -30,8 +30,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client import ApiClient
+
+from tests.support.cluster import rest
+from tests.support.cluster.rest import ApiException
 
 __all__ = [
     "EXECUTOR_NODE",
@@ -88,24 +90,41 @@ def crd_documents(crds: Path) -> list[Obj]:
     return found
 
 
-def _create_or_replace_crd(api: client.ApiextensionsV1Api, crd: Obj) -> None:
+CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+ADMISSION = "/apis/admissionregistration.k8s.io/v1"
+
+
+def _collection(kind: str, namespace: str | None = None) -> str:
+    where = f"/api/v1/namespaces/{namespace}" if namespace else "/api/v1"
+    return {
+        "CustomResourceDefinition": CRDS,
+        "ValidatingWebhookConfiguration": f"{ADMISSION}/validatingwebhookconfigurations",
+        "MutatingWebhookConfiguration": f"{ADMISSION}/mutatingwebhookconfigurations",
+    }.get(kind, f"{where}/{kind.lower()}s")
+
+
+def _create(api: ApiClient, obj: Obj, *, replace: bool = False) -> None:
+    """Create ``obj``; when it exists already, leave it (or ``replace`` it with this version)."""
+    namespace = obj["metadata"].get("namespace")
+    collection = _collection(obj["kind"], namespace)
     try:
-        api.create_custom_resource_definition(crd)
+        rest.request(api, "POST", collection, obj)
     except ApiException as error:
         if error.status != 409:
             raise
-        current = api.read_custom_resource_definition(crd["metadata"]["name"])
-        crd["metadata"]["resourceVersion"] = current.metadata.resource_version
-        api.replace_custom_resource_definition(crd["metadata"]["name"], crd)
+        if replace:
+            path = f"{collection}/{obj['metadata']['name']}"
+            obj["metadata"]["resourceVersion"] = rest.request(api, "GET", path)["metadata"]["resourceVersion"]
+            rest.request(api, "PUT", path, obj)
 
 
-def _wait_established(api: client.ApiextensionsV1Api, names: list[str], timeout: float = 60) -> None:
+def _wait_established(api: ApiClient, names: list[str], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     pending = set(names)
     while pending:
         for name in sorted(pending):
-            conditions = api.read_custom_resource_definition(name).status.conditions or []
-            if any(c.type == "Established" and c.status == "True" for c in conditions):
+            conditions = (rest.request(api, "GET", f"{CRDS}/{name}").get("status") or {}).get("conditions") or []
+            if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
                 pending.discard(name)
         if pending and time.monotonic() > deadline:
             raise TimeoutError(f"CRDs not Established after {timeout:.0f} s: {', '.join(sorted(pending))}")
@@ -113,87 +132,57 @@ def _wait_established(api: client.ApiextensionsV1Api, names: list[str], timeout:
             time.sleep(0.2)
 
 
-def _apply_namespaced(core: client.CoreV1Api, namespace: str, configmap: Obj) -> None:
-    configmap["metadata"]["namespace"] = namespace
-    try:
-        core.create_namespaced_config_map(namespace, configmap)
-    except ApiException as error:
-        if error.status != 409:
-            raise
-        core.replace_namespaced_config_map(configmap["metadata"]["name"], namespace, configmap)
-
-
-def _tekton_config(api: client.ApiClient, config_dir: Path) -> None:
-    core = client.CoreV1Api(api)
-    try:
-        core.create_namespace({"metadata": {"name": TEKTON_NAMESPACE}})
-    except ApiException as error:
-        if error.status != 409:
-            raise
+def _tekton_config(api: ApiClient, config_dir: Path) -> None:
+    _create(api, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": TEKTON_NAMESPACE}})
     for configmap in _yaml_documents(config_dir):
         if configmap.get("kind") != "ConfigMap":
             continue
         configmap.setdefault("data", {}).update(TEKTON_OVERRIDES.get(configmap["metadata"]["name"], {}))
-        _apply_namespaced(core, TEKTON_NAMESPACE, configmap)
+        configmap["metadata"]["namespace"] = TEKTON_NAMESPACE
+        _create(api, configmap, replace=True)
 
 
 def _webhook_configurations(crds: Path) -> list[Obj]:
     return [
-        doc for doc in _yaml_documents(crds / "tekton-webhook")
+        doc
+        for doc in _yaml_documents(crds / "tekton-webhook")
         if doc.get("kind") in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")
-    ]  # fmt: skip
+    ]
 
 
-def _remove_webhook_configurations(api: client.ApiClient, crds: Path) -> None:
-    admission = client.AdmissionregistrationV1Api(api)
+def _remove_webhook_configurations(api: ApiClient, crds: Path) -> None:
     for doc in _webhook_configurations(crds):
-        delete = (
-            admission.delete_validating_webhook_configuration
-            if doc["kind"] == "ValidatingWebhookConfiguration"
-            else admission.delete_mutating_webhook_configuration
-        )
         try:
-            delete(doc["metadata"]["name"])
+            rest.request(api, "DELETE", f"{_collection(doc['kind'])}/{doc['metadata']['name']}")
         except ApiException as error:
             if error.status != 404:
                 raise
 
 
-def tekton_webhook_configuration(api: client.ApiClient, crds: Path, port: int) -> None:
+def tekton_webhook_configuration(api: ApiClient, crds: Path, port: int) -> None:
     """The webhook's Service, Secret and configurations, pointing the API server at ``localhost:port``."""
-    core = client.CoreV1Api(api)
     service = {
+        "apiVersion": "v1",
+        "kind": "Service",
         "metadata": {"name": WEBHOOK_SERVICE, "namespace": TEKTON_NAMESPACE},
-        "spec": {"type": "ExternalName", "externalName": "localhost", "ports": [{"name": "https-webhook", "port": port}]},
+        "spec": {
+            "type": "ExternalName",
+            "externalName": "localhost",
+            "ports": [{"name": "https-webhook", "port": port}],
+        },
     }
-    try:
-        core.create_namespaced_service(TEKTON_NAMESPACE, service)
-    except ApiException as error:
-        if error.status != 409:
-            raise
-        core.patch_namespaced_service(WEBHOOK_SERVICE, TEKTON_NAMESPACE, {"spec": service["spec"]})
+    _create(api, service, replace=True)
     for doc in _yaml_documents(crds / "tekton-webhook"):
         if doc.get("kind") == "Secret":
-            try:
-                core.create_namespaced_secret(TEKTON_NAMESPACE, doc)
-            except ApiException as error:
-                if error.status != 409:
-                    raise
-    admission = client.AdmissionregistrationV1Api(api)
+            _create(api, doc)
     for doc in _webhook_configurations(crds):
         for webhook in doc["webhooks"]:
             webhook["clientConfig"]["service"]["port"] = port
-        create = (
-            admission.create_validating_webhook_configuration
-            if doc["kind"] == "ValidatingWebhookConfiguration"
-            else admission.create_mutating_webhook_configuration
-        )
-        create(doc)
+        _create(api, doc, replace=True)
 
 
-def _nodes(api: client.ApiClient) -> None:
-    core = client.CoreV1Api(api)
-    nodes = [
+def _nodes(api: ApiClient) -> None:
+    nodes: list[Obj] = [
         {"metadata": {"name": KWOK_NODE, "labels": {"type": "kwok", "kubernetes.io/hostname": KWOK_NODE}}},
         {
             "metadata": {"name": EXECUTOR_NODE, "labels": {"kubernetes.io/hostname": EXECUTOR_NODE}},
@@ -201,21 +190,16 @@ def _nodes(api: client.ApiClient) -> None:
         },
     ]
     for node in nodes:
-        try:
-            core.create_node(node)
-        except ApiException as error:
-            if error.status != 409:
-                raise
+        _create(api, {"apiVersion": "v1", "kind": "Node", **node})
 
 
-def bootstrap(api: client.ApiClient, crds: Path) -> list[str]:
+def bootstrap(api: ApiClient, crds: Path) -> list[str]:
     """Install CRDs, Tekton's configuration and the Nodes; return the CRD names once all are Established."""
-    extensions = client.ApiextensionsV1Api(api)
     documents = crd_documents(crds)
     for crd in documents:
-        _create_or_replace_crd(extensions, crd)
+        _create(api, crd, replace=True)
     names = [crd["metadata"]["name"] for crd in documents]
-    _wait_established(extensions, names)
+    _wait_established(api, names)
     _remove_webhook_configurations(api, crds)
     _tekton_config(api, crds / "tekton-config")
     _nodes(api)

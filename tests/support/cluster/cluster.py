@@ -43,7 +43,7 @@ from typing import Any
 
 from kubernetes import client, config
 
-from tests.support.cluster import audit, components, processes
+from tests.support.cluster import audit, components, processes, rest
 from tests.support.cluster.binaries import Build, find_build
 from tests.support.cluster.bootstrap import EXECUTOR_NODE, KWOK_NODE, bootstrap, tekton_webhook_configuration
 from tests.support.cluster.kubeconfig import write_kubeconfig
@@ -208,10 +208,14 @@ class LocalCluster:
             self._start(components.controller_manager(build, run, creds))
             self._start(components.scheduler(build, run))
             self._start(components.kwok(build, run))
-            self._start(self._python("relay", "relay", f"unix:{run / 'apiserver.sock'}", f"tcp:127.0.0.1:{ports.apiserver}"))
+            self._start(
+                self._python("relay", "relay", f"unix:{run / 'apiserver.sock'}", f"tcp:127.0.0.1:{ports.apiserver}")
+            )
             with self.api_client() as api:
                 bootstrap(api, build.crds)
-            self._start(self._python("webhook-relay", "relay", f"tcp:127.0.0.1:{ports.webhook}", f"unix:{run / 'webhook.sock'}"))
+            self._start(
+                self._python("webhook-relay", "relay", f"tcp:127.0.0.1:{ports.webhook}", f"unix:{run / 'webhook.sock'}")
+            )
             self._start(components.tekton_webhook(build, run, ports))
             with self.api_client() as api:
                 tekton_webhook_configuration(api, build.crds, ports.webhook)
@@ -220,13 +224,19 @@ class LocalCluster:
             self._start(self._python("executor", "executor", f"--run={run}", f"--build={build.root}"))
             self._start(self._python("status-writers", "status_writers", f"--kubeconfig={self.kubeconfig}"))
             with self.api_client() as api:
-                core = client.CoreV1Api(api)
-                _wait("ServiceAccount default/default", lambda: _exists(core.read_namespaced_service_account, "default", "default"), 60, run, "kube-controller-manager")
-                _wait(f"Node {KWOK_NODE} Ready", lambda: _node_ready(core, KWOK_NODE), 60, run, "kwok")
-                _wait(f"Node {EXECUTOR_NODE} Ready", lambda: _node_ready(core, EXECUTOR_NODE), 60, run, "executor")
+                account = "/api/v1/namespaces/default/serviceaccounts/default"
+                _wait(
+                    "ServiceAccount default/default", lambda: _exists(api, account), 60, run, "kube-controller-manager"
+                )
+                _wait(f"Node {KWOK_NODE} Ready", lambda: _node_ready(api, KWOK_NODE), 60, run, "kwok")
+                _wait(f"Node {EXECUTOR_NODE} Ready", lambda: _node_ready(api, EXECUTOR_NODE), 60, run, "executor")
         except BaseException:
             self.down()
             raise
+        tools = run / "bin"
+        tools.mkdir(exist_ok=True)
+        (tools / "kubectl").unlink(missing_ok=True)
+        (tools / "kubectl").symlink_to(build.binary("kubectl"))
         (run / "logs" / "up.log").write_text(f"up in {time.monotonic() - started:.1f} s\n")
 
     def down(self) -> list[str]:
@@ -252,8 +262,12 @@ class LocalCluster:
 def _webhook_answers(api: client.ApiClient) -> bool:
     """A dry-run create of an invalid Task is refused by the webhook's validation (and a valid one is admitted)."""
     custom = client.CustomObjectsApi(api)
-    task = {"apiVersion": "tekton.dev/v1", "kind": "Task", "metadata": {"name": "probe", "namespace": "default"},
-            "spec": {"steps": [{"name": "Not_A_DNS_Label", "image": "busybox", "command": ["true"]}]}}  # fmt: skip
+    task = {
+        "apiVersion": "tekton.dev/v1",
+        "kind": "Task",
+        "metadata": {"name": "probe", "namespace": "default"},
+        "spec": {"steps": [{"name": "Not_A_DNS_Label", "image": "busybox", "command": ["true"]}]},
+    }
     try:
         custom.create_namespaced_custom_object("tekton.dev", "v1", "default", "tasks", task, dry_run="All")
     except client.ApiException as error:
@@ -275,16 +289,16 @@ def _check_free(*ports: int) -> None:
                 ) from error
 
 
-def _exists(read: Callable[..., Any], name: str, namespace: str) -> bool:
+def _exists(api: client.ApiClient, path: str) -> bool:
     try:
-        read(name, namespace)
-    except client.ApiException as error:
+        rest.request(api, "GET", path)
+    except rest.ApiException as error:
         if error.status == 404:
             return False
         raise
     return True
 
 
-def _node_ready(core: client.CoreV1Api, name: str) -> bool:
-    node = core.read_node(name)
-    return any(c.type == "Ready" and c.status == "True" for c in (node.status.conditions or []))
+def _node_ready(api: client.ApiClient, name: str) -> bool:
+    conditions = (rest.request(api, "GET", f"/api/v1/nodes/{name}").get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)

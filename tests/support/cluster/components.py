@@ -93,7 +93,7 @@ def apiserver(build: Build, run: Path, ports: Ports, creds: Credentials) -> Comp
             "--event-ttl=30m",
             "--kubelet-preferred-address-types=InternalIP",  # the executor's log endpoint is on 127.0.0.1
             # every request made with a ServiceAccount's token (the steps, in pods or with a test's
-            # service-account kubeconfig) is recorded: tests read what a step really did (tests/support/cluster/audit.py)
+            # service-account kubeconfig) is recorded: tests read what a step really did (see audit.py)
             f"--audit-policy-file={run / 'audit-policy.yaml'}",
             f"--audit-log-path={run / 'logs' / 'audit.log'}",
             "--audit-log-format=json",

@@ -2,9 +2,10 @@
 
 The step's retries and idempotency are tested against the real kube-apiserver, with the faults a real network and
 a loaded server produce put in between by this proxy: a :class:`~tests.support.faults.FaultPlan` decides per
-request (a concurrent writer acting just before the request reaches the server, 409 bursts, 429 with ``Retry-After``, 5xx answered without forwarding, slow answers, connections refused or
-reset before the request reaches the server, answers cut after the status line or mid-body *after* the server
-applied the write, and writes applied whose answer is lost). Clients speak plain HTTP to the proxy on 127.0.0.1;
+request (a concurrent writer acting just before the request reaches the server, 409 bursts, 429 with
+``Retry-After``, 5xx answered without forwarding, slow answers, connections refused or reset before the request
+reaches the server, answers cut after the status line or mid-body *after* the server applied the write, and writes
+applied whose answer is lost). Clients speak plain HTTP to the proxy on 127.0.0.1;
 the proxy speaks HTTPS to the API server, verifying its certificate, and passes the client's bearer token on, so
 RBAC applies as without it.
 
@@ -75,8 +76,11 @@ def request_info(method: str, path: str, query: dict[str, list[str]]) -> Request
 
 def _status_body(code: int, info: RequestInfo) -> bytes:
     reasons = {
-        409: ("Conflict", f'Operation cannot be fulfilled on {info.resource} "{info.name}": the object has been '
-              "modified; please apply your changes to the latest version and try again"),
+        409: (
+            "Conflict",
+            f'Operation cannot be fulfilled on {info.resource} "{info.name}": the object has been '
+            "modified; please apply your changes to the latest version and try again",
+        ),
         429: ("TooManyRequests", "Too many requests, please try again later."),
         500: ("InternalError", "Internal error occurred: injected by the fault proxy"),
         503: ("ServiceUnavailable", "The server is currently unable to handle the request"),
@@ -84,14 +88,22 @@ def _status_body(code: int, info: RequestInfo) -> bytes:
         403: ("Forbidden", f'{info.resource} "{info.name}" is forbidden: injected by the fault proxy'),
         404: ("NotFound", f'{info.resource} "{info.name}" not found'),
         422: ("Invalid", f'{info.resource} "{info.name}" is invalid: injected by the fault proxy'),
-    }  # fmt: skip
+    }
     reason, message = reasons.get(code, ("InternalError", f"injected status {code}"))
     details: dict[str, Any] = {"name": info.name, "kind": info.resource.split("/")[0]}
     if info.group:
         details["group"] = info.group
     return json.dumps(
-        {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
-         "reason": reason, "details": details, "code": code}  # fmt: skip
+        {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": message,
+            "reason": reason,
+            "details": details,
+            "code": code,
+        }
     ).encode()
 
 
@@ -113,8 +125,7 @@ class FaultProxy:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def close(self) -> None:
         self._server.shutdown()
@@ -157,7 +168,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the request log is the record."""
 
     def do_GET(self) -> None:
@@ -194,10 +205,17 @@ class _Handler(BaseHTTPRequestHandler):
 
         def record(status: int, committed: bool) -> None:
             proxy.log.record(
-                method=self.command, path=split.path, query=split.query,
-                content_type=self.headers.get("Content-Type", ""), body=body, user=user, info=info,
-                status=status, fault=_describe(delay, fault), committed=committed,
-            )  # fmt: skip
+                method=self.command,
+                path=split.path,
+                query=split.query,
+                content_type=self.headers.get("Content-Type", ""),
+                body=body,
+                user=user,
+                info=info,
+                status=status,
+                fault=_describe(delay, fault),
+                committed=committed,
+            )
 
         if fault is not None and fault.kind == "status":
             payload = _status_body(fault.code, info)
@@ -210,7 +228,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
             record(fault.code, False)
             return
-        if fault is not None and fault.kind == "drop" and fault.stage in ("before-response", "reset") and not fault.commit:
+        if (
+            fault is not None
+            and fault.kind == "drop"
+            and fault.stage in ("before-response", "reset")
+            and not fault.commit
+        ):
             record(0, False)
             self._drop(fault.stage)
             return

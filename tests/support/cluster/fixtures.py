@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from tests.support.cluster.access import Cluster, ResourceNames
 from tests.support.cluster.cluster import LocalCluster
@@ -60,7 +60,7 @@ def _resource_names(local_cluster: LocalCluster) -> Iterator[ResourceNames]:
     try:
         yield ResourceNames(api)
     finally:
-        api.close()
+        api.close()  # type: ignore[no-untyped-call]
 
 
 def _namespace_name(test_name: str) -> str:
@@ -70,12 +70,20 @@ def _namespace_name(test_name: str) -> str:
 
 @pytest.fixture
 def cluster(
-    local_cluster: LocalCluster, _resource_names: ResourceNames, request: pytest.FixtureRequest,
+    local_cluster: LocalCluster,
+    _resource_names: ResourceNames,
+    request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Cluster]:  # fmt: skip
+) -> Iterator[Cluster]:
     namespace = _namespace_name(request.node.name)
     handle = Cluster(local_cluster, _resource_names, namespace, tmp_path_factory.mktemp("cluster"))
-    handle.core.create_namespace({"metadata": {"name": namespace, "labels": {"progressive.test/namespace": "true"}}})
+    handle.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": namespace, "labels": {"progressive.test/namespace": "true"}},
+        }
+    )
     handle.wait_for(
         f"ServiceAccount {namespace}/default", lambda: _exists(handle.core, namespace, "default"), timeout=30
     )

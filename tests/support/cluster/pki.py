@@ -82,9 +82,18 @@ def make_credentials(directory: Path) -> Credentials:
     directory.chmod(0o700)
     _openssl("genrsa", "-out", str(creds.ca_key), "2048")
     _openssl(
-        "req", "-x509", "-new", "-key", str(creds.ca_key), "-days", "30", "-subj", "/CN=progressive-local-ca",
-        "-out", str(creds.ca_cert),
-    )  # fmt: skip
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        str(creds.ca_key),
+        "-days",
+        "30",
+        "-subj",
+        "/CN=progressive-local-ca",
+        "-out",
+        str(creds.ca_cert),
+    )
     _openssl("genrsa", "-out", str(creds.serving_key), "2048")
     request = directory / "apiserver.csr"
     _openssl("req", "-new", "-key", str(creds.serving_key), "-subj", "/CN=kube-apiserver", "-out", str(request))
@@ -94,9 +103,22 @@ def make_credentials(directory: Path) -> Credentials:
         f"subjectAltName={','.join(SERVING_NAMES)}\n"
     )
     _openssl(
-        "x509", "-req", "-in", str(request), "-CA", str(creds.ca_cert), "-CAkey", str(creds.ca_key),
-        "-CAcreateserial", "-days", "30", "-extfile", str(extensions), "-out", str(creds.serving_cert),
-    )  # fmt: skip
+        "x509",
+        "-req",
+        "-in",
+        str(request),
+        "-CA",
+        str(creds.ca_cert),
+        "-CAkey",
+        str(creds.ca_key),
+        "-CAcreateserial",
+        "-days",
+        "30",
+        "-extfile",
+        str(extensions),
+        "-out",
+        str(creds.serving_cert),
+    )
     _openssl("genrsa", "-out", str(creds.service_account_key), "2048")
     creds.token_file.write_text(f"{secrets.token_hex(16)},admin,admin,system:masters\n")
     for path in directory.iterdir():

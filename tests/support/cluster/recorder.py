@@ -11,7 +11,6 @@ import json
 import threading
 from typing import Any
 
-
 from tests.support.cluster.access import Cluster
 
 __all__ = ["ObjectRecorder"]

@@ -27,18 +27,20 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
 import urllib3
-from kubernetes import client, config, watch
-from kubernetes.client.rest import ApiException
+from kubernetes import config
+from kubernetes.client import ApiClient
+
+from tests.support.cluster import rest
+from tests.support.cluster.rest import ApiException
 
 __all__ = ["DELAY_ANNOTATION", "GATEWAY_CLASS", "GATEWAY_CONTROLLER", "main"]
 
@@ -47,8 +49,8 @@ GATEWAY_CLASS = "progressive-local"
 """A GatewayClass of this name is created at start, so tests and the demo have one to use."""
 DELAY_ANNOTATION = "status-writer.progressive.test/delay-ms"
 
-GATEWAY_GROUP, GATEWAY_VERSION = "gateway.networking.k8s.io", "v1"
-CONTOUR_GROUP, CONTOUR_VERSION = "projectcontour.io", "v1"
+GATEWAYS_API = "/apis/gateway.networking.k8s.io/v1"
+CONTOUR_API = "/apis/projectcontour.io/v1"
 
 Obj = dict[str, Any]
 
@@ -79,27 +81,32 @@ def _delay(obj: Obj | None) -> float:
         return 0.0
 
 
+def _namespaced(api: str, namespace: str, plural: str, name: str = "") -> str:
+    return f"{api}/namespaces/{namespace}/{plural}" + (f"/{name}" if name else "")
+
+
 class _Writer:
     """Shared plumbing: watch some kinds, reconcile objects after an optional delay, write status with retries."""
 
-    def __init__(self, api: client.ApiClient, stop: threading.Event) -> None:
+    def __init__(self, api: ApiClient, stop: threading.Event) -> None:
         self.api = api
-        self.custom = client.CustomObjectsApi(api)
-        self.core = client.CoreV1Api(api)
         self.stop = stop
 
-    def watch(self, name: str, list_call: Callable[..., Any], on_event: Callable[[str, Obj], None], **kwargs: Any) -> None:
-        threading.Thread(target=self._watch, args=(list_call, on_event, kwargs), name=name, daemon=True).start()
+    def start(self) -> None:
+        """Start the watches (in threads)."""
+        raise NotImplementedError
 
-    def _watch(self, list_call: Callable[..., Any], on_event: Callable[[str, Obj], None], kwargs: dict[str, Any]) -> None:
+    def watch(self, path: str, on_event: Callable[[str, Obj], None]) -> None:
+        """Call ``on_event(type, object)`` for every object of the collection at ``path`` and every change."""
+        threading.Thread(target=self._watch, args=(path, on_event), name=f"watch {path}", daemon=True).start()
+
+    def _watch(self, path: str, on_event: Callable[[str, Obj], None]) -> None:
         while not self.stop.is_set():
             try:
-                for event in watch.Watch().stream(list_call, timeout_seconds=120, **kwargs):
-                    if event["type"] in ("ADDED", "MODIFIED", "DELETED"):
-                        raw = event["raw_object"]
-                        on_event(event["type"], raw if isinstance(raw, dict) else json.loads(raw))
+                for kind, obj in rest.events(self.api, path, self.stop):
+                    on_event(kind, obj)
             except (ApiException, urllib3.exceptions.HTTPError, OSError) as error:
-                print(f"status-writers: watch interrupted: {error}", file=sys.stderr, flush=True)
+                print(f"status-writers: watch of {path} interrupted: {error}", file=sys.stderr, flush=True)
                 self.stop.wait(0.5)
 
     def later(self, seconds: float, action: Callable[[], None]) -> None:
@@ -112,38 +119,34 @@ class _Writer:
 
     @staticmethod
     def _guarded(action: Callable[[], None]) -> None:
+        """Run a reconcile; an object deleted meanwhile (404) is no error, anything else is logged."""
         try:
             action()
         except ApiException as error:
             if error.status != 404:
                 print(f"status-writers: {error.status} {error.reason}: {error.body}", file=sys.stderr, flush=True)
 
-    def service_exists(self, namespace: str, name: str) -> bool:
+    def get(self, path: str) -> Obj | None:
         try:
-            self.core.read_namespaced_service(name, namespace)
+            return rest.request(self.api, "GET", path)
         except ApiException as error:
             if error.status == 404:
-                return False
+                return None
             raise
-        return True
 
-    def update_status(self, group: str, version: str, plural: str, namespace: str | None, name: str,
-                      compute: Callable[[Obj], Obj | None]) -> None:  # fmt: skip
+    def service_exists(self, namespace: str, name: str) -> bool:
+        return self.get(f"/api/v1/namespaces/{namespace}/services/{name}") is not None
+
+    def update_status(self, path: str, compute: Callable[[Obj], Obj | None]) -> None:
         """Read, compute the new status, replace it with the read's resourceVersion; retry on conflict."""
         for _attempt in range(10):
-            if namespace is None:
-                obj = self.custom.get_cluster_custom_object(group, version, plural, name)
-            else:
-                obj = self.custom.get_namespaced_custom_object(group, version, namespace, plural, name)
+            obj = rest.request(self.api, "GET", path)
             status = compute(obj)
             if status is None or status == obj.get("status"):
                 return
             obj["status"] = status
             try:
-                if namespace is None:
-                    self.custom.replace_cluster_custom_object_status(group, version, plural, name, obj)
-                else:
-                    self.custom.replace_namespaced_custom_object_status(group, version, namespace, plural, name, obj)
+                rest.request(self.api, "PUT", f"{path}/status", obj)
                 return
             except ApiException as error:
                 if error.status != 409:
@@ -155,23 +158,20 @@ class GatewayStatusWriter(_Writer):
 
     def start(self) -> None:
         self._ensure_class()
-        self.watch("gatewayclasses", self.custom.list_cluster_custom_object, self._on_class,
-                   group=GATEWAY_GROUP, version=GATEWAY_VERSION, plural="gatewayclasses")  # fmt: skip
-        self.watch("gateways", self.custom.list_cluster_custom_object, self._on_gateway,
-                   group=GATEWAY_GROUP, version=GATEWAY_VERSION, plural="gateways")  # fmt: skip
-        self.watch("httproutes", self.custom.list_cluster_custom_object, self._on_route,
-                   group=GATEWAY_GROUP, version=GATEWAY_VERSION, plural="httproutes")  # fmt: skip
-        self.watch("services", self.core.list_service_for_all_namespaces, self._on_service)
+        self.watch(f"{GATEWAYS_API}/gatewayclasses", self._on_class)
+        self.watch(f"{GATEWAYS_API}/gateways", self._on_gateway)
+        self.watch(f"{GATEWAYS_API}/httproutes", self._on_route)
+        self.watch("/api/v1/services", self._on_service)
 
     def _ensure_class(self) -> None:
         body = {
-            "apiVersion": f"{GATEWAY_GROUP}/{GATEWAY_VERSION}",
+            "apiVersion": "gateway.networking.k8s.io/v1",
             "kind": "GatewayClass",
             "metadata": {"name": GATEWAY_CLASS},
             "spec": {"controllerName": GATEWAY_CONTROLLER},
         }
         try:
-            self.custom.create_cluster_custom_object(GATEWAY_GROUP, GATEWAY_VERSION, "gatewayclasses", body)
+            rest.request(self.api, "POST", f"{GATEWAYS_API}/gatewayclasses", body)
         except ApiException as error:
             if error.status != 409:
                 raise
@@ -179,22 +179,12 @@ class GatewayStatusWriter(_Writer):
     # -- ownership ------------------------------------------------------------------------------------
 
     def _our_class(self, name: str) -> bool:
-        try:
-            cls = self.custom.get_cluster_custom_object(GATEWAY_GROUP, GATEWAY_VERSION, "gatewayclasses", name)
-        except ApiException as error:
-            if error.status == 404:
-                return False
-            raise
-        return bool(cls["spec"].get("controllerName") == GATEWAY_CONTROLLER)
+        cls = self.get(f"{GATEWAYS_API}/gatewayclasses/{name}")
+        return cls is not None and cls["spec"].get("controllerName") == GATEWAY_CONTROLLER
 
     def _our_gateway(self, namespace: str, name: str) -> Obj | None:
-        try:
-            gateway = self.custom.get_namespaced_custom_object(GATEWAY_GROUP, GATEWAY_VERSION, namespace, "gateways", name)
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
-        return gateway if self._our_class(gateway["spec"].get("gatewayClassName", "")) else None
+        gateway = self.get(_namespaced(GATEWAYS_API, namespace, "gateways", name))
+        return gateway if gateway is not None and self._our_class(gateway["spec"].get("gatewayClassName", "")) else None
 
     # -- events ---------------------------------------------------------------------------------------
 
@@ -206,10 +196,12 @@ class GatewayStatusWriter(_Writer):
         def compute(obj: Obj) -> Obj:
             status = copy.deepcopy(obj.get("status") or {})
             old = status.get("conditions") or []
-            status["conditions"] = [_condition(old, "Accepted", True, "Accepted", "Handled by the status writer", generation)]
+            accepted = _condition(old, "Accepted", True, "Accepted", "Handled by the status writer", generation)
+            status["conditions"] = [accepted]
             return status
 
-        self._guarded(lambda: self.update_status(GATEWAY_GROUP, GATEWAY_VERSION, "gatewayclasses", None, cls["metadata"]["name"], compute))
+        path = f"{GATEWAYS_API}/gatewayclasses/{cls['metadata']['name']}"
+        self._guarded(lambda: self.update_status(path, compute))
 
     def _on_gateway(self, kind: str, gateway: Obj) -> None:
         metadata = gateway["metadata"]
@@ -226,8 +218,8 @@ class GatewayStatusWriter(_Writer):
             ]
             return status
 
-        self.later(_delay(gateway), lambda: self.update_status(
-            GATEWAY_GROUP, GATEWAY_VERSION, "gateways", metadata["namespace"], metadata["name"], compute))  # fmt: skip
+        path = _namespaced(GATEWAYS_API, metadata["namespace"], "gateways", metadata["name"])
+        self.later(_delay(gateway), lambda: self.update_status(path, compute))
         self._reconcile_routes(metadata["namespace"])
 
     def _on_service(self, kind: str, service: Obj) -> None:
@@ -240,7 +232,7 @@ class GatewayStatusWriter(_Writer):
 
     def _reconcile_routes(self, namespace: str) -> None:
         try:
-            routes = self.custom.list_namespaced_custom_object(GATEWAY_GROUP, GATEWAY_VERSION, namespace, "httproutes")
+            routes = rest.request(self.api, "GET", _namespaced(GATEWAYS_API, namespace, "httproutes"))
         except ApiException:
             return
         for route in routes.get("items") or []:
@@ -251,7 +243,9 @@ class GatewayStatusWriter(_Writer):
         namespace = metadata["namespace"]
         parents: list[tuple[Obj, Obj]] = []
         for ref in route["spec"].get("parentRefs") or []:
-            if ref.get("group", GATEWAY_GROUP) != GATEWAY_GROUP or ref.get("kind", "Gateway") != "Gateway":
+            if ref.get("group", "gateway.networking.k8s.io") != "gateway.networking.k8s.io":
+                continue
+            if ref.get("kind", "Gateway") != "Gateway":
                 continue
             gateway = self._our_gateway(ref.get("namespace", namespace), ref["name"])
             if gateway is not None:
@@ -259,9 +253,18 @@ class GatewayStatusWriter(_Writer):
         if not parents:
             return
         delay = max(_delay(gateway) for _ref, gateway in parents)
-        self.later(delay, lambda: self.update_status(
-            GATEWAY_GROUP, GATEWAY_VERSION, "httproutes", namespace, metadata["name"],
-            lambda obj: self._route_status(obj, parents)))  # fmt: skip
+        path = _namespaced(GATEWAYS_API, namespace, "httproutes", metadata["name"])
+        self.later(delay, lambda: self.update_status(path, lambda obj: self._route_status(obj, parents)))
+
+    def _missing_backends(self, route: Obj) -> list[str]:
+        namespace = route["metadata"]["namespace"]
+        wanted = {
+            (backend.get("namespace", namespace), backend["name"])
+            for rule in route["spec"].get("rules") or []
+            for backend in rule.get("backendRefs") or []
+            if backend.get("kind", "Service") == "Service" and backend.get("group", "") == ""
+        }
+        return sorted(f"{ns}/{name}" for ns, name in wanted if not self.service_exists(ns, name))
 
     def _route_status(self, route: Obj, parents: list[tuple[Obj, Obj]]) -> Obj:
         namespace = route["metadata"]["namespace"]
@@ -269,37 +272,33 @@ class GatewayStatusWriter(_Writer):
         status = copy.deepcopy(route.get("status") or {})
         existing = status.get("parents") or []
         others = [p for p in existing if p.get("controllerName") != GATEWAY_CONTROLLER]
-        missing = sorted(
-            {
-                f"{backend.get('namespace', namespace)}/{backend['name']}"
-                for rule in route["spec"].get("rules") or []
-                for backend in rule.get("backendRefs") or []
-                if backend.get("kind", "Service") == "Service" and backend.get("group", "") == ""
-                and not self.service_exists(backend.get("namespace", namespace), backend["name"])
-            }
-        )  # fmt: skip
+        missing = self._missing_backends(route)
         mine = []
         for ref, gateway in parents:
-            old = next(
-                (p.get("conditions") or [] for p in existing
-                 if p.get("controllerName") == GATEWAY_CONTROLLER and p.get("parentRef", {}).get("name") == ref["name"]),
+            old: list[Obj] = next(
+                (
+                    p.get("conditions") or []
+                    for p in existing
+                    if p.get("controllerName") == GATEWAY_CONTROLLER
+                    and p.get("parentRef", {}).get("name") == ref["name"]
+                ),
                 [],
-            )  # fmt: skip
-            allowed = self._allows(gateway, namespace)
-            accepted = (
-                _condition(old, "Accepted", True, "Accepted", "Route is accepted", generation)
-                if allowed
-                else _condition(old, "Accepted", False, "NotAllowedByListeners",
-                                f"no listener of Gateway {gateway['metadata']['name']} allows routes from namespace {namespace}",
-                                generation)  # fmt: skip
             )
-            resolved = (
-                _condition(old, "ResolvedRefs", True, "ResolvedRefs", "Resolved all the Object references for the Route", generation)
-                if not missing
-                else _condition(old, "ResolvedRefs", False, "BackendNotFound",
-                                f"backend Service {', '.join(missing)} not found", generation)  # fmt: skip
+            if self._allows(gateway, namespace):
+                accepted = _condition(old, "Accepted", True, "Accepted", "Route is accepted", generation)
+            else:
+                why = f"no listener of Gateway {gateway['metadata']['name']} allows routes from namespace {namespace}"
+                accepted = _condition(old, "Accepted", False, "NotAllowedByListeners", why, generation)
+            if missing:
+                why = f"backend Service {', '.join(missing)} not found"
+                resolved = _condition(old, "ResolvedRefs", False, "BackendNotFound", why, generation)
+            else:
+                why = "Resolved all the Object references for the Route"
+                resolved = _condition(old, "ResolvedRefs", True, "ResolvedRefs", why, generation)
+            conditions = [accepted, resolved]
+            mine.append(
+                {"parentRef": copy.deepcopy(ref), "controllerName": GATEWAY_CONTROLLER, "conditions": conditions}
             )
-            mine.append({"parentRef": copy.deepcopy(ref), "controllerName": GATEWAY_CONTROLLER, "conditions": [accepted, resolved]})
         status["parents"] = others + mine
         return status
 
@@ -311,7 +310,8 @@ class GatewayStatusWriter(_Writer):
                 return True
             if origin == "Selector":
                 wanted = (namespaces.get("selector") or {}).get("matchLabels") or {}
-                labels = self.core.read_namespace(namespace).metadata.labels or {}
+                found = self.get(f"/api/v1/namespaces/{namespace}") or {}
+                labels = (found.get("metadata") or {}).get("labels") or {}
                 if all(labels.get(k) == v for k, v in wanted.items()):
                     return True
         return False
@@ -321,16 +321,16 @@ class ContourStatusWriter(_Writer):
     """HTTPProxy ``Valid`` status (see the module docstring)."""
 
     def start(self) -> None:
-        self.watch("httpproxies", self.custom.list_cluster_custom_object, self._on_proxy,
-                   group=CONTOUR_GROUP, version=CONTOUR_VERSION, plural="httpproxies")  # fmt: skip
-        self.watch("services", self.core.list_service_for_all_namespaces, self._on_service)
+        self.watch(f"{CONTOUR_API}/httpproxies", self._on_proxy)
+        self.watch("/api/v1/services", self._on_service)
 
     def _on_service(self, kind: str, service: Obj) -> None:
         if kind not in ("ADDED", "DELETED"):
             return
-        namespace = service["metadata"]["namespace"]
         try:
-            proxies = self.custom.list_namespaced_custom_object(CONTOUR_GROUP, CONTOUR_VERSION, namespace, "httpproxies")
+            proxies = rest.request(
+                self.api, "GET", _namespaced(CONTOUR_API, service["metadata"]["namespace"], "httpproxies")
+            )
         except ApiException:
             return
         for proxy in proxies.get("items") or []:
@@ -340,8 +340,8 @@ class ContourStatusWriter(_Writer):
         if kind == "DELETED":
             return
         metadata = proxy["metadata"]
-        self.later(_delay(proxy), lambda: self.update_status(
-            CONTOUR_GROUP, CONTOUR_VERSION, "httpproxies", metadata["namespace"], metadata["name"], self._status))  # fmt: skip
+        path = _namespaced(CONTOUR_API, metadata["namespace"], "httpproxies", metadata["name"])
+        self.later(_delay(proxy), lambda: self.update_status(path, self._status))
 
     def _status(self, proxy: Obj) -> Obj:
         namespace = proxy["metadata"]["namespace"]
@@ -356,20 +356,21 @@ class ContourStatusWriter(_Writer):
         )
         old = (proxy.get("status") or {}).get("conditions") or []
         if missing:
-            valid = _condition(old, "Valid", False, "ErrorPresent", "At least one error present, see Errors for details", generation)
+            why = "At least one error present, see Errors for details"
+            valid = _condition(old, "Valid", False, "ErrorPresent", why, generation)
             valid["errors"] = [
-                {"type": "ServiceError", "status": "True", "reason": "ServiceUnresolvedReference",
-                 "message": f"Service [{namespace}/{name}] not found"}
+                {
+                    "type": "ServiceError",
+                    "status": "True",
+                    "reason": "ServiceUnresolvedReference",
+                    "message": f"Service [{namespace}/{name}] not found",
+                }
                 for name in missing
-            ]  # fmt: skip
-            return {"currentStatus": "invalid", "description": f"Service [{namespace}/{missing[0]}] not found", "conditions": [valid]}
+            ]
+            description = f"Service [{namespace}/{missing[0]}] not found"
+            return {"currentStatus": "invalid", "description": description, "conditions": [valid]}
         valid = _condition(old, "Valid", True, "Valid", "Valid HTTPProxy", generation)
         return {"currentStatus": "valid", "description": "Valid HTTPProxy", "conditions": [valid]}
-
-
-def _writers(api: client.ApiClient, stop: threading.Event) -> Iterator[_Writer]:
-    yield GatewayStatusWriter(api, stop)
-    yield ContourStatusWriter(api, stop)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -377,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.support.cluster.status_writers")
     parser.add_argument("--kubeconfig", required=True)
     args = parser.parse_args(argv)
-    api = config.new_client_from_config(config_file=args.kubeconfig)  # type: ignore[no-untyped-call]
+    api: ApiClient = config.new_client_from_config(config_file=args.kubeconfig)  # type: ignore[no-untyped-call]
     stop = threading.Event()
 
     def finish(_signum: int, _frame: FrameType | None) -> None:
@@ -385,8 +386,8 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, finish)
     signal.signal(signal.SIGINT, finish)
-    for writer in _writers(api, stop):
-        writer.start()  # type: ignore[attr-defined]
+    for writer in (GatewayStatusWriter(api, stop), ContourStatusWriter(api, stop)):
+        writer.start()
     stop.wait()
     return 0
 

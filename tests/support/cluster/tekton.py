@@ -5,8 +5,9 @@
   tasks Tekton skipped);
 * :func:`logs` -- every step's log of a run, through the API server (``pods/log``, served by the executor);
 * :func:`running_step` -- wait until a pipeline task's step container runs and return its pod;
-* :func:`kill_step` -- SIGKILL the step's own command inside a container, as an OOM kill would, so Tekton's
-  entrypoint reports exit code 137.
+* :func:`kill_step` -- SIGKILL the step's own command inside a container, as an OOM kill of that process would.
+  Tekton's entrypoint survives it and reports exit code 255 (a signal-killed child's ``WaitStatus.ExitStatus()`` is
+  -1); 137 only when the whole container is killed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from tests.support.cluster.access import Cluster
 
@@ -93,7 +94,8 @@ def logs(cluster: Cluster, run: str, pipeline_task: str | None = None) -> str:
         if pipeline_task is not None and labels.get("tekton.dev/pipelineTask") != pipeline_task:
             continue
         for container in pod["spec"]["containers"]:
-            parts.append(f"--- {pod['metadata']['name']} {container['name']}\n{pod_log(cluster, pod['metadata']['name'], container['name'])}")
+            name = pod["metadata"]["name"]
+            parts.append(f"--- {name} {container['name']}\n{pod_log(cluster, name, container['name'])}")
     return "\n".join(parts)
 
 

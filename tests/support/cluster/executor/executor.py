@@ -181,8 +181,11 @@ class Executor:
             )
         except ApiException as error:
             if error.status not in (404, 409):  # gone already, or a new pod of the same name
-                print(f"executor: delete {metadata['namespace']}/{metadata['name']}: {error.status} {error.body}",
-                      file=sys.stderr, flush=True)  # fmt: skip
+                print(
+                    f"executor: delete {metadata['namespace']}/{metadata['name']}: {error.status} {error.body}",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
     def _fail_orphan(self, pod: Obj) -> None:
         status = dict(pod.get("status") or {})

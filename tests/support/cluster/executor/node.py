@@ -64,8 +64,11 @@ def _renew_lease(coordination: client.CoordinationV1Api, node: str, uid: str) ->
     renewed = dt.datetime.now(dt.UTC)
     spec = client.V1LeaseSpec(holder_identity=node, lease_duration_seconds=LEASE_SECONDS, renew_time=renewed)
     try:
-        patch = {"holderIdentity": node, "leaseDurationSeconds": LEASE_SECONDS,
-                 "renewTime": renewed.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}  # fmt: skip
+        patch = {
+            "holderIdentity": node,
+            "leaseDurationSeconds": LEASE_SECONDS,
+            "renewTime": renewed.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        }
         coordination.patch_namespaced_lease(node, LEASE_NAMESPACE, {"spec": patch})
     except ApiException as error:
         if error.status != 404:

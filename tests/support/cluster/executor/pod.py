@@ -428,9 +428,14 @@ class PodRun(threading.Thread):
 
     def _publish(self) -> None:
         status = pod_status(
-            self._phase, self._init, self._containers, start_time=self._start_time, reason=self._reason,
-            message=self._message, sandbox_ready=self._sandbox_ready,
-        )  # fmt: skip
+            self._phase,
+            self._init,
+            self._containers,
+            start_time=self._start_time,
+            reason=self._reason,
+            message=self._message,
+            sandbox_ready=self._sandbox_ready,
+        )
         try:
             self.host.core.patch_namespaced_pod_status(self.name, self.namespace, {"status": status})
         except ApiException as error:
