@@ -1,4 +1,11 @@
-"""``progressive status``: the state record, live weights through the router, and the latest PipelineRun."""
+"""``progressive status``: the state record, live weights through the router, and the latest PipelineRun.
+
+On the real cluster: the route's weights are read through the router from the stored HTTPRoute, and the
+PipelineRuns and TaskRuns are real objects. Runs whose exact states a test needs carry ``spec.managedBy`` naming
+another controller, so Tekton's controller leaves them alone and the test writes their status through the status
+subresource, as a controller does; the creation time is the server's, so "latest" is decided by real timestamps.
+(Real runs by Tekton's controller are read by ``status`` in ``test_start.py``.)
+"""
 
 from __future__ import annotations
 
@@ -15,9 +22,11 @@ from progressive.commands.status import read_status, router_params, table
 from progressive.kube.client import connect
 from progressive.state import State
 from tests.commands._cluster import ROUTE, cli, rollout_source, seed_web, store_state, write_rollout
-from tests.support.kubeapi import Kube
+from tests.support.cluster.access import Cluster
 
-NS = "shop"
+TEKTON = "tekton.dev/v1"
+NOT_TEKTON = "progressive.test/status-fixture"
+"""``spec.managedBy`` of the runs a test writes the status of: Tekton's controller leaves them alone."""
 UPDATED = "2026-03-01T12:00:00Z"
 RECORD = State(
     run_id="web-abcde",
@@ -32,73 +41,90 @@ RECORD = State(
 
 
 @pytest.fixture
-def cluster(kube_env: Kube, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Kube:
-    """The demo cluster in namespace shop, the rollout web applied, the route at canary 20%."""
-    seed_web(kube_env, NS)
-    path = write_rollout(tmp_path, rollout_source(NS, steps="SetWeight(weight=20), SetWeight(weight=50)"))
+def at_20(cluster_env: Cluster, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Cluster:
+    """The demo workload in the test's namespace, the rollout web applied, the route at canary 20%."""
+    seed_web(cluster_env)
+    path = write_rollout(
+        tmp_path, rollout_source(cluster_env.namespace, steps="SetWeight(weight=20), SetWeight(weight=50)")
+    )
     assert cli(capsys, "apply", str(path)).code == 0
-    route = kube_env.raw(*ROUTE, NS)
-    assert route is not None
-    route["spec"]["rules"][0]["backendRefs"][0]["weight"] = 80
-    route["spec"]["rules"][0]["backendRefs"][1]["weight"] = 20
-    kube_env.seed(route)
-    return kube_env
+    cluster_env.patch(
+        *ROUTE,
+        [
+            {"op": "replace", "path": "/spec/rules/0/backendRefs/0/weight", "value": 80},
+            {"op": "replace", "path": "/spec/rules/0/backendRefs/1/weight", "value": 20},
+        ],
+        merge="json",
+    )
+    return cluster_env
 
 
-def pipeline_run(
-    name: str, created: str, condition: dict[str, Any] | None, children: Sequence[str] = (), pipeline: str = "web"
-) -> dict[str, Any]:
-    status: dict[str, Any] = {}
+def create_run(
+    cluster: Cluster, name: str, started: str, condition: dict[str, Any] | None, children: Sequence[str] = (),
+    pipeline: str = "web",
+) -> dict[str, Any]:  # fmt: skip
+    """A PipelineRun of ``pipeline`` that Tekton leaves alone, with the status given (none: not picked up yet)."""
+    run: dict[str, Any] = {
+        "apiVersion": TEKTON,
+        "kind": "PipelineRun",
+        "metadata": {"name": name},
+        "spec": {"pipelineRef": {"name": pipeline}, "managedBy": NOT_TEKTON},
+    }
     if condition is not None:
-        status = {
-            "conditions": [{"type": "Succeeded", **condition}],
-            "startTime": created,
+        run["status"] = {
+            "conditions": [{"type": "Succeeded", "lastTransitionTime": started, **condition}],
+            "startTime": started,
             "childReferences": [
-                {"apiVersion": "tekton.dev/v1", "kind": "TaskRun", "name": f"{name}-{task}", "pipelineTaskName": task}
+                {"apiVersion": TEKTON, "kind": "TaskRun", "name": f"{name}-{task}", "pipelineTaskName": task}
                 for task in children
             ],
         }
-    return {
-        "apiVersion": "tekton.dev/v1",
-        "kind": "PipelineRun",
-        "metadata": {"name": name, "namespace": NS, "creationTimestamp": created},
-        "spec": {"pipelineRef": {"name": pipeline}},
-        **({"status": status} if status else {}),
-    }
+    (created,) = cluster.create(run)
+    return created
 
 
-def task_run(name: str, condition: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": "tekton.dev/v1",
-        "kind": "TaskRun",
-        "metadata": {"name": name, "namespace": NS},
-        "spec": {},
-        "status": {"conditions": [{"type": "Succeeded", **condition}]},
-    }
-
-
-def test_table_shows_record_live_weight_and_the_latest_run(cluster: Kube, capsys: pytest.CaptureFixture[str]) -> None:
-    store_state(cluster, NS, RECORD)
-    cluster.seed(
-        pipeline_run("web-older", "2026-03-01T10:00:00Z", {"status": "True", "reason": "Succeeded"}),
-        pipeline_run(
-            "web-abcde",
-            "2026-03-01T11:00:00Z",
-            {
-                "status": "False",
-                "reason": "Failed",
-                "message": "Tasks Completed: 4 (Failed: 1, Cancelled 0), Skipped: 2",
+def create_task_run(cluster: Cluster, name: str, condition: dict[str, Any]) -> None:
+    cluster.create(
+        {
+            "apiVersion": TEKTON,
+            "kind": "TaskRun",
+            "metadata": {"name": name},
+            "spec": {
+                "taskRef": {"name": "progressive-set-weight"},
+                "managedBy": NOT_TEKTON,
+            },  # the webhook wants a Task
+            "status": {  # as Tekton's controller writes it: the schema requires these
+                "conditions": [{"type": "Succeeded", "lastTransitionTime": "2026-03-01T11:00:00Z", **condition}],
+                "podName": f"{name}-pod",
             },
-            ["deploy", "weight-20", "analyze-20"],
-        ),
-        pipeline_run("other-zzzzz", "2026-03-01T11:30:00Z", None, pipeline="other"),
-        task_run("web-abcde-deploy", {"status": "True", "reason": "Succeeded"}),
-        task_run("web-abcde-weight-20", {"status": "True", "reason": "Succeeded"}),
-        task_run("web-abcde-analyze-20", {"status": "False", "reason": "Failed"}),
+        }
     )
+
+
+def next_second(created: dict[str, Any]) -> None:
+    """Wait until the server's clock is past the second ``created`` was stamped with (timestamps are in seconds)."""
+    stamp = calendar.timegm(time.strptime(created["metadata"]["creationTimestamp"], "%Y-%m-%dT%H:%M:%SZ"))
+    Cluster.wait_for("the next second", lambda: time.time() >= stamp + 1, timeout=5, interval=0.05)
+
+
+def test_table_shows_record_live_weight_and_the_latest_run(at_20: Cluster, capsys: pytest.CaptureFixture[str]) -> None:
+    store_state(at_20, RECORD)
+    older = create_run(at_20, "web-older", "2026-03-01T10:00:00Z", {"status": "True", "reason": "Succeeded"})
+    next_second(older)  # web-older would win a tie: it sorts after web-abcde
+    create_run(
+        at_20,
+        "web-abcde",
+        "2026-03-01T11:00:00Z",
+        {"status": "False", "reason": "Failed", "message": "Tasks Completed: 4 (Failed: 1, Cancelled 0), Skipped: 2"},
+        ["deploy", "weight-20", "analyze-20"],
+    )
+    create_run(at_20, "zz-other", "2026-03-01T11:30:00Z", None, pipeline="other")  # newest, of another Pipeline
+    create_task_run(at_20, "web-abcde-deploy", {"status": "True", "reason": "Succeeded"})
+    create_task_run(at_20, "web-abcde-weight-20", {"status": "True", "reason": "Succeeded"})
+    create_task_run(at_20, "web-abcde-analyze-20", {"status": "False", "reason": "Failed"})
     kube = connect()
     try:
-        status = read_status(kube, NS, "web", api_timeout=10)
+        status = read_status(kube, at_20.namespace, "web", api_timeout=10)
     finally:
         kube.close()
     now = calendar.timegm(time.strptime(UPDATED, "%Y-%m-%dT%H:%M:%SZ")) + 75
@@ -110,7 +136,7 @@ def test_table_shows_record_live_weight_and_the_latest_run(cluster: Kube, capsys
         "PipelineRun web-abcde: stage analyze-20 failed (Failed)",
         "PipelineRun web-abcde: Tasks Completed: 4 (Failed: 1, Cancelled 0), Skipped: 2",
     ]
-    shown = cli(capsys, "status", "web", "-n", NS)
+    shown = cli(capsys, "status", "web", "-n", at_20.namespace)
     assert shown.code == 0, shown.err
     assert shown.lines[1].split()[:9] == [
         "web",
@@ -125,17 +151,18 @@ def test_table_shows_record_live_weight_and_the_latest_run(cluster: Kube, capsys
     ]
 
 
-def test_json_has_the_whole_record_the_weights_and_the_run(cluster: Kube, capsys: pytest.CaptureFixture[str]) -> None:
-    store_state(cluster, NS, RECORD.evolve(pending_weight=50))
-    cluster.seed(pipeline_run("web-abcde", "2026-03-01T11:00:00Z", {"status": "Unknown", "reason": "Running"}))
-    shown = cli(capsys, "status", "web", "-n", NS, "-o", "json")
+def test_json_has_the_whole_record_the_weights_and_the_run(at_20: Cluster, capsys: pytest.CaptureFixture[str]) -> None:
+    ns = at_20.namespace
+    store_state(at_20, RECORD.evolve(pending_weight=50))
+    create_run(at_20, "web-abcde", "2026-03-01T11:00:00Z", {"status": "Unknown", "reason": "Running"})
+    shown = cli(capsys, "status", "web", "-n", ns, "-o", "json")
     assert shown.code == 0, shown.err
     data = json.loads(shown.out)
-    assert data["rollout"] == "web" and data["namespace"] == NS
+    assert data["rollout"] == "web" and data["namespace"] == ns
     assert State.from_json(json.dumps(data["state"])) == RECORD.evolve(pending_weight=50)
     assert data["weights"] == {
         "router": "gateway-api",
-        "object": "shop/web",
+        "object": f"{ns}/web",
         "canary": 20,
         "stable": 80,
         "places": [{"where": "spec.rules[0]", "stable": 80, "canary": 20}],
@@ -147,51 +174,46 @@ def test_json_has_the_whole_record_the_weights_and_the_run(cluster: Kube, capsys
         "start_time": "2026-03-01T11:00:00Z",
         "completion_time": "",
     }
-    table_view = cli(capsys, "status", "web", "-n", NS)
+    table_view = cli(capsys, "status", "web", "-n", ns)
     assert "20%->50%" in table_view.lines[1]
 
 
 def test_mixed_weights_and_a_missing_pipeline_are_said_not_hidden(
-    cluster: Kube, capsys: pytest.CaptureFixture[str]
+    at_20: Cluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    route = cluster.raw(*ROUTE, NS)
-    assert route is not None
-    rule = route["spec"]["rules"][0]
-    route["spec"]["rules"].append(
-        {
-            "matches": [{"path": {"type": "PathPrefix", "value": "/api"}}],
-            "backendRefs": [
-                {**rule["backendRefs"][0], "weight": 50},
-                {**rule["backendRefs"][1], "weight": 50},
-            ],
-        }
-    )
-    cluster.seed(route)
-    store_state(cluster, NS, RECORD)
-    mixed = cli(capsys, "status", "web", "-n", NS)
+    ns = at_20.namespace
+    rule = at_20.must_get(*ROUTE)["spec"]["rules"][0]
+    api_rule = {
+        "matches": [{"path": {"type": "PathPrefix", "value": "/api"}}],
+        "backendRefs": [{**rule["backendRefs"][0], "weight": 50}, {**rule["backendRefs"][1], "weight": 50}],
+    }
+    at_20.patch(*ROUTE, [{"op": "add", "path": "/spec/rules/-", "value": api_rule}], merge="json")
+    store_state(at_20, RECORD)
+    mixed = cli(capsys, "status", "web", "-n", ns)
     assert mixed.code == 0, mixed.err
     assert mixed.lines[1].split()[5] == "mixed"
-    cluster.delete("tekton.dev/v1", "Pipeline", "web", NS)
-    unknown = cli(capsys, "status", "web", "-n", NS, "-o", "json")
+    at_20.delete(TEKTON, "Pipeline", "web")
+    unknown = cli(capsys, "status", "web", "-n", ns, "-o", "json")
     data = json.loads(unknown.out)
     assert "weights" not in data
-    assert data["weights_error"] == "Pipeline shop/web not found, so the router settings are unknown"
+    assert data["weights_error"] == f"Pipeline {ns}/web not found, so the router settings are unknown"
     assert data["pipeline_run"] is None
 
 
 def test_a_rollout_that_never_started_and_one_that_does_not_exist(
-    cluster: Kube, capsys: pytest.CaptureFixture[str]
+    at_20: Cluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    fresh = cli(capsys, "status", "web", "-n", NS)
+    ns = at_20.namespace
+    fresh = cli(capsys, "status", "web", "-n", ns)
     assert fresh.code == 0, fresh.err
     assert fresh.lines[1].split()[:6] == ["web", "-", "not", "started", "-", "-"]
-    missing = cli(capsys, "status", "nope", "-n", NS)
+    missing = cli(capsys, "status", "nope", "-n", ns)
     assert missing.code == 3
     assert missing.err.strip() == (
-        "progressive status: rollout shop/nope not found: no state record (ConfigMap progressive-nope), no Pipeline "
-        "nope and no PipelineRun of it in namespace shop; check the name and -n"
+        f"progressive status: rollout {ns}/nope not found: no state record (ConfigMap progressive-nope), no Pipeline "
+        f"nope and no PipelineRun of it in namespace {ns}; check the name and -n"
     )
-    bad = cli(capsys, "status", "Web", "-n", NS)
+    bad = cli(capsys, "status", "Web", "-n", ns)
     assert bad.code == 2 and "ROLLOUT: 'Web' is not a rollout name" in bad.err
 
 

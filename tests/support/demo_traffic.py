@@ -2,15 +2,15 @@
 
 Clients call an HTTPRoute; the route splits them between its backends by weight; each backend Service
 spreads its share over its ready Pods; each Pod answers with the error rate of the image it runs. This
-module plays those clients against the in-repo API server: every half second it reads the route's
+module plays those clients against the local cluster: every half second it reads the route's
 weights, each backend Service's selector and the matching ready Pods (with their images), and sets the
 request rates of a :class:`~tests.support.prometheus.Traffic` feeding an
 :class:`~tests.support.prometheus.Exporter` that Prometheus scrapes. So when ``set-weight`` moves the
 route, the canary Pods get that share of the requests; when ``promote`` gives the stable Deployment the
 new image, the stable Pods answer like it; a ``bad`` image errs ten times as often; pods that scale to 0
 get nothing. The series have the ``generic`` provider's shape (``http_requests_total{namespace, pod,
-status}`` and the latency histogram), keyed by the real Pod names the simulated Deployment controller
-made.
+status}`` and the latency histogram), keyed by the Pod names the real Deployment controller made (kwok runs
+the Pods).
 
 From a shell (the demo): ``python -m tests.support.demo_traffic --kubeconfig KC --namespace demo
 --route web --image-error-rate registry.example.com/web:1.2=0.1`` starts an exporter and a Prometheus,
