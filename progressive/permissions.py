@@ -1,8 +1,9 @@
 """What the step touches in the cluster: the single source of the rollout's RBAC rules.
 
 The compiler turns these into the rollout's Role (least privilege, ``resourceNames`` wherever the name
-is known); the step's tests run every command against the in-repo API server with that Role enforced,
-so a call the step makes but this module does not grant fails a test. Pure standard library.
+is known); the step's tests run every command against a real API server with that Role enforced (and
+check the audit log for grants no command uses), so a call the step makes but this module does not grant fails a
+test. Pure standard library.
 """
 
 from __future__ import annotations

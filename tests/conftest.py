@@ -3,7 +3,5 @@
 pytest_plugins: list[str] = [
     "tests.support.http_receiver",
     "tests.support.prometheus_fixtures",
-    "tests.support.kube_fixtures",
-    "tests.support.tekton.fixtures",
     "tests.support.cluster.fixtures",
 ]
