@@ -23,6 +23,19 @@ SAY = "import sys; open(sys.argv[1], 'w').write(sys.argv[2])"
 ROLLBACK_WHEN = [{"input": "$(tasks.status)", "operator": "in", "values": ["Failed"]}]
 
 
+def _traced_and_say(trace: Path) -> list[Obj]:
+    """Task ``traced`` (records its spans in ``trace``, sleeping ``sleep`` s) and task ``say`` (a result)."""
+    return [
+        py_task(
+            "traced",
+            TRACE_STEP,
+            params=["label", ("sleep", "0")],
+            args=[str(trace), "$(params.label)", "$(params.sleep)", "0"],
+        ),
+        py_task("say", SAY, params=["text"], results=["said"], args=["$(results.said.path)", "$(params.text)"]),
+    ]
+
+
 def seed(cluster: Cluster, trace: Path) -> None:
     """Pipeline ``p``: quick -> slow (60 s) -> never, and ``t``: slow -> never; finally the guarded rollback, a
     report of ``$(tasks.status)`` and ``final-sleep`` (param ``final-sleep`` seconds). Every step traces itself
@@ -37,13 +50,7 @@ def seed(cluster: Cluster, trace: Path) -> None:
         traced("final-sleep", "$(params.final-sleep)"),
     ]
     cluster.create(
-        py_task(
-            "traced",
-            TRACE_STEP,
-            params=["label", ("sleep", "0")],
-            args=[str(trace), "$(params.label)", "$(params.sleep)", "0"],
-        ),
-        py_task("say", SAY, params=["text"], results=["said"], args=["$(results.said.path)", "$(params.text)"]),
+        *_traced_and_say(trace),
         pipeline(
             "p",
             [traced("quick"), traced("slow", "60", run_after=["quick"]), traced("never", run_after=["slow"])],
@@ -158,13 +165,7 @@ def test_stopped_run_finally_lets_the_running_task_finish_and_skips_the_rollback
     ``in [Failed]`` rollback does not run although the first stage did its work."""
     trace = tmp_path / "trace"
     cluster.create(
-        py_task(
-            "traced",
-            TRACE_STEP,
-            params=["label", ("sleep", "0")],
-            args=[str(trace), "$(params.label)", "$(params.sleep)", "0"],
-        ),
-        py_task("say", SAY, params=["text"], results=["said"], args=["$(results.said.path)", "$(params.text)"]),
+        *_traced_and_say(trace),
         pipeline(
             "p",
             [
