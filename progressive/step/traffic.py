@@ -146,9 +146,10 @@ def shift(
         _record_done(session, invocation, phase=phase, weight=effective)
         return Shifted(before, before, changed=False, resumed=resumed, effective=effective)
 
-    _record(session, phase=phase, canary=None, pending=weight)
     written: Written | None = None
     try:
+        # inside the try: a failed record write may still have been stored, and then must not stay pending
+        _record(session, phase=phase, canary=None, pending=weight)
         try:
             written = router.write(weight)
         except MaybeWritten as exc:

@@ -23,6 +23,7 @@ import json
 import socket
 import ssl
 import struct
+import sys
 import threading
 import time
 import urllib.parse
@@ -35,6 +36,8 @@ from tests.support.faults import Fault, FaultPlan, RequestInfo, RequestLog
 __all__ = ["FaultProxy", "request_info"]
 
 _NAMESPACE_SUBRESOURCES = {"status", "finalize"}
+UPSTREAM_IDLE = 30.0
+"""Seconds a kept-alive connection to the API server may sit idle and still be reused."""
 _WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 
 
@@ -163,6 +166,12 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, handler)
         self.proxy = proxy
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-answer (a dropped connection, a step's own timeout) is no error here."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -241,13 +250,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._stream(split, body)
             record(200, False)
             return
-        connection = proxy.upstream()
+        connection = self._upstream_connection()
         try:
             connection.request(self.command, self.path, body=body or None, headers=self._forwarded_headers())
             response = connection.getresponse()
             payload = response.read()
-        finally:
+        except BaseException:
             connection.close()
+            self._upstream = None
+            raise
+        self._upstream = (connection, time.monotonic())
         committed = proxy.changed(info, response.status, payload)
         record(response.status, committed)
         if fault is not None and fault.kind == "drop":
@@ -263,6 +275,28 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_head(response, len(payload))
         if self.command != "HEAD":
             self.wfile.write(payload)
+
+    _upstream: tuple[http.client.HTTPSConnection, float] | None = None
+    """The TLS connection to the API server this client connection reuses, and when it was last used."""
+
+    def _upstream_connection(self) -> http.client.HTTPSConnection:
+        """The kept-alive connection to the API server if it was used in the last 30 s, else a new one.
+
+        The API server keeps idle connections far longer than that, so a kept one is never stale.
+        """
+        if self._upstream is not None:
+            connection, used = self._upstream
+            if time.monotonic() - used < UPSTREAM_IDLE:
+                return connection
+            connection.close()
+        self._upstream = None
+        return self.server.proxy.upstream()
+
+    def finish(self) -> None:
+        super().finish()
+        if self._upstream is not None:
+            self._upstream[0].close()
+            self._upstream = None
 
     def _forwarded_headers(self) -> dict[str, str]:
         skip = {"host", "connection", "content-length", "accept-encoding", "transfer-encoding"}
