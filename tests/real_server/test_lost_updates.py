@@ -6,9 +6,10 @@ proxy runs that write, for real, just before forwarding the step's ``PUT``), so 
 with a genuine 409 Conflict. The step must re-read, re-apply its change on top, and both updates must survive:
 
 * the state record: ``progressive approve`` records an approval while ``set-weight`` records its weight;
-* the canary Deployment: someone annotates it while ``deploy`` sets its image and replicas.
+* the canary Deployment: someone annotates it while ``deploy`` sets its image and replicas;
+* NGINX's canary Ingress: someone annotates it while ``set-weight`` changes its weight annotation.
 
-For ConfigMaps and Deployments Kubernetes accepts a ``PUT`` without ``resourceVersion`` as an unconditional
+For ConfigMaps, Deployments and Ingresses Kubernetes accepts a ``PUT`` without ``resourceVersion`` as an unconditional
 update, so a step that dropped it would silently overwrite the other writer: these tests would catch that.
 """
 
@@ -22,6 +23,7 @@ from progressive.kube.client import connect
 from progressive.kube.state_store import StateStore
 from progressive.state import CONFIGMAP_KEY, Approval
 from tests.real_server._world import set_weight_args, web
+from tests.routers.routing_support import install, load
 from tests.step.stepcli import run_step
 from tests.support.cluster.access import Cluster
 from tests.support.cluster.fault_proxy import FaultProxy
@@ -95,4 +97,37 @@ def test_an_annotation_added_during_deploy_survives(
     assert canary["spec"]["template"]["spec"]["containers"][0]["image"] == image  # and the step's
     assert canary["spec"]["replicas"] == 4
     writes = [e for e in api_proxy.log.entries if e.resource == "deployments" and e.verb == "update"]
+    assert [e.status for e in writes][:2] == [409, 200], [(e.verb, e.status) for e in writes]
+
+
+def test_an_annotation_added_to_the_canary_ingress_during_a_weight_change_survives(
+    cluster: Cluster, api_proxy: FaultProxy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The NGINX router keeps its weight on a canary Ingress it created; an ingress controller or cert-manager
+    annotating that Ingress meanwhile must keep its annotation (Ingresses, too, take a ``PUT`` without
+    ``resourceVersion`` as an unconditional update)."""
+    install(cluster, load("ingress.yaml"))
+    nginx = [
+        "--router=nginx",
+        f"--namespace={cluster.namespace}",
+        "--rollout=storefront",
+        "--run-id=run-1",
+        "--name=storefront",
+        "--stable=storefront",
+        "--canary=storefront-canary",
+    ]
+    assert run_step(capsys, "set-weight", *nginx, "--weight=10").code == 0  # creates the canary Ingress
+
+    def cert_manager_annotates() -> None:
+        patch = {"metadata": {"annotations": {"cert-manager.io/issuer": "letsencrypt"}}}
+        cluster.patch("networking.k8s.io/v1", "Ingress", "storefront-canary", patch)
+
+    api_proxy.faults.add(before(cert_manager_annotates), verb="update", resource="ingresses", times=1)
+    api_proxy.log.clear()
+    result = run_step(capsys, "set-weight", *nginx, "--weight=20")
+    assert result.code == 0, result.lines
+    annotations = cluster.must_get("networking.k8s.io/v1", "Ingress", "storefront-canary")["metadata"]["annotations"]
+    assert annotations.get("cert-manager.io/issuer") == "letsencrypt", annotations  # the other writer's
+    assert annotations["nginx.ingress.kubernetes.io/canary-weight"] == "20"  # and the step's
+    writes = [e for e in api_proxy.log.entries if e.resource == "ingresses" and e.verb == "update"]
     assert [e.status for e in writes][:2] == [409, 200], [(e.verb, e.status) for e in writes]
