@@ -160,7 +160,7 @@ def _stored_value(stored: JSON | None, path: Path, key: str, sent: Any) -> Any:
 
 
 def restore(
-    obj: JSON, replaced: Found, weight: int, provider: Provider, target: Target, stored: JSON | None = None
+    obj: JSON, replaced: Found, weight: int, provider: Provider, target: Target, *, stored: JSON | None = None
 ) -> JSON | None:
     """``obj`` with the weights of ``replaced`` put back where a write of ``weight`` left them.
 
@@ -237,7 +237,12 @@ class SplitRouter:
         updated = self.objects.update(
             self.ref,
             lambda obj: restore(
-                obj, found, written.weight, self.provider, self.target, stored if isinstance(stored, dict) else None
+                obj,
+                found,
+                written.weight,
+                self.provider,
+                self.target,
+                stored=stored if isinstance(stored, dict) else None,
             ),
         )
         return updated.changed

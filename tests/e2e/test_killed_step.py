@@ -18,8 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.e2e._shop import NEW_IMAGE, OLD_IMAGE, TEKTON, Shop, condition
-from tests.support.cluster.tekton import kill_step
 from tests.support.cluster import tekton
+from tests.support.cluster.tekton import kill_step
 
 KILLED = 255
 """The step's exit code when its process was killed by a signal and Tekton's entrypoint was not."""

@@ -129,7 +129,9 @@ def test_only_weights_change_through_30_100_0(
         )
         after = _stored(cluster, case)
         expected = _expected(case, current, weight)
-        assert stripped(after) == stripped(expected), changed_paths(json.loads(stripped(after)), json.loads(stripped(expected)))
+        assert stripped(after) == stripped(expected), changed_paths(
+            json.loads(stripped(after)), json.loads(stripped(expected))
+        )
         assert case.provider().find(after, case.target(cluster.namespace)).reading().canary == weight
     # back at 0: the stored object equals the original apart from weights written as equivalent values
     final = _stored(cluster, case)
