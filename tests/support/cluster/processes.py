@@ -5,6 +5,11 @@ its own (``start_new_session``), its output going to ``<run>/logs/<name>.log`` a
 ``<run>/pids/<name>.pid`` with the process's start time (``/proc/<pid>/stat`` field 22). :func:`stop` reads the
 pid file back and signals the process group only when that pid still has that start time, so a recycled pid is
 never killed (a command may ``exec`` another program, as ``unshare`` does, so its name is no proof).
+
+When the cluster lives inside a test session, its processes are this interpreter's children: their ``Popen``
+handles are kept in :data:`_CHILDREN` until :func:`stop` reaps them, since a handle dropped while its process
+runs raises a ``ResourceWarning`` at garbage collection, which pytest turns into an error in whichever test
+happens to be running.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["Component", "alive", "log_tail", "start", "stop"]
+
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+"""Handles of the components this interpreter started, by pid, kept until :func:`stop` reaps them."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,7 @@ def start(run: Path, component: Component) -> int:
             cwd=component.cwd,
             start_new_session=True,
         )
+    _CHILDREN[process.pid] = process
     _pid_file(run, component.name).write_text(f"{process.pid}\n{_start_time(process.pid)}\n")
     return process.pid
 
@@ -108,7 +117,7 @@ def stop(run: Path, name: str, *, grace: float = 10.0) -> bool:
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    _reap(pid)
+    _reap(pid, wait=grace)
     return True
 
 
@@ -118,10 +127,18 @@ def _zombie_or_gone(pid: int) -> bool:
     return not fields or fields[0] == "Z"
 
 
-def _reap(pid: int) -> None:
-    """Collect ``pid`` if it is our child (when the cluster runs inside this process's lifetime)."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
+def _reap(pid: int, *, wait: float = 0.0) -> None:
+    """Collect ``pid`` if it is our child (when the cluster runs inside this process's lifetime), waiting up to
+    ``wait`` seconds for it to exit."""
+    child = _CHILDREN.get(pid)
+    if child is None:
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)
+        return
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        child.wait(timeout=wait)
+    if child.returncode is not None:
+        del _CHILDREN[pid]
 
 
 def log_tail(run: Path, name: str, lines: int = 30) -> str:
