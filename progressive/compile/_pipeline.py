@@ -3,8 +3,13 @@
 Stages run one after another (``runAfter`` the previous stage), each with the stage's time budget as its
 ``timeout``. A stage that fails (an analysis that judges the canary bad exits non-zero) stops the DAG; no
 stage is ever gated by ``when``, because a skipped task lets the tasks after it run. ``finally`` holds the
-rollback, guarded by ``$(tasks.status) in [Failed]`` (a failed, timed-out or cancelled stage), the report,
-which always runs, and any post-rollout webhooks.
+rollback, the report, which always runs, and any post-rollout webhooks.
+
+The rollback runs unless the promotion succeeded (``$(tasks.promote.status) notin [Succeeded]``), not merely
+when ``$(tasks.status)`` is ``Failed``: a run stopped with ``StoppedRunFinally``, or cancelled or timed out
+while no stage TaskRun exists (between two stages), ends with its remaining stages skipped and
+``$(tasks.status)`` = ``Completed``, although traffic may have moved. Only a completed promotion leaves the
+canary's traffic in place, so anything else rolls back (the rollback is a no-op when nothing shifted).
 
 The PipelineRun's ``timeouts`` give ``finally`` a budget of its own: when ``timeouts.pipeline`` expires
 Tekton cancels ``finally`` too, so the stages get ``pipeline - finally`` and rollback always has time.
@@ -54,8 +59,9 @@ def _pipeline_task(invocation: StageInvocation, previous: str | None) -> dict[st
     task: dict[str, Any] = {"name": invocation.name, "taskRef": {"name": invocation.task}}
     if previous is not None:
         task["runAfter"] = [previous]
-    if invocation.only_on_failure:
-        task["when"] = [{"input": "$(tasks.status)", "operator": "in", "values": ["Failed"]}]
+    if invocation.unless_succeeded is not None:
+        status = f"$(tasks.{invocation.unless_succeeded}.status)"
+        task["when"] = [{"input": status, "operator": "notin", "values": ["Succeeded"]}]
     task["timeout"] = invocation.timeout
     params = invocation.params
     if params:
@@ -80,7 +86,7 @@ def pipeline(rollout: Rollout, invocations: Sequence[StageInvocation]) -> dict[s
             "Stages, in order (each stops the rollout if it fails):",
             *(f"- {_stage_line(invocation)}" for invocation in stages),
             "",
-            "Finally (rollback only when a stage failed, timed out or was cancelled):",
+            "Finally (rollback on every outcome but a completed promotion):",
             *(f"- {_stage_line(invocation)}" for invocation in final),
         ]
     )

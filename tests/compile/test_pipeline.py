@@ -29,10 +29,13 @@ def test_stages_form_a_chain_and_never_use_when(rollout: Rollout) -> None:
 
 
 @pytest.mark.parametrize("rollout", all_rollouts(), ids=lambda r: r.name)
-def test_finally_rolls_back_on_failure_and_always_reports(rollout: Rollout) -> None:
+def test_finally_rolls_back_unless_promoted_and_always_reports(rollout: Rollout) -> None:
+    """Not ``$(tasks.status) in [Failed]``: a graceful stop, or a cancel or timeout between two stages, ends with
+    ``$(tasks.status)`` = ``Completed`` although traffic moved (tests/e2e/test_rollback.py runs those cases)."""
     final = {task["name"]: task for task in compile_rollout(rollout).pipeline["spec"]["finally"]}
     assert final["rollback"]["taskRef"] == {"name": "progressive-rollback"}
-    assert final["rollback"]["when"] == [{"input": "$(tasks.status)", "operator": "in", "values": ["Failed"]}]
+    promote = "$(tasks.promote.status)"
+    assert final["rollback"]["when"] == [{"input": promote, "operator": "notin", "values": ["Succeeded"]}]
     assert final["report"]["taskRef"] == {"name": "progressive-report"}
     assert "when" not in final["report"]
     assert all("runAfter" not in task for task in final.values())
