@@ -216,8 +216,9 @@ def pipeline_run(
 
 
 def _hook_task_run_specs(pipeline: Mapping[str, Any]) -> list[Any]:
-    """The ``taskRunSpecs`` the compiler put on the Pipeline: hooks run as their own ServiceAccount, never as
-    the rollout's (``--serviceaccount`` is for the steps only).
+    """The ``taskRunSpecs`` the compiler put on the Pipeline: hooks never run as the rollout's account.
+
+    ``--serviceaccount`` is for the steps only.
     """
     annotations = (pipeline.get("metadata") or {}).get("annotations") or {}
     text = annotations.get(TASK_RUN_SPECS_ANNOTATION)

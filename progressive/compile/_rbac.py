@@ -55,8 +55,9 @@ def _metadata(rollout: Rollout, name: str) -> dict[str, Any]:
 
 
 def rbac_documents(rollout: Rollout) -> list[dict[str, Any]]:
-    """The steps' ServiceAccount, Role and RoleBinding (``progressive-<rollout>``), then the hooks' account,
-    the approvals Secret and the approver Role (see the module docstring).
+    """The steps' ServiceAccount, Role and RoleBinding, then the hooks' account, approvals Secret, approver Role.
+
+    See the module docstring.
     """
     name = rbac_name(rollout.name)
     metadata = _metadata(rollout, name)

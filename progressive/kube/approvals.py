@@ -90,8 +90,9 @@ class ApprovalStore:
 
 
 def authenticated_user(objects: Objects) -> str | None:
-    """The user name the API server authenticated these credentials as; ``None`` when it does not serve
-    ``SelfSubjectReview`` (authentication.k8s.io/v1, GA in Kubernetes 1.28).
+    """The user name the API server authenticated these credentials as.
+
+    ``None`` when it does not serve ``SelfSubjectReview`` (authentication.k8s.io/v1, GA in Kubernetes 1.28).
     """
     body = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
     try:
