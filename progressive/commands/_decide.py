@@ -156,12 +156,12 @@ def decide(
 
         kube = connect()
         store = StateStore(kube, namespace, args.rollout, api_timeout=api_timeout)
-        who = identify(args, store.objects, context)
         if store.objects.find(store.ref) is None:
             raise NotFoundError(
                 f"rollout {namespace}/{args.rollout} has no state record (ConfigMap "
                 f"{state_configmap(args.rollout)}): it has not started, or the namespace is wrong"
             )
+        who = identify(args, store.objects, context)
         at = now_rfc3339()
         seen: list[tuple[State, bool]] = []
 

@@ -92,13 +92,14 @@ class ApprovalStore:
 def authenticated_user(objects: Objects) -> str | None:
     """The user name the API server authenticated these credentials as.
 
-    ``None`` when it does not serve ``SelfSubjectReview`` (authentication.k8s.io/v1, GA in Kubernetes 1.28).
+    ``None`` when it does not serve ``SelfSubjectReview`` (authentication.k8s.io/v1, GA in Kubernetes 1.28) or
+    refuses it to these credentials (anonymous users).
     """
     body = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
     try:
         answer = objects.request("POST", _SELF_SUBJECT_REVIEWS, body=body, timeout=objects.api_timeout)
     except ApiError as exc:
-        if exc.status == 404:
+        if exc.status in {403, 404}:  # not served, or not allowed to these credentials (anonymous)
             return None
         raise fail("ask the API server who these credentials are (SelfSubjectReview)", exc) from exc
     except Exception as exc:
