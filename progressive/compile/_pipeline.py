@@ -13,10 +13,16 @@ canary's traffic in place, so anything else rolls back (the rollback is a no-op 
 
 The PipelineRun's ``timeouts`` give ``finally`` a budget of its own: when ``timeouts.pipeline`` expires
 Tekton cancels ``finally`` too, so the stages get ``pipeline - finally`` and rollback always has time.
+
+``Run`` hooks do not run as the rollout's ServiceAccount: the PipelineRun's ``taskRunSpecs`` give each hook
+task its own (``progressive-<rollout>-hooks``, no token mounted, unless the hook names one). A Pipeline
+cannot say which account a task runs as, so the Pipeline carries those ``taskRunSpecs`` in an annotation
+for ``progressive start`` (and anyone creating runs from the installed Pipeline) to copy.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -24,9 +30,18 @@ from typing import Any
 from progressive.compile._invocations import StageInvocation
 from progressive.duration import format_duration, parse_duration
 from progressive.model import Rollout
-from progressive.naming import rbac_name
+from progressive.naming import TASK_RUN_SPECS_ANNOTATION, hooks_service_account, rbac_name
 
-__all__ = ["TIMEOUT_ANNOTATIONS", "pipeline", "pipeline_run", "placeholder_image", "rollout_labels", "run_timeouts"]
+__all__ = [
+    "TASK_RUN_SPECS_ANNOTATION",
+    "TIMEOUT_ANNOTATIONS",
+    "hook_task_run_specs",
+    "pipeline",
+    "pipeline_run",
+    "placeholder_image",
+    "rollout_labels",
+    "run_timeouts",
+]
 
 TIMEOUT_ANNOTATIONS: Mapping[str, str] = {
     "pipeline": "progressive.dev/timeouts-pipeline",
@@ -35,6 +50,22 @@ TIMEOUT_ANNOTATIONS: Mapping[str, str] = {
 }
 """Pipeline annotations carrying the rollout's PipelineRun timeouts, so ``progressive start`` (or anyone
 creating a run from the installed Pipeline) can give ``finally`` its budget without the Python source."""
+
+
+def hook_task_run_specs(rollout: Rollout, invocations: Sequence[StageInvocation]) -> list[dict[str, Any]]:
+    """One ``taskRunSpecs`` entry per hook task: its ServiceAccount and, for the default one, no token mounted."""
+    specs: list[dict[str, Any]] = []
+    for invocation in invocations:
+        if invocation.hook is None:
+            continue
+        spec: dict[str, Any] = {
+            "pipelineTaskName": invocation.name,
+            "serviceAccountName": invocation.hook.service_account or hooks_service_account(rollout.name),
+        }
+        if invocation.hook.service_account is None:
+            spec["podTemplate"] = {"automountServiceAccountToken": False}
+        specs.append(spec)
+    return specs
 
 
 def rollout_labels(rollout: Rollout) -> dict[str, str]:
@@ -97,7 +128,7 @@ def pipeline(rollout: Rollout, invocations: Sequence[StageInvocation]) -> dict[s
             "name": rollout.name,
             "namespace": rollout.namespace,
             "labels": rollout_labels(rollout),
-            "annotations": {TIMEOUT_ANNOTATIONS[key]: value for key, value in run_timeouts(rollout).items()},
+            "annotations": _pipeline_annotations(rollout, invocations),
         },
         "spec": {
             "description": description,
@@ -109,6 +140,14 @@ def pipeline(rollout: Rollout, invocations: Sequence[StageInvocation]) -> dict[s
             "finally": [_pipeline_task(invocation, None) for invocation in final],
         },
     }
+
+
+def _pipeline_annotations(rollout: Rollout, invocations: Sequence[StageInvocation]) -> dict[str, str]:
+    annotations = {TIMEOUT_ANNOTATIONS[key]: value for key, value in run_timeouts(rollout).items()}
+    specs = hook_task_run_specs(rollout, invocations)
+    if specs:
+        annotations[TASK_RUN_SPECS_ANNOTATION] = json.dumps(specs, sort_keys=True, separators=(",", ":"))
+    return annotations
 
 
 def run_timeouts(rollout: Rollout) -> dict[str, str]:
@@ -123,8 +162,20 @@ def placeholder_image(rollout: Rollout, container: str) -> str:
     return f"registry.example.com/{container or rollout.workload.canary}:CHANGE-ME"
 
 
-def pipeline_run(rollout: Rollout) -> dict[str, Any]:
+def pipeline_run(rollout: Rollout, invocations: Sequence[StageInvocation]) -> dict[str, Any]:
     """An example PipelineRun: ``kubectl create -f`` it after setting the image param(s)."""
+    spec: dict[str, Any] = {
+        "pipelineRef": {"name": rollout.name},
+        "params": [
+            {"name": name, "value": placeholder_image(rollout, container)}
+            for name, container in rollout.workload.image_params().items()
+        ],
+        "taskRunTemplate": {"serviceAccountName": rbac_name(rollout.name)},
+    }
+    specs = hook_task_run_specs(rollout, invocations)
+    if specs:
+        spec["taskRunSpecs"] = specs
+    spec["timeouts"] = run_timeouts(rollout)
     return {
         "apiVersion": "tekton.dev/v1",
         "kind": "PipelineRun",
@@ -133,13 +184,5 @@ def pipeline_run(rollout: Rollout) -> dict[str, Any]:
             "namespace": rollout.namespace,
             "labels": rollout_labels(rollout),
         },
-        "spec": {
-            "pipelineRef": {"name": rollout.name},
-            "params": [
-                {"name": name, "value": placeholder_image(rollout, container)}
-                for name, container in rollout.workload.image_params().items()
-            ],
-            "taskRunTemplate": {"serviceAccountName": rbac_name(rollout.name)},
-            "timeouts": run_timeouts(rollout),
-        },
+        "spec": spec,
     }
