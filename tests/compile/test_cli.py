@@ -108,7 +108,11 @@ USER_ERRORS = [
         GOOD.replace('name="shop"', 'name="Shop"'),
         "rollout.py:4: invalid Rollout: name: 'Shop' is not a DNS-1123 label",
     ),
-    ("step.py", GOOD.replace("weight=50", "weight=120"), "step.py:9: invalid SetWeight: weight: 120 is above 100"),
+    (
+        "step.py",
+        GOOD.replace("weight=50", "weight=120"),
+        "step.py:9: invalid Rollout: steps[2].weight: 120 is above 100",
+    ),
     (
         "twice.py",
         GOOD + "    other = shop.model_copy(update={'namespace': 'dev'})\n",
@@ -125,6 +129,62 @@ def test_user_mistakes_are_one_line(tmp_path: Path, command: str, name: str, sou
         path.write_text(textwrap.dedent(source), encoding="utf-8")
     args = [command, str(path), *(["-o", str(tmp_path / "o")] if command == "compile" else [])]
     assert_user_error(progressive(*args), message)
+
+
+BAD_VALUES = [
+    ("bool-weight", ("weight=50", "weight=True"), "step.py:9: invalid Rollout: steps[2].weight: True: input should be"),
+    ("text-weight", ("weight=50", 'weight="10"'), "step.py:9: invalid Rollout: steps[2].weight: '10': input should be"),
+    ("float-weight", ("weight=50", "weight=50.0"), "step.py:9: invalid Rollout: steps[2].weight: 50.0: input should"),
+    (
+        "same-service",
+        ('canary_service="shop-canary"', 'canary_service="shop"'),
+        "step.py:8: invalid Rollout: router.canary_service: 'shop' is also stable_service",
+    ),
+    (
+        "decreasing",
+        ("weight=50", "weight=5"),
+        "step.py:4: invalid Rollout: steps[2].weight: 5 is below 10 set by steps[0]; "
+        "to send traffic back to stable on purpose set allow_weight_decrease=True on the Rollout",
+    ),
+    (
+        "bool-alpha",
+        ('url="http://prometheus:9090")', 'url="http://prometheus:9090"), judge=SequentialJudge(alpha=True)'),
+        "step.py:10: invalid Rollout: analysis.judge.alpha: True: input should be a valid number",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "change", "message"), BAD_VALUES, ids=[case[0] for case in BAD_VALUES])
+@pytest.mark.parametrize("command", ["compile", "plan"])
+def test_bad_values_name_the_path_in_the_rollout(
+    tmp_path: Path, command: str, case: str, change: tuple[str, str], message: str
+) -> None:
+    source = GOOD.replace("Rollout, SetWeight,", "Rollout, SequentialJudge, SetWeight,").replace(*change)
+    assert source != GOOD.replace("Rollout, SetWeight,", "Rollout, SequentialJudge, SetWeight,"), case
+    path = write(tmp_path / "step.py", source)
+    args = [command, str(path), *(["-o", str(tmp_path / "o")] if command == "compile" else [])]
+    assert_user_error(progressive(*args), message)
+
+
+def test_decreasing_weights_compile_with_the_opt_in(tmp_path: Path) -> None:
+    source = GOOD.replace("weight=50", "weight=5").replace(
+        'namespace="prod",', 'namespace="prod", allow_weight_decrease=True,'
+    )
+    result = progressive("plan", str(write(tmp_path / "down.py", source)))
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_part_outside_a_rollout_names_itself(tmp_path: Path) -> None:
+    path = write(tmp_path / "part.py", "from progressive import SetWeight\n\nlater = [SetWeight(weight=120)]\n")
+    assert_user_error(progressive("plan", str(path)), "part.py:3: invalid SetWeight: weight: 120 is above 100")
+
+
+def test_a_part_named_once_then_used_in_rollouts(tmp_path: Path) -> None:
+    source = GOOD.replace("steps=[SetWeight(weight=10), Analyze(), SetWeight(weight=50)]", "steps=STEPS").replace(
+        "shop = Rollout(", "STEPS = (SetWeight(weight=10), Analyze(), SetWeight(weight=200))\n    shop = Rollout("
+    )
+    path = write(tmp_path / "shared.py", source)
+    assert_user_error(progressive("plan", str(path)), "shared.py:4: invalid Rollout: steps[2].weight: 200 is above 100")
 
 
 def test_model_error_line_names_every_problem(tmp_path: Path) -> None:
