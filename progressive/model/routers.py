@@ -7,7 +7,7 @@ each one changes.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -44,10 +44,14 @@ class _RouterBase(FrozenModel):
 
 
 class _TwoServices(_RouterBase):
-    """A router whose backends are two Services: they must differ, or every weight is a no-op."""
+    """A router whose backends are two Services: they must differ, or every weight is a no-op.
 
-    stable_service: ServiceName
-    canary_service: ServiceName
+    The subclasses declare both fields (where they list them, so the reference keeps their order).
+    """
+
+    if TYPE_CHECKING:
+        stable_service: str
+        canary_service: str
 
     @model_validator(mode="after")
     def _distinct_services(self) -> _TwoServices:
