@@ -205,6 +205,17 @@ def test_model_error_line_names_every_problem(tmp_path: Path) -> None:
     assert "; steps[1].weight: 120 is above 100" in result.stderr
 
 
+def test_output_into_a_pipe_whose_reader_left_ends_quietly() -> None:
+    """``progressive plan FILE | head -1``: no traceback, no 'Exception ignored', the shell's 141.
+
+    (``--help`` needs nothing: argparse drops a failed write of the help itself.)
+    """
+    from tests.commands._cluster import into_closed_pipe  # noqa: PLC0415 - a helper, no cluster needed
+
+    result = into_closed_pipe(["plan", "examples/gated_canary.py"])
+    assert (result.returncode, result.stderr) == (141, "")
+
+
 def test_bad_flag_is_a_usage_error() -> None:
     result = progressive("compile")
     assert result.returncode == 2
