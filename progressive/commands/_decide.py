@@ -1,9 +1,9 @@
 """What ``progressive approve`` and ``progressive abort`` share: the person's cluster context, the write, the Event.
 
-Both run on a person's machine with their own credentials (``KUBECONFIG`` or ``~/.kube/config``, as
-``kubectl``), change the rollout's state record with a read-modify-write (``resourceVersion``; the check
-and the write see the same record), and record a Kubernetes Event on the state record ConfigMap saying who
-decided. The pipeline's waiting step then announces the decision on the workload when it picks it up.
+Both run on a person's machine with their own credentials (``--kubeconfig``/``--context``, else
+``KUBECONFIG`` or ``~/.kube/config``, as ``kubectl``), change the rollout's state record with a
+read-modify-write (``resourceVersion``; the check and the write see the same record), and record a
+Kubernetes Event on the state record ConfigMap saying who decided. The pipeline's waiting step then announces the decision on the workload when it picks it up.
 
 Who: ``--by`` when given, else the user of the kubeconfig's current context, else ``$USER``. It is a
 label people read, not an identity the API server vouches for (the API server's audit log has that).
@@ -20,9 +20,9 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from progressive.commands._connection import KubeContext, add_cluster_arguments, connect_to_cluster, kube_context
 from progressive.duration import parse_duration
 from progressive.errors import NotFoundError, StepError, UsageError
 from progressive.naming import is_dns_label, state_configmap
@@ -31,38 +31,11 @@ from progressive.state import State
 if TYPE_CHECKING:
     from progressive.kube.state_store import StateStore
 
-__all__ = ["Decided", "KubeContext", "add_common_arguments", "decide", "kube_context"]
-
-_SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-
-
-@dataclass(frozen=True, slots=True)
-class KubeContext:
-    """Defaults taken from where ``kubectl`` would take them."""
-
-    namespace: str
-    user: str
-
-
-def kube_context() -> KubeContext:
-    """Namespace and user of the kubeconfig's current context (in a Pod: its namespace); blanks if none."""
-    config = os.environ.get("KUBECONFIG") or str(Path("~/.kube/config").expanduser())
-    try:
-        from kubernetes.config.kube_config import list_kube_config_contexts  # noqa: PLC0415
-
-        _contexts, active = list_kube_config_contexts(config_file=config)  # type: ignore[no-untyped-call]
-        context = (active or {}).get("context") or {}
-        return KubeContext(str(context.get("namespace") or ""), str(context.get("user") or ""))
-    except Exception:
-        pass
-    try:
-        return KubeContext(_SA_NAMESPACE.read_text(encoding="utf-8").strip(), "")
-    except OSError:
-        return KubeContext("", "")
+__all__ = ["Decided", "KubeContext", "add_common_arguments", "decide", "kube_context"]  # the last two re-exported
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """``ROLLOUT``, ``-n``, ``--by`` and ``--api-timeout``."""
+    """``ROLLOUT``, ``-n``, ``--by``, ``--api-timeout``, ``--kubeconfig`` and ``--context``."""
     parser.add_argument("rollout", metavar="ROLLOUT", help="Rollout name (the state record is progressive-ROLLOUT).")
     parser.add_argument(
         "-n", "--namespace", default="", help="Namespace of the rollout (default: the current context's, or default)."
@@ -73,6 +46,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         default="30s",
         help="Time limit for retrying Kubernetes API calls (Go duration, default 30s).",
     )
+    add_cluster_arguments(parser)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,14 +86,13 @@ def decide(
     """
     try:
         api_timeout = _check(args)
-        context = kube_context()
+        context = kube_context(args)
         namespace = args.namespace or context.namespace or "default"
         by = args.by or context.user or os.environ.get("USER") or os.environ.get("LOGNAME") or "unknown"
 
-        from progressive.kube.client import connect  # noqa: PLC0415 - slow imports, only when running
         from progressive.kube.state_store import StateStore, now_rfc3339  # noqa: PLC0415
 
-        kube = connect()
+        kube = connect_to_cluster(args)
         store = StateStore(kube, namespace, args.rollout, api_timeout=api_timeout)
         if store.objects.find(store.ref) is None:
             raise NotFoundError(
