@@ -3,7 +3,8 @@
 Both run on a person's machine with their own credentials (``--kubeconfig``/``--context``, else
 ``KUBECONFIG`` or ``~/.kube/config``, as ``kubectl``), change the rollout's state record with a
 read-modify-write (``resourceVersion``; the check and the write see the same record), and record a
-Kubernetes Event on the state record ConfigMap saying who decided. The pipeline's waiting step then announces the decision on the workload when it picks it up.
+Kubernetes Event on the state record ConfigMap saying who decided. The pipeline's waiting step then
+announces the decision on the workload when it picks it up.
 
 Who: ``--by`` when given, else the user of the kubeconfig's current context, else ``$USER``. It is a
 label people read, not an identity the API server vouches for (the API server's audit log has that).
