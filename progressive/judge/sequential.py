@@ -1,6 +1,6 @@
 """The sequential judge: an anytime-valid e-process on bad-request counts, canary against baseline.
 
-Why this rule (``../shared/specs/decision.md`` §3, after Lindon & Malek, "Anytime-valid inference for
+Why this rule (after Lindon & Malek, "Anytime-valid inference for
 multinomial count data", NeurIPS 2022): the peers compare one window's rate with a fixed threshold and
 count failures, so their false-rollback rate depends on traffic, on the baseline's own error rate and on
 how often they look. Conditioning on the bad events themselves removes all of that.
