@@ -39,7 +39,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "status": ("progressive.commands.status", "Show where a rollout stands."),
     "approve": ("progressive.commands.approve", "Approve the stage a rollout is waiting at."),
-    "abort": ("progressive.commands.abort", "Abort a rollout waiting at an approval gate or pause."),
+    "abort": (
+        "progressive.commands.abort",
+        "Abort a running rollout: a waiting gate or pause, or a running analysis, stops; finally rolls back.",
+    ),
     "run": ("progressive.commands.run", "Run a rollout's stages directly, without Tekton."),
     "step": ("progressive.step.cli", "The container step the Tasks run (see docs/step.md)."),
 }

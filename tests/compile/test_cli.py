@@ -216,6 +216,14 @@ def test_output_into_a_pipe_whose_reader_left_ends_quietly() -> None:
     assert (result.returncode, result.stderr) == (141, "")
 
 
+def test_abort_help_says_it_stops_a_running_analysis() -> None:
+    for args in (["abort", "--help"], ["--help"]):
+        result = progressive(*args)
+        assert result.returncode == 0, result.stderr
+        text = " ".join(result.stdout.split())
+        assert "or a running analysis, stops; finally rolls back" in text, text
+
+
 def test_bad_flag_is_a_usage_error() -> None:
     result = progressive("compile")
     assert result.returncode == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,22 @@ def test_links_stay_inside_the_repository(doc: Path) -> None:
             broken.append(target)
     broken += OUTSIDE.findall(text)
     assert broken == [], f"{doc.relative_to(ROOT)} points outside the repository or at nothing: {broken}"
+
+
+def test_scripts_example_prints_commands_that_run_as_shown(tmp_path: Path) -> None:
+    """The printed next steps name each rollout's real namespace, never a placeholder to fill in."""
+    result = subprocess.run(
+        ["scripts/example", "examples/gated_canary.py", str(tmp_path / "out")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    steps = result.stdout.split("On a cluster with Tekton:", 1)[1].strip().splitlines()
+    assert steps[0].split("#")[0].split() == ["kubectl", "apply", "-n", "store", "-R", "-f", "tasks/"]
+    assert (
+        steps[1]
+        == f"  kubectl apply -f {tmp_path}/out/checkout/ && kubectl create -f {tmp_path}/out/checkout/run/pipelinerun.yaml".strip()
+    )
