@@ -41,7 +41,5 @@ def test_scripts_example_prints_commands_that_run_as_shown(tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr
     steps = result.stdout.split("On a cluster with Tekton:", 1)[1].strip().splitlines()
     assert steps[0].split("#")[0].split() == ["kubectl", "apply", "-n", "store", "-R", "-f", "tasks/"]
-    assert (
-        steps[1]
-        == f"  kubectl apply -f {tmp_path}/out/checkout/ && kubectl create -f {tmp_path}/out/checkout/run/pipelinerun.yaml".strip()
-    )
+    out = tmp_path / "out" / "checkout"
+    assert steps[1].strip() == f"kubectl apply -f {out}/ && kubectl create -f {out}/run/pipelinerun.yaml"
