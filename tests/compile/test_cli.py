@@ -271,12 +271,48 @@ def test_validate_exit_codes(tmp_path: Path) -> None:
     result = progressive("validate", str(good), str(bad))
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
-        f"{bad}:0:metadata.name: 'Bad' is not a DNS-1123 subdomain of at most 63 characters [name]"
+        f"{bad}:4: metadata.name: 'Bad' is not a DNS-1123 subdomain of at most 63 characters [name]"
     ]
     unreadable = tmp_path / "broken.yaml"
     unreadable.write_text("a: [1,\n")
-    assert_user_error(progressive("validate", str(unreadable)), "broken.yaml: not valid YAML")
+    assert_user_error(progressive("validate", str(unreadable)), "broken.yaml:2: not valid YAML")
     assert_user_error(progressive("validate", str(tmp_path / "nope")), "no such file or folder")
+
+
+def test_validate_names_real_lines_and_checks_every_file(tmp_path: Path) -> None:
+    """Findings point at the line in the file; a file that does not parse does not stop the others."""
+    broken = write(tmp_path / "a-broken.yaml", "kind: Task\nspec:\n  steps: [\n    - x\n")
+    bad = write(
+        tmp_path / "b-bad.yaml",
+        """
+        # a ConfigMap first, so document and line differ
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: c}
+        ---
+        apiVersion: tekton.dev/v1
+        kind: Task
+        metadata:
+          name: t
+        spec:
+          steps:
+            - name: s
+              image: x:1
+              timeout: 5 minutes
+        """,
+    )
+    result = progressive("validate", str(broken), str(bad), str(tmp_path / "missing.yaml"))
+    assert result.returncode == 2
+    assert result.stdout.splitlines() == [
+        f"{bad}:15: spec.steps[0].timeout: '5 minutes' is not a Go duration such as 90s, 5m or 1h30m [timeout]"
+    ]
+    errors = result.stderr.splitlines()
+    assert errors[0].startswith(f"progressive validate: {broken}:4: not valid YAML: "), errors
+    assert errors[1] == f"progressive validate: {tmp_path / 'missing.yaml'}: no such file or folder"
+    assert errors[2:] == [
+        "progressive validate: 2 path(s) could not be read; 1 finding(s) in 2 document(s) of the others"
+    ]
+    assert "Traceback" not in result.stderr
 
 
 def test_version() -> None:
