@@ -319,3 +319,28 @@ def test_version() -> None:
     result = progressive("--version")
     assert result.returncode == 0
     assert result.stdout.startswith("progressive ")
+
+
+@pytest.mark.parametrize(
+    ("judge", "said"),
+    [
+        ("SequentialJudge()", "inconclusive at 5m: goes on, reported inconclusive (on_inconclusive=advance)"),
+        ("SequentialJudge(on_inconclusive='hold')", "inconclusive at 5m: the stage fails (exit 4), rollback"),
+        (
+            "SequentialJudge(on_inconclusive='fail')",
+            "inconclusive at 5m: the stage fails as bad (exit 1, on_inconclusive=fail), rollback",
+        ),
+        (
+            "ThresholdJudge(checks=[ThresholdCheck(name='ok', metric='error-rate', max=1.0)])",
+            "inconclusive: the stage fails (exit 4), rollback",
+        ),
+    ],
+)
+def test_plan_says_what_each_analysis_does_when_inconclusive(tmp_path: Path, judge: str, said: str) -> None:
+    source = GOOD.replace(
+        "Rollout, SetWeight,", "Rollout, SequentialJudge, SetWeight, ThresholdCheck, ThresholdJudge,"
+    ).replace('url="http://prometheus:9090")', f'url="http://prometheus:9090"), judge={judge}')
+    result = progressive("plan", str(write(tmp_path / "judged.py", source)))
+    assert result.returncode == 0, result.stderr
+    analyze_rows = [line for line in result.stdout.splitlines() if " analyze " in line]
+    assert len(analyze_rows) == 1 and said in analyze_rows[0], result.stdout
