@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import Protocol
 
 from progressive._version import __version__
 
-__all__ = ["main"]
+__all__ = ["EXIT_BROKEN_PIPE", "main"]
+
+EXIT_BROKEN_PIPE = 141
+"""128 + SIGPIPE: what a shell reports for any tool whose reader went away (``progressive status | head -1``)."""
 
 # name -> (module, one-line help). Order is the order of `progressive --help`.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -35,7 +39,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "status": ("progressive.commands.status", "Show where a rollout stands."),
     "approve": ("progressive.commands.approve", "Approve the stage a rollout is waiting at."),
-    "abort": ("progressive.commands.abort", "Abort a rollout waiting at an approval gate or pause."),
+    "abort": (
+        "progressive.commands.abort",
+        "Abort a running rollout: a waiting gate or pause, or a running analysis, stops; finally rolls back.",
+    ),
     "run": ("progressive.commands.run", "Run a rollout's stages directly, without Tekton."),
     "step": ("progressive.step.cli", "The container step the Tasks run (see docs/step.md)."),
 }
@@ -66,7 +73,24 @@ def _load(name: str) -> _Command:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``progressive`` console script."""
+    """Entry point of the ``progressive`` console script.
+
+    When the reader of stdout goes away (``| head -1``) the command ends quietly with
+    :data:`EXIT_BROKEN_PIPE`, without a traceback, like other Unix tools.
+    """
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here for output still in the buffer (also after --help)
+    except BrokenPipeError:
+        # Python would flush stdout again at exit and print a second error: point it at /dev/null.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "step":
         from progressive.step.cli import main as step_main  # noqa: PLC0415 - keep the step's import path short

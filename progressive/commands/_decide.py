@@ -1,11 +1,11 @@
 """What ``progressive approve`` and ``progressive abort`` share: the person's cluster context, who they are, the Event.
 
-Both run on a person's machine with their own credentials (``KUBECONFIG`` or ``~/.kube/config``, as
-``kubectl``). ``abort`` changes the rollout's state record with a read-modify-write (``resourceVersion``; the
-check and the write see the same record); ``approve`` checks against the record and writes the approvals Secret
-(``progressive.kube.approvals``), which the rollout's own ServiceAccount cannot write. Both record a Kubernetes
-Event on the state record ConfigMap saying who decided. The pipeline's waiting step then announces the
-decision on the workload when it picks it up.
+Both run on a person's machine with their own credentials (``--kubeconfig``/``--context``, else
+``KUBECONFIG`` or ``~/.kube/config``, as ``kubectl``). ``abort`` changes the rollout's state record with a
+read-modify-write (``resourceVersion``; the check and the write see the same record); ``approve`` checks
+against the record and writes the approvals Secret (``progressive.kube.approvals``), which the rollout's own
+ServiceAccount cannot write. Both record a Kubernetes Event on the state record ConfigMap saying who decided.
+The pipeline's waiting step then announces the decision on the workload when it picks it up.
 
 Who: the user name the API server authenticated the credentials as (``SelfSubjectReview``). ``--by`` is only a
 note recorded beside it (e.g. on whose behalf a bot decides). An API server that does not serve
@@ -24,9 +24,9 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from progressive.commands._connection import KubeContext, add_cluster_arguments, connect_to_cluster, kube_context
 from progressive.duration import parse_duration
 from progressive.errors import NotFoundError, StepError, UsageError
 from progressive.naming import is_dns_label, state_configmap
@@ -36,38 +36,19 @@ if TYPE_CHECKING:
     from progressive.kube.objects import Objects
     from progressive.kube.state_store import StateStore
 
-__all__ = ["Decided", "Identity", "KubeContext", "add_common_arguments", "decide", "identify", "kube_context"]
-
-_SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-
-
-@dataclass(frozen=True, slots=True)
-class KubeContext:
-    """Defaults taken from where ``kubectl`` would take them."""
-
-    namespace: str
-    user: str
-
-
-def kube_context() -> KubeContext:
-    """Namespace and user of the kubeconfig's current context (in a Pod: its namespace); blanks if none."""
-    config = os.environ.get("KUBECONFIG") or str(Path("~/.kube/config").expanduser())
-    try:
-        from kubernetes.config.kube_config import list_kube_config_contexts  # noqa: PLC0415
-
-        _contexts, active = list_kube_config_contexts(config_file=config)  # type: ignore[no-untyped-call]
-        context = (active or {}).get("context") or {}
-        return KubeContext(str(context.get("namespace") or ""), str(context.get("user") or ""))
-    except Exception:
-        pass
-    try:
-        return KubeContext(_SA_NAMESPACE.read_text(encoding="utf-8").strip(), "")
-    except OSError:
-        return KubeContext("", "")
+__all__ = [  # KubeContext and kube_context re-exported from _connection
+    "Decided",
+    "Identity",
+    "KubeContext",
+    "add_common_arguments",
+    "decide",
+    "identify",
+    "kube_context",
+]
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """``ROLLOUT``, ``-n``, ``--by`` and ``--api-timeout``."""
+    """``ROLLOUT``, ``-n``, ``--by``, ``--api-timeout``, ``--kubeconfig`` and ``--context``."""
     parser.add_argument("rollout", metavar="ROLLOUT", help="Rollout name (the state record is progressive-ROLLOUT).")
     parser.add_argument(
         "-n", "--namespace", default="", help="Namespace of the rollout (default: the current context's, or default)."
@@ -82,6 +63,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         default="30s",
         help="Time limit for retrying Kubernetes API calls (Go duration, default 30s).",
     )
+    add_cluster_arguments(parser)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,13 +130,12 @@ def decide(
     """
     try:
         api_timeout = _check(args)
-        context = kube_context()
+        context = kube_context(args)
         namespace = args.namespace or context.namespace or "default"
 
-        from progressive.kube.client import connect  # noqa: PLC0415 - slow imports, only when running
         from progressive.kube.state_store import StateStore, now_rfc3339  # noqa: PLC0415
 
-        kube = connect()
+        kube = connect_to_cluster(args)
         store = StateStore(kube, namespace, args.rollout, api_timeout=api_timeout)
         if store.objects.find(store.ref) is None:
             raise NotFoundError(

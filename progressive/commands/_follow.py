@@ -111,6 +111,12 @@ class Follower:
         """One line on how the run ended: the failed stage and the rollback."""
         run = self._run
         if run.succeeded:
+            inconclusive = [name for name, task in self._tasks.items() if task.results.get("verdict") == "inconclusive"]
+            if inconclusive:
+                return (
+                    f"{self.name} succeeded: the canary was promoted, but the analysis of "
+                    f"{', '.join(inconclusive)} was inconclusive (on_inconclusive=advance let it go on)"
+                )
             return f"{self.name} succeeded: every stage passed and the canary was promoted"
         failed = [
             (name, task.condition)

@@ -9,11 +9,12 @@ Rollout at all, or two different Rollouts with the same name.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.util
 import sys
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -48,6 +49,104 @@ def _where(path: Path, exc: BaseException) -> str:
     return f"{path}:{line}" if line is not None else str(path)
 
 
+def _failing_call(path: Path, exc: BaseException) -> tuple[int, int] | None:
+    """``(line, column)`` of the expression in the user's file that raised, deepest frame first."""
+    found = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if Path(frame.filename) == path and frame.lineno is not None and frame.colno is not None:
+            found = (frame.lineno, frame.colno)
+    return found
+
+
+def _called(node: ast.AST) -> str | None:
+    """``Name`` of ``Name(...)`` or ``module.Name(...)``."""
+    if not isinstance(node, ast.Call):
+        return None
+    if isinstance(node.func, ast.Name):
+        return node.func.id
+    if isinstance(node.func, ast.Attribute):
+        return node.func.attr
+    return None
+
+
+def _path_in_rollout(path: Path, exc: ModelError) -> str | None:
+    """Where the failing model sits in the ``Rollout(...)`` written around it, e.g. ``steps[3]``.
+
+    A part (``SetWeight(weight=120)``) is validated when it is built, before the Rollout exists, so
+    its error only knows its own fields. The source knows the rest: walk up from the failing call
+    through keyword arguments and list items to the enclosing ``Rollout(...)``, also through one
+    module-level name (``steps=_STEPS``). ``None`` when the part is not written inside a Rollout.
+    """
+    where = _failing_call(path, exc)
+    if where is None or exc.model == "Rollout":
+        return None
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return None
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    start = next(
+        (
+            node
+            for node in ast.walk(tree)
+            if _called(node) == exc.model and (node.lineno, node.col_offset) == where  # type: ignore[attr-defined]
+        ),
+        None,
+    )
+    node: ast.AST | None = start
+    parts: list[str] = []
+    followed = False
+    while node is not None:
+        parent = parents.get(node)
+        if isinstance(parent, ast.keyword) and parent.arg is not None:
+            parts.append(parent.arg)
+            call = parents.get(parent)
+            if call is not None and _called(call) == "Rollout":
+                return _join(reversed(parts))
+            node = call
+        elif isinstance(parent, ast.List | ast.Tuple) and node in parent.elts:
+            parts.append(f"[{parent.elts.index(node)}]")
+            node = parent
+        elif isinstance(parent, ast.Assign) and not followed and len(parent.targets) == 1:
+            target = parent.targets[0]
+            if not isinstance(target, ast.Name) or parents.get(parent) is not tree:
+                return None
+            node = _use_of(tree, target.id)
+            followed = True
+        else:
+            return None
+    return None
+
+
+def _use_of(tree: ast.Module, name: str) -> ast.AST | None:
+    """The first ``field=NAME`` keyword value inside a ``Rollout(...)`` call."""
+    for node in ast.walk(tree):
+        if _called(node) == "Rollout":
+            for keyword in node.keywords:  # type: ignore[attr-defined]
+                if isinstance(keyword.value, ast.Name) and keyword.value.id == name:
+                    return keyword.value
+    return None
+
+
+def _join(parts: Iterable[str]) -> str:
+    """Path parts as one path: ``steps``, ``[3]``, ``weight`` -> ``steps[3].weight``."""
+    text = ""
+    for part in parts:
+        text += part if part.startswith("[") or not text else f".{part}"
+    return text
+
+
+def _model_error_text(path: Path, exc: ModelError) -> str:
+    """``FILE:LINE: invalid Rollout: steps[3].weight: 120 is above 100``, or the part's own name."""
+    model, lines = exc.model, exc.lines
+    inside = _path_in_rollout(path, exc)
+    if inside is not None:
+        model = "Rollout"
+        lines = [f"{_join([inside, field] if field else [inside])}: {text}" for field, text in exc.problems]
+    count = f" ({len(lines)} problems)" if len(lines) > 1 else ""
+    return f"{_where(path, exc)}: invalid {model}{count}: {'; '.join(lines)}"
+
+
 def _one_line(text: str) -> str:
     return "; ".join(part.strip() for part in text.splitlines() if part.strip())
 
@@ -66,8 +165,7 @@ def _import(path: Path) -> ModuleType:
         spec.loader.exec_module(module)
     except ModelError as exc:
         sys.modules.pop(name, None)
-        count = f" ({len(exc.lines)} problems)" if len(exc.lines) > 1 else ""
-        raise ConfigError(f"{_where(path, exc)}: invalid {exc.model}{count}: {'; '.join(exc.lines)}") from None
+        raise ConfigError(_model_error_text(path, exc)) from None
     except Exception as exc:
         sys.modules.pop(name, None)
         raise ConfigError(f"{_where(path, exc)}: {type(exc).__name__}: {_one_line(str(exc))}") from None

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from progressive.commands._connection import add_cluster_arguments, connect_to_cluster
 from progressive.commands._pick import pick_rollout
 from progressive.commands._tekton import PIPELINES, TASKS
 from progressive.commands.compile import EXIT_COMPILER_BUG
@@ -92,6 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--api-timeout", default="30s", help="Time limit for retrying one API call (Go duration, default 30s)."
     )
+    add_cluster_arguments(parser)
 
 
 def manifests(compiled: CompiledRollout) -> list[dict[str, Any]]:
@@ -234,11 +236,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"progressive apply: {exc}", file=sys.stderr)
         return EXIT_COMPILER_BUG
     documents = manifests(compiled)
-    from progressive.kube.client import connect  # noqa: PLC0415 - slow import, only when running
-    from progressive.kube.objects import Objects  # noqa: PLC0415
+    from progressive.kube.objects import Objects  # noqa: PLC0415 - slow import, only when running
 
     try:
-        kube = connect()
+        kube = connect_to_cluster(args)
     except StepError as exc:
         print(f"progressive apply: {exc}", file=sys.stderr)
         return int(exc.exit_code)

@@ -50,7 +50,8 @@ def _analysis_text(rollout: Rollout, step: Analyze) -> str:
     if isinstance(judge, SequentialJudge):
         return (
             f"sequential judge vs baseline ({rollout.analysis.provider}): pass after {step.min_duration} "
-            f"if healthy, fail as soon as bad (alpha {judge.alpha}), at {step.max_duration}: {judge.on_inconclusive}"
+            f"if healthy, fail as soon as bad (alpha {judge.alpha}); "
+            f"inconclusive at {step.max_duration}: {_INCONCLUSIVE[judge.on_inconclusive]}"
         )
     assert isinstance(judge, ThresholdJudge)
     checks = ", ".join(
@@ -59,7 +60,15 @@ def _analysis_text(rollout: Rollout, step: Analyze) -> str:
         f"{'<=' + str(check.max) if check.max is not None else ''}"
         for check in judge.checks
     )
-    return f"threshold checks: {checks}"
+    return f"threshold checks: {checks}; inconclusive: {_INCONCLUSIVE['hold']}"
+
+
+_INCONCLUSIVE = {
+    "advance": "goes on, reported inconclusive (on_inconclusive=advance)",
+    "hold": "the stage fails (exit 4), rollback",
+    "fail": "the stage fails as bad (exit 1, on_inconclusive=fail), rollback",
+}
+"""What a stage does when its analysis ends inconclusive, per the judge's ``on_inconclusive``."""
 
 
 def _gate(rollout: Rollout, invocation: StageInvocation) -> str:

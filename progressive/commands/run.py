@@ -37,7 +37,6 @@ the last line says what to run); 2 bad input before anything started.
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import shlex
 import sys
@@ -47,6 +46,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from progressive.commands._connection import add_cluster_arguments, child_environment, connect_to_cluster
 from progressive.commands._local import EXIT_INTERRUPTED, LocalRun, Outcome, Signals
 from progressive.commands._params import ParamSpec, add_param_argument, check_params, parse_params
 from progressive.commands._pick import pick_rollout
@@ -76,6 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--local-hooks", action="store_true", help="Run each hook's command on this machine (hooks are containers)."
     )
     parser.add_argument("--prometheus-url", default="", help="Use this Prometheus URL instead of the rollout's.")
+    add_cluster_arguments(parser)
 
 
 def _params(rollout: Rollout, given: list[str]) -> dict[str, str]:
@@ -185,14 +186,13 @@ def run(args: argparse.Namespace) -> int:
     _check_hooks(invocations, local_hooks=args.local_hooks)
     progress = Progress(sys.stdout, tty=sys.stdout.isatty())
 
-    from progressive.kube.client import connect  # noqa: PLC0415 - slow import, only when running
-    from progressive.kube.objects import Objects  # noqa: PLC0415
+    from progressive.kube.objects import Objects  # noqa: PLC0415 - slow import, only when running
 
     with tempfile.TemporaryDirectory(prefix="progressive-run-") as scratch:
         workdir = Path(scratch)
         workdir.chmod(0o700)
         try:
-            kube = connect()
+            kube = connect_to_cluster(args)
             try:
                 from progressive.commands._mounts import mount_secrets  # noqa: PLC0415
 
@@ -223,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
         with Signals() as signals:
             local = LocalRun(
                 invocations=invocations,
-                env=dict(os.environ),
+                env=child_environment(args, workdir),
                 workdir=workdir,
                 progress=progress,
                 signals=signals,

@@ -43,7 +43,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from progressive.commands._decide import kube_context
+from progressive.commands._connection import add_cluster_arguments, connect_to_cluster, kube_context
 from progressive.commands._params import add_param_argument, check_params, param_specs, param_value, parse_params
 from progressive.commands._tekton import PIPELINERUNS, PIPELINES
 from progressive.duration import format_duration, parse_duration
@@ -124,6 +124,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--api-timeout", default="30s", help="Time limit for retrying one API call (Go duration, default 30s)."
     )
+    add_cluster_arguments(parser)
 
 
 def _seconds(flag: str, text: str) -> float:
@@ -317,14 +318,13 @@ def run(args: argparse.Namespace) -> int:
     prefix = args.prefix_name or rollout
     _check_prefix(prefix)
     given = parse_params(args.param)
-    namespace = args.namespace or kube_context().namespace or "default"
+    namespace = args.namespace or kube_context(args).namespace or "default"
     service_account = args.serviceaccount or rbac_name(rollout)
 
-    from progressive.kube.client import connect  # noqa: PLC0415 - slow import, only when running
-    from progressive.kube.objects import Objects  # noqa: PLC0415
+    from progressive.kube.objects import Objects  # noqa: PLC0415 - slow import, only when running
 
     try:
-        kube = connect()
+        kube = connect_to_cluster(args)
         try:
             objects = Objects(kube, api_timeout)
             pipeline = _read_pipeline(objects, namespace, rollout)

@@ -38,7 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from progressive.commands._decide import kube_context
+from progressive.commands._connection import add_cluster_arguments, connect_to_cluster, kube_context
 from progressive.commands._tekton import PIPELINERUNS, PIPELINES, TASKRUNS, children, condition
 from progressive.contract import COMMANDS
 from progressive.duration import format_duration, parse_duration
@@ -64,6 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--api-timeout", default="30s", help="Time limit for retrying one API call (Go duration, default 30s)."
     )
+    add_cluster_arguments(parser)
 
 
 @dataclass(frozen=True)
@@ -288,11 +289,9 @@ def run(args: argparse.Namespace) -> int:
         api_timeout = parse_duration(args.api_timeout)
     except ValueError:
         raise ConfigError(f"--api-timeout: {args.api_timeout!r} is not a Go duration such as 30s or 2m") from None
-    namespace = args.namespace or kube_context().namespace or "default"
-    from progressive.kube.client import connect  # noqa: PLC0415 - slow import, only when running
-
+    namespace = args.namespace or kube_context(args).namespace or "default"
     try:
-        kube = connect()
+        kube = connect_to_cluster(args)
         try:
             status = read_status(kube, namespace, rollout, api_timeout=api_timeout)
         finally:

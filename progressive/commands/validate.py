@@ -1,9 +1,10 @@
 """``progressive validate PATH...``: check Tekton v1 YAML files or folders (multi-document YAML).
 
-One line per finding on stdout, ``FILE:DOC:PATH: message [rule]`` (DOC = index of the document in its
-file, from 0), and a summary on stderr. Exit 0 when clean, 1 on findings, 2 when a path cannot be read or
-is not YAML. ``--catalog`` checks Pipelines against progressive's catalog Tasks even when ``tasks/`` is not
-among the paths.
+One line per finding on stdout, ``FILE:LINE: PATH: message [rule]`` (LINE: where PATH is in the file, or
+its nearest parent when PATH is missing), and a summary on stderr. A file that cannot be read or is not YAML
+is one line on stderr (``FILE:LINE: not valid YAML: ...``) and the other files are still checked. Exit 0
+when clean, 1 on findings, 2 when a path cannot be read or is not YAML. ``--catalog`` checks Pipelines
+against progressive's catalog Tasks even when ``tasks/`` is not among the paths.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from progressive.validate import Document, ReadError, load_paths, validate_documents
+from progressive.validate import Document, load_files, validate_documents
 
 __all__ = ["add_arguments", "run"]
 
@@ -28,11 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Check the paths; print findings."""
-    try:
-        documents = load_paths(args.paths)
-    except ReadError as exc:
-        print(f"progressive validate: {exc}", file=sys.stderr)
-        return 2
+    documents, errors = load_files(args.paths)
+    for error in errors:
+        print(f"progressive validate: {error}", file=sys.stderr)
     references: list[Document] = []
     if args.catalog:
         from progressive.compile import catalog_tasks  # noqa: PLC0415 - only with --catalog
@@ -42,6 +41,14 @@ def run(args: argparse.Namespace) -> int:
     for finding in findings:
         print(finding)
     files = len({document.file for document in documents})
+    if errors:
+        if documents:
+            print(
+                f"progressive validate: {len(errors)} path(s) could not be read; {len(findings)} finding(s) in "
+                f"{len(documents)} document(s) of the others",
+                file=sys.stderr,
+            )
+        return 2
     if findings:
         print(f"progressive validate: {len(findings)} finding(s) in {len(documents)} document(s)", file=sys.stderr)
         return 1

@@ -38,7 +38,7 @@ from progressive.model import (
     Webhook,
     Workload,
 )
-from progressive.permissions import ROUTER_RESOURCES
+from progressive.permissions import ROUTER_RESOURCES, Rule, rollout_rules
 
 __all__ = ["TASKS_HEADER", "catalog_files"]
 
@@ -140,20 +140,50 @@ def task_readme(command: Command, task: Mapping[str, Any], extras: Sequence[Task
         "",
         "## Permissions",
         "",
-        "The step runs as the PipelineRun's ServiceAccount (`spec.taskRunTemplate.serviceAccountName`). "
-        "`progressive compile` writes a ServiceAccount, Role and RoleBinding with exactly what a rollout's steps "
-        "use (`rbac.yaml`, from `progressive/permissions.py`): the state ConfigMap `progressive-<rollout>` "
-        "(create; get, update, patch by name), Events (create), the two Deployments (get, update, patch by name), "
-        "Pods (list) and the routing object by name:",
-        "",
-        "| router | API group | resource |",
-        "| --- | --- | --- |",
-        *(f"| {router} | `{group or 'core'}` | {resource} |" for router, (group, resource) in ROUTER_RESOURCES.items()),
-        "",
-        "With the `nginx` router the step also creates, updates and deletes the canary Ingress `<ingress>-canary`.",
-        "",
+        *_permissions(),
     ]
     return "\n".join(lines)
+
+
+def _rules(router: str) -> tuple[Rule, ...]:
+    return rollout_rules(
+        rollout="<rollout>",
+        router=router,
+        routing_object="<object>",
+        stable_deployment="<stable>",
+        canary_deployment="<canary>",
+    )
+
+
+def _rule_cells(rule: Rule) -> str:
+    names = ", ".join(f"`{name}`" for name in rule.names) or "any"
+    return f"`{rule.api_group or 'core'}` | {rule.resource} | {', '.join(rule.verbs)} | {names}"
+
+
+def _permissions() -> list[str]:
+    """The README's permissions, generated from the same rules as the Role, so the two cannot disagree."""
+    shared = set(_rules("replicas"))  # the replicas router's object is the stable Deployment: no rule of its own
+    lines = [
+        "The step runs as the PipelineRun's ServiceAccount (`spec.taskRunTemplate.serviceAccountName`). "
+        "`progressive compile` writes a ServiceAccount, Role and RoleBinding with exactly what a rollout's steps "
+        "use (`rbac.yaml`, from `progressive/permissions.py`), for every router:",
+        "",
+        "| API group | resource | verbs | names |",
+        "| --- | --- | --- | --- |",
+        *(f"| {_rule_cells(rule)} |" for rule in sorted(shared)),
+        "",
+        "and for the routing object (`<object>`: the router's HTTPRoute, VirtualService, Ingress... by name):",
+        "",
+        "| router | API group | resource | verbs | names |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for router in ROUTER_RESOURCES:
+        own = [rule for rule in _rules(router) if rule not in shared]
+        lines += [f"| {router} | {_rule_cells(rule)} |" for rule in own] or [
+            f"| {router} | (none: its routing object is the stable Deployment above) | | | |"
+        ]
+    lines.append("")
+    return lines
 
 
 def catalog_files() -> list[GeneratedFile]:

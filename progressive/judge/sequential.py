@@ -1,6 +1,6 @@
 """The sequential judge: an anytime-valid e-process on bad-request counts, canary against baseline.
 
-Why this rule (``../shared/specs/decision.md`` §3, after Lindon & Malek, "Anytime-valid inference for
+Why this rule (after Lindon & Malek, "Anytime-valid inference for
 multinomial count data", NeurIPS 2022): the peers compare one window's rate with a fixed threshold and
 count failures, so their false-rollback rate depends on traffic, on the baseline's own error rate and on
 how often they look. Conditioning on the bad events themselves removes all of that.
@@ -27,7 +27,8 @@ stages). The e-value mixes 12 log-spaced alternatives ``rho_j`` in [1.25, 50] wi
   worse" by ``1/beta``. Under ``rho = rho1`` ``exp(-L_t(rho1))`` is a martingale, so a canary that bad
   looks healthy at any time with probability at most ``beta``.
 * **Pass** once ``dwell >= min_dwell`` and every metric is healthy; at ``dwell >= max_dwell`` act on
-  ``on_inconclusive`` (``advance`` passes, ``hold`` answers ``inconclusive``, ``fail`` fails).
+  ``on_inconclusive`` (``advance`` answers ``pass`` so the stage goes on -- the step reports it as
+  ``inconclusive``, since no metric was shown healthy --, ``hold`` answers ``inconclusive``, ``fail`` fails).
   ``suspicious_e`` optionally extends a stage whose e-value looks suspicious up to ``2 * max_dwell``.
 * Reported: every metric's e-value, its anytime-valid p-value ``min(1, 1/max_s E_s)``, the overall
   p-value ``min(1, M min_m p_m)``, and a confidence sequence for the rate ratio (below).

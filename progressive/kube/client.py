@@ -91,21 +91,36 @@ def _in_cluster(environ: Mapping[str, str]) -> bool:
     return bool(environ.get("KUBERNETES_SERVICE_HOST")) and SERVICE_ACCOUNT_TOKEN.is_file()
 
 
-def connect() -> Kube:
-    """Connect with the credentials the environment provides; :class:`UsageError` when there are none."""
+def connect(*, kubeconfig: str = "", context: str = "") -> Kube:
+    """Connect with the credentials the environment provides; :class:`UsageError` when there are none.
+
+    ``kubeconfig`` (a path, as ``kubectl --kubeconfig``) wins over ``KUBECONFIG`` and the rest;
+    ``context`` picks a context of the kubeconfig instead of its current one (``kubectl --context``).
+    """
     from kubernetes.client.api_client import ApiClient  # noqa: PLC0415 - keep `progressive step --help` fast
     from kubernetes.client.configuration import Configuration  # noqa: PLC0415
     from kubernetes.config.config_exception import ConfigException  # noqa: PLC0415
 
     configuration = Configuration()
-    explicit = os.environ.get("KUBECONFIG", "")
+    explicit = kubeconfig or os.environ.get("KUBECONFIG", "")
     home = Path("~/.kube/config").expanduser()
+    if kubeconfig and not Path(kubeconfig).is_file():
+        raise UsageError(f"--kubeconfig: {kubeconfig!r} is not a file")
     try:
-        if explicit:
+        if explicit or (context and home.is_file()):
             from kubernetes.config.kube_config import load_kube_config  # noqa: PLC0415
 
-            load_kube_config(config_file=explicit, client_configuration=configuration)  # type: ignore[no-untyped-call]
-            source = explicit
+            source = explicit or str(home)
+            _check_context(source, context)
+            load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=source, context=context or None, client_configuration=configuration
+            )
+            if context:
+                source = f"{source} (context {context})"
+        elif context:
+            raise UsageError(
+                f"--context: {context!r} needs a kubeconfig: KUBECONFIG is not set and {home} does not exist"
+            )
         elif _in_cluster(os.environ):
             from kubernetes.config.incluster_config import load_incluster_config  # noqa: PLC0415
 
@@ -128,3 +143,17 @@ def connect() -> Kube:
     api = ApiClient(configuration)
     api.user_agent = USER_AGENT
     return Kube(api=api, source=source)
+
+
+def _check_context(config_file: str, context: str) -> None:
+    """A ``--context`` that the kubeconfig does not have is one clear line, naming the ones it has."""
+    if not context:
+        return
+    from kubernetes.config.kube_config import list_kube_config_contexts  # noqa: PLC0415
+
+    contexts, _active = list_kube_config_contexts(config_file=config_file)  # type: ignore[no-untyped-call]
+    names = [str(item.get("name")) for item in contexts or []]
+    if context not in names:
+        raise UsageError(
+            f"--context: {context!r} is not a context of {config_file} (it has: {', '.join(names) or 'none'})"
+        )

@@ -18,6 +18,7 @@ __all__ = [
     "DnsLabel",
     "DnsSubdomain",
     "Duration",
+    "FieldError",
     "FrozenModel",
     "HttpUrl",
     "ImageRef",
@@ -158,29 +159,48 @@ HttpUrl = Annotated[str, AfterValidator(_check_http_url)]
 # --- the base model and its errors -----------------------------------------------------------------------
 
 
-class ModelError(ConfigError, ValueError):
-    """A rollout definition is invalid. ``lines`` holds one ``path: message`` per problem."""
+class FieldError(ValueError):
+    """A validator's complaint about one field of the model it checks: the error path ends in ``field``."""
 
-    def __init__(self, model: str, lines: list[str]) -> None:
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class ModelError(ConfigError, ValueError):
+    """A rollout definition is invalid. ``lines`` holds one ``path: message`` per problem.
+
+    ``problems`` holds the same as ``(path, message)`` pairs (path ``""`` for the model itself), so a
+    caller that knows where the model sits (``steps[3]``) can put that in front of each path.
+    """
+
+    def __init__(self, model: str, lines: list[str], problems: list[tuple[str, str]] | None = None) -> None:
         self.model = model
         self.lines = lines
+        self.problems = problems if problems is not None else [("", line) for line in lines]
         if len(lines) == 1:
             text = f"invalid {model}: {lines[0]}"
         else:
             text = f"invalid {model} ({len(lines)} problems):\n" + "\n".join(f"  {line}" for line in lines)
         super().__init__(text)
 
+    @classmethod
+    def from_validation(cls, model: str, exc: ValidationError) -> ModelError:
+        """The error of a pydantic validation of ``model``."""
+        problems = error_problems(exc)
+        return cls(model, [f"{path}: {message}" if path else message for path, message in problems], problems)
+
 
 class FrozenModel(BaseModel):
     """Immutable, strict about unknown fields, and explained by field path when wrong."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, populate_by_name=True, strict=True)
 
     def __init__(self, /, **data: Any) -> None:
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            raise ModelError(type(self).__name__, format_errors(exc)) from None
+            raise ModelError.from_validation(type(self).__name__, exc) from None
 
     # Tell pydantic this __init__ only wraps errors, so nested models are validated by pydantic-core in
     # one pass (errors gathered with their full paths) instead of through this __init__ one by one.
@@ -210,7 +230,7 @@ class FrozenModel(BaseModel):
                 by_name=by_name,
             )
         except ValidationError as exc:
-            raise ModelError(cls.__name__, format_errors(exc)) from None
+            raise ModelError.from_validation(cls.__name__, exc) from None
 
 
 _TAGS: set[str] = set()
@@ -261,11 +281,19 @@ def _message(error: ErrorDetails) -> str:
     return error["msg"]
 
 
+def error_problems(exc: ValidationError) -> list[tuple[str, str]]:
+    """``(path, message)`` per problem, e.g. ``("steps[3].weight", "120 is above 100")``."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc = tuple(error["loc"])
+        raised = error.get("ctx", {}).get("error")
+        if isinstance(raised, FieldError):
+            loc = (*loc, raised.field)
+        path = _path(loc)
+        problems += [(path, message) for message in _message(error).splitlines()]
+    return problems
+
+
 def format_errors(exc: ValidationError) -> list[str]:
     """One ``path: message`` line per error, e.g. ``steps[3].weight: 120 is above 100``."""
-    lines = []
-    for error in exc.errors(include_url=False):
-        path = _path(tuple(error["loc"]))
-        for message in _message(error).splitlines():
-            lines.append(f"{path}: {message}" if path else message)
-    return lines
+    return [f"{path}: {message}" if path else message for path, message in error_problems(exc)]

@@ -45,6 +45,11 @@ class Rollout(FrozenModel):
     webhooks: Items[Webhook] = Field(default=(), description="HTTP gates, Flagger style.")
     notifications: Notifications | None = Field(default=None, description="Slack / JSON webhook announcements.")
     image: ImageRef = Field(default=DEFAULT_STEP_IMAGE, description="Step image: registry/repo:tag[@sha256:digest].")
+    allow_weight_decrease: bool = Field(
+        default=False,
+        description="Let a SetWeight lower the canary weight below the previous one; "
+        "off, a lower weight is refused as a likely mistake.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -75,11 +80,18 @@ class Rollout(FrozenModel):
                 "before the first SetWeight; the replicas router scales the canary itself, leave it unset"
             )
         weight = 0
+        previous: int | None = None
         hooks: dict[str, int] = {}
         wait = accepted_wait(self) + MARGIN
         for index, step in enumerate(self.steps):
             if isinstance(step, SetWeight):
+                if previous is not None and step.weight < weight and not self.allow_weight_decrease:
+                    problems.append(
+                        f"steps[{index}].weight: {step.weight} is below {weight} set by steps[{previous}]; "
+                        "to send traffic back to stable on purpose set allow_weight_decrease=True on the Rollout"
+                    )
                 weight = step.weight
+                previous = index
                 if duration_seconds(step.timeout) < wait:
                     problems.append(
                         f"steps[{index}].timeout: {step.timeout!r} is shorter than {format_duration(wait)}, what "

@@ -7,11 +7,19 @@ each one changes.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from progressive.model._base import DnsSubdomain, Duration, FrozenModel, Items, ServiceName, register_tags
+from progressive.model._base import (
+    DnsSubdomain,
+    Duration,
+    FieldError,
+    FrozenModel,
+    Items,
+    ServiceName,
+    register_tags,
+)
 from progressive.model.workload import Workload
 from progressive.naming import DNS_SUBDOMAIN_MAX
 
@@ -35,7 +43,28 @@ class _RouterBase(FrozenModel):
         raise NotImplementedError
 
 
-class GatewayAPI(_RouterBase):
+class _TwoServices(_RouterBase):
+    """A router whose backends are two Services: they must differ, or every weight is a no-op.
+
+    The subclasses declare both fields (where they list them, so the reference keeps their order).
+    """
+
+    if TYPE_CHECKING:
+        stable_service: str
+        canary_service: str
+
+    @model_validator(mode="after")
+    def _distinct_services(self) -> _TwoServices:
+        if self.stable_service == self.canary_service:
+            raise FieldError(
+                "canary_service",
+                f"{self.canary_service!r} is also stable_service; "
+                "the canary needs its own Service, or no weight would move any traffic",
+            )
+        return self
+
+
+class GatewayAPI(_TwoServices):
     """A Gateway API ``HTTPRoute`` (gateway.networking.k8s.io/v1) whose rules send traffic to both Services.
 
     Every rule that references the stable Service gets stable ``100-W`` and canary ``W``; then the step
@@ -108,7 +137,7 @@ class Istio(_RouterBase):
 _CANARY_INGRESS_SUFFIX = "-canary"
 
 
-class NginxIngress(_RouterBase):
+class NginxIngress(_TwoServices):
     """ingress-nginx canary annotations on a canary Ingress derived from the stable one.
 
     The step creates ``<ingress>-canary`` with only the rules that point at the stable Service, switched
@@ -141,7 +170,7 @@ class NginxIngress(_RouterBase):
         }
 
 
-class Traefik(_RouterBase):
+class Traefik(_TwoServices):
     """A Traefik ``TraefikService`` with weighted services (``spec.weighted.services[].weight``)."""
 
     type: Literal["traefik"] = "traefik"
@@ -163,7 +192,7 @@ class Traefik(_RouterBase):
         }
 
 
-class SMI(_RouterBase):
+class SMI(_TwoServices):
     """An SMI ``TrafficSplit`` (Linkerd with linkerd-smi, OSM): ``spec.backends[].weight``."""
 
     type: Literal["smi"] = "smi"
@@ -191,7 +220,7 @@ class SMI(_RouterBase):
         }
 
 
-class Contour(_RouterBase):
+class Contour(_TwoServices):
     """A Contour ``HTTPProxy`` (projectcontour.io/v1): ``spec.routes[].services[].weight``."""
 
     type: Literal["contour"] = "contour"

@@ -26,6 +26,8 @@ What it does, in order:
 5. Ends with the Tekton results ``verdict`` and ``summary`` (< 1 KB), the verdict in the state record,
    an Event, and the exit code: 0 pass, 1 fail, 4 inconclusive (``--on-inconclusive=hold``, or no
    data with ``--on-no-data`` ``inconclusive``/``wait``), 5 Prometheus kept failing, 2 a bad query.
+   An inconclusive stage that ``--on-inconclusive=advance`` lets go on exits 0 but says ``inconclusive``
+   everywhere (result, record, Event ``AnalysisInconclusive``), never ``pass``.
 
 A stage whose canary (or baseline) served no request at all never passes on the sequential judge's
 ``--on-inconclusive=advance``: that is "no data", and ``--on-no-data`` decides (fail, or inconclusive).
@@ -152,6 +154,8 @@ class _Outcome:
     summary: str
     decision: Decision | None = None
     reason: str = ""
+    advance: bool = False
+    """``inconclusive`` and ``--on-inconclusive=advance``: the stage goes on (exit 0), reported as inconclusive."""
 
 
 # --- flags -------------------------------------------------------------------------------------------------
@@ -344,7 +348,8 @@ def _finish(context: _Context, outcome: _Outcome) -> int:
     summary = _cut(outcome.summary)
     context.invocation.write_result("verdict", outcome.verdict)
     context.invocation.write_result("summary", summary)
-    phase = "progressing" if outcome.verdict == "pass" else "failed"
+    goes_on = outcome.verdict == "pass" or outcome.advance
+    phase = "progressing" if goes_on else "failed"
     context.save(lambda s: s.evolve(verdict=outcome.verdict, verdict_stage=context.stage, summary=summary, phase=phase))
     reason = {"pass": "AnalysisPassed", "fail": "AnalysisFailed", "inconclusive": "AnalysisInconclusive"}
     announce(
@@ -357,7 +362,7 @@ def _finish(context: _Context, outcome: _Outcome) -> int:
         verdict=outcome.verdict,
         summary=summary,
     )
-    if outcome.verdict == "pass":
+    if goes_on:
         return 0
     if outcome.verdict == "fail":
         raise CanaryFailed(f"{context.what}: {summary}")
@@ -487,21 +492,27 @@ def _run_sequential(context: _Context, state: State, requested_latency: str) -> 
         decision = sequential.decide(settings, evidence, dwell=context.dwell())
         snapshot = {**base, "sequential": evidence.to_dict(), "counters": cursor.to_dict()}
         state = context.save(_merge_evidence(snapshot))
+        # The judge's "pass" at the budget with --on-inconclusive=advance means "go on", not "healthy".
+        passed_without_evidence = decision.verdict == "pass" and not all(r.healthy for r in decision.metrics)
+        shown = "inconclusive" if passed_without_evidence else decision.verdict
         context.emit(
             poll=poll,
             dwell=round(decision.dwell, 3),
             counts=None if counts is None else {name: c.to_dict() for name, c in counts.items()},
             e_values={report.name: _round(report.e_value) for report in decision.metrics},
-            verdict=decision.verdict,
-            decision=decision.to_dict(),
+            verdict=shown,
+            decision={**decision.to_dict(), "verdict": shown},
         )
         if not decision.terminal:
             continue
-        passed_without_evidence = decision.verdict == "pass" and not all(r.healthy for r in decision.metrics)
         if passed_without_evidence and (stage_traffic["canary"] <= 0 or stage_traffic["baseline"] <= 0):
             quiet = "canary" if stage_traffic["canary"] <= 0 else "baseline"
             why = f"the {quiet} served no request during the stage's {format_duration(decision.dwell)}"
             return _no_data_outcome(context, why)
+        if passed_without_evidence:
+            # The budget ran out and --on-inconclusive=advance lets the stage go on: that is not a pass.
+            summary = "inconclusive: " + decision.summary().split(": ", 1)[1]
+            return _Outcome("inconclusive", summary, decision, advance=True)
         return _Outcome(decision.verdict, decision.summary(), decision)  # type: ignore[arg-type]
 
 

@@ -6,11 +6,11 @@ stricter ones for safety); :data:`RULES` lists them by id. Use it on any Tekton 
 
     findings = validate_documents(load_paths(["pipelines/"]))
     for finding in findings:
-        print(finding)        # FILE:DOC:PATH: message [rule]
+        print(finding)        # FILE:LINE: PATH: message [rule]
 """
 
 from progressive.validate._check import validate_documents
 from progressive.validate._common import RULES
-from progressive.validate._documents import Document, Finding, ReadError, load_paths, load_text
+from progressive.validate._documents import Document, Finding, ReadError, load_files, load_paths, load_text
 
-__all__ = ["RULES", "Document", "Finding", "ReadError", "load_paths", "load_text", "validate_documents"]
+__all__ = ["RULES", "Document", "Finding", "ReadError", "load_files", "load_paths", "load_text", "validate_documents"]

@@ -32,7 +32,8 @@ def _reporter(findings: list[Finding], document: Document) -> Report:
     """The ``report(path, rule, message)`` callback that files findings under ``document``."""
 
     def report(path: Path, rule: str, message: str) -> None:
-        findings.append(Finding(document.file, document.index, path_text(path), message, rule))
+        text = path_text(path)
+        findings.append(Finding(document.file, document.index, text, message, rule, document.line_of(text)))
 
     return report
 
@@ -73,7 +74,7 @@ def validate_documents(documents: Iterable[Document], references: Iterable[Docum
             )
             continue
         for path, message in schema_errors(data):
-            findings.append(Finding(document.file, document.index, path, message, "schema"))
+            findings.append(Finding(document.file, document.index, path, message, "schema", document.line_of(path)))
         tekton.append(document)
 
     tasks_index = _tasks_index([*tekton, *references])

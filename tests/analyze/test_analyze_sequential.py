@@ -185,6 +185,36 @@ def test_the_rollback_webhook_fails_the_stage(
     assert len(done.polls) == 2  # polled twice, then the third ask said roll back
 
 
+def test_a_stage_that_advances_without_evidence_says_inconclusive_not_pass(
+    cluster: Cluster, tmp_path: Path, prometheus_stack: PrometheusStack, namespace: str, good: Traffic
+) -> None:
+    """The budget ends before the canary is proved healthy; --on-inconclusive=advance lets the stage go on.
+
+    Exit 0 (the pipeline goes on, as the policy says), but every place that reports the verdict says
+    ``inconclusive``: the JSON output, the Tekton results, the state record and the Event.
+    """
+    done = analyze(
+        cluster,
+        tmp_path,
+        prometheus_url=prometheus_stack.url,
+        min_duration="1s",
+        max_duration="3s",
+        on_inconclusive="advance",
+        extra={**GOOD, "beta": "0.000001"},  # "healthy" needs far more evidence than 3 seconds bring
+    )
+    assert done.code == 0, done.stdout + done.stderr
+    assert done.verdict == "inconclusive"
+    summary = done.summary or ""
+    assert summary.startswith("inconclusive: stage budget 3s spent without conclusive evidence"), summary
+    assert "on-inconclusive=advance" in summary
+    last = done.polls[-1]
+    assert last["verdict"] == "inconclusive" and last["decision"]["verdict"] == "inconclusive"
+    assert all(poll["verdict"] != "pass" for poll in done.polls)
+    assert done.state.verdict == "inconclusive" and done.state.phase == "progressing"
+    reasons = {(event["reason"], event["type"]) for event in done.events}
+    assert ("AnalysisInconclusive", "Warning") in reasons and "AnalysisPassed" not in {r for r, _ in reasons}
+
+
 def test_no_request_reached_the_canary_is_no_data_not_a_pass(
     cluster: Cluster, tmp_path: Path, prometheus_stack: PrometheusStack, namespace: str
 ) -> None:

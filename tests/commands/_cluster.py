@@ -161,6 +161,25 @@ def progressive(args: Sequence[str], kubeconfig: Path, *, timeout: float = 240.0
     )
 
 
+def into_closed_pipe(args: Sequence[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``progressive ARGS`` with stdout a real pipe whose reader is gone, as after ``| head -1`` exits."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "progressive.cli", *args],
+            cwd=REPO,
+            env=env,
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+    finally:
+        os.close(write)
+
+
 def cli_env(kubeconfig: Path) -> dict[str, str]:
     """The environment of a child ``progressive``: this one with ``KUBECONFIG``, never in-cluster credentials."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("KUBERNETES_")}

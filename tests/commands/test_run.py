@@ -41,8 +41,8 @@ from tests.support.demo_traffic import RouteTraffic
 from tests.support.prometheus_fixtures import PrometheusStack
 
 ANALYZED = (
-    "SetWeight(weight=20), Analyze(min_duration='3s', max_duration='30s'), "
-    "SetWeight(weight=50), Analyze(min_duration='3s', max_duration='30s')"
+    "SetWeight(weight=20), Analyze(min_duration='3s', max_duration='60s'), "
+    "SetWeight(weight=50), Analyze(min_duration='3s', max_duration='60s')"
 )
 
 

@@ -47,7 +47,7 @@ from tests.support.faults import response_lost
 from tests.support.prometheus_fixtures import PrometheusStack
 
 TEKTON = "tekton.dev/v1"
-STEPS = "SetWeight(weight=10), Analyze(min_duration='5s', max_duration='30s')"
+STEPS = "SetWeight(weight=10), Analyze(min_duration='5s', max_duration='60s')"
 
 
 def runs(cluster: Cluster) -> list[dict[str, Any]]:
@@ -355,6 +355,26 @@ def test_the_follower_prints_each_change_once() -> None:
         "PipelineRun web-x Running",
     ]
     assert not follower.task_done("deploy")
+
+
+@pytest.mark.parametrize(("verdict", "last"), [
+    ("pass", "web-x succeeded: every stage passed and the canary was promoted"),
+    (
+        "inconclusive",
+        "web-x succeeded: the canary was promoted, but the analysis of analyze-10 was inconclusive "
+        "(on_inconclusive=advance let it go on)",
+    ),
+])  # fmt: skip
+def test_a_run_that_advanced_on_an_inconclusive_analysis_never_says_every_stage_passed(verdict: str, last: str) -> None:
+    follower = Follower("web-x", {"rollback"}, "rollback", write=lambda _line: None)
+    done = {"type": "Succeeded", "status": "True", "reason": "Succeeded"}
+    analyzed = {
+        "metadata": {"name": "web-x-analyze-10"},
+        "status": {"startTime": "t", "conditions": [done], "results": [{"name": "verdict", "value": verdict}]},
+    }
+    follower.observe_task("analyze-10", analyzed)
+    follower.observe_run({"status": {"conditions": [done]}})
+    assert follower.summary() == last
 
 
 def test_follow_says_when_no_controller_picks_the_run_up(

@@ -21,7 +21,16 @@ import pytest
 from progressive.commands.status import read_status, router_params, table
 from progressive.kube.client import connect
 from progressive.state import State
-from tests.commands._cluster import ROUTE, cli, rollout_source, seed_web, store_state, write_rollout
+from tests.commands._cluster import (
+    ROUTE,
+    cli,
+    cli_env,
+    into_closed_pipe,
+    rollout_source,
+    seed_web,
+    store_state,
+    write_rollout,
+)
 from tests.support.cluster.access import Cluster
 
 TEKTON = "tekton.dev/v1"
@@ -215,6 +224,13 @@ def test_a_rollout_that_never_started_and_one_that_does_not_exist(
     )
     bad = cli(capsys, "status", "Web", "-n", ns)
     assert bad.code == 2 and "ROLLOUT: 'Web' is not a rollout name" in bad.err
+
+
+def test_status_into_a_pipe_whose_reader_left_ends_quietly(at_20: Cluster) -> None:
+    """``progressive status web | head -1``: no traceback, no 'Exception ignored', the shell's 141."""
+    store_state(at_20, RECORD)
+    result = into_closed_pipe(["status", "web", "-n", at_20.namespace], cli_env(at_20.kubeconfig))
+    assert (result.returncode, result.stderr) == (141, "")
 
 
 def test_router_settings_come_from_the_rollback_task() -> None:

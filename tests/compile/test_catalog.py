@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from progressive.compile import (
     IMAGE_PARAM,
@@ -32,6 +34,9 @@ def step_of(task: dict[str, Any]) -> dict[str, Any]:
     assert len(steps) == 1
     step: dict[str, Any] = steps[0]
     return step
+
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_command_a_pipeline_runs_has_a_task() -> None:
@@ -164,3 +169,30 @@ def test_readme_documents_every_param_and_result() -> None:
         for result in command.results:
             assert f"| `{result.name}` |" in text
         assert f"name: progressive-{command.name}" in text  # the usage example references this Task
+
+
+def _readme_grants(text: str) -> set[tuple[str, str, str]]:
+    """(API group, resource, verbs) of every row of a README's permission tables."""
+    grants = set()
+    for line in text.split("## Permissions", 1)[1].splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for start in (0, 1):  # shared rows, then router rows (which start with the router)
+            if len(cells) >= start + 3 and cells[start].startswith("`"):
+                grants.add((cells[start].strip("`"), cells[start + 1], cells[start + 2]))
+    return grants
+
+
+@pytest.mark.parametrize("rollout", sorted(path.parent.name for path in ROOT.glob("pipelines/*/rbac.yaml")))
+def test_readme_permissions_are_what_the_generated_role_grants(rollout: str) -> None:
+    """Every rule of a compiled Role, with exactly its verbs, is a row of each Task README's permissions."""
+    documents = list(yaml.safe_load_all((ROOT / "pipelines" / rollout / "rbac.yaml").read_text(encoding="utf-8")))
+    role = next(document for document in documents if document["kind"] == "Role")
+    granted = {
+        (group or "core", resource, ", ".join(rule["verbs"]))
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    for readme in sorted(ROOT.glob("tasks/*/*/README.md")):
+        listed = _readme_grants(readme.read_text(encoding="utf-8"))
+        assert granted <= listed, (readme, granted - listed)

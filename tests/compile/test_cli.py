@@ -108,7 +108,11 @@ USER_ERRORS = [
         GOOD.replace('name="shop"', 'name="Shop"'),
         "rollout.py:4: invalid Rollout: name: 'Shop' is not a DNS-1123 label",
     ),
-    ("step.py", GOOD.replace("weight=50", "weight=120"), "step.py:9: invalid SetWeight: weight: 120 is above 100"),
+    (
+        "step.py",
+        GOOD.replace("weight=50", "weight=120"),
+        "step.py:9: invalid Rollout: steps[2].weight: 120 is above 100",
+    ),
     (
         "twice.py",
         GOOD + "    other = shop.model_copy(update={'namespace': 'dev'})\n",
@@ -127,6 +131,62 @@ def test_user_mistakes_are_one_line(tmp_path: Path, command: str, name: str, sou
     assert_user_error(progressive(*args), message)
 
 
+BAD_VALUES = [
+    ("bool-weight", ("weight=50", "weight=True"), "step.py:9: invalid Rollout: steps[2].weight: True: input should be"),
+    ("text-weight", ("weight=50", 'weight="10"'), "step.py:9: invalid Rollout: steps[2].weight: '10': input should be"),
+    ("float-weight", ("weight=50", "weight=50.0"), "step.py:9: invalid Rollout: steps[2].weight: 50.0: input should"),
+    (
+        "same-service",
+        ('canary_service="shop-canary"', 'canary_service="shop"'),
+        "step.py:8: invalid Rollout: router.canary_service: 'shop' is also stable_service",
+    ),
+    (
+        "decreasing",
+        ("weight=50", "weight=5"),
+        "step.py:4: invalid Rollout: steps[2].weight: 5 is below 10 set by steps[0]; "
+        "to send traffic back to stable on purpose set allow_weight_decrease=True on the Rollout",
+    ),
+    (
+        "bool-alpha",
+        ('url="http://prometheus:9090")', 'url="http://prometheus:9090"), judge=SequentialJudge(alpha=True)'),
+        "step.py:10: invalid Rollout: analysis.judge.alpha: True: input should be a valid number",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "change", "message"), BAD_VALUES, ids=[case[0] for case in BAD_VALUES])
+@pytest.mark.parametrize("command", ["compile", "plan"])
+def test_bad_values_name_the_path_in_the_rollout(
+    tmp_path: Path, command: str, case: str, change: tuple[str, str], message: str
+) -> None:
+    source = GOOD.replace("Rollout, SetWeight,", "Rollout, SequentialJudge, SetWeight,").replace(*change)
+    assert source != GOOD.replace("Rollout, SetWeight,", "Rollout, SequentialJudge, SetWeight,"), case
+    path = write(tmp_path / "step.py", source)
+    args = [command, str(path), *(["-o", str(tmp_path / "o")] if command == "compile" else [])]
+    assert_user_error(progressive(*args), message)
+
+
+def test_decreasing_weights_compile_with_the_opt_in(tmp_path: Path) -> None:
+    source = GOOD.replace("weight=50", "weight=5").replace(
+        'namespace="prod",', 'namespace="prod", allow_weight_decrease=True,'
+    )
+    result = progressive("plan", str(write(tmp_path / "down.py", source)))
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_part_outside_a_rollout_names_itself(tmp_path: Path) -> None:
+    path = write(tmp_path / "part.py", "from progressive import SetWeight\n\nlater = [SetWeight(weight=120)]\n")
+    assert_user_error(progressive("plan", str(path)), "part.py:3: invalid SetWeight: weight: 120 is above 100")
+
+
+def test_a_part_named_once_then_used_in_rollouts(tmp_path: Path) -> None:
+    source = GOOD.replace("steps=[SetWeight(weight=10), Analyze(), SetWeight(weight=50)]", "steps=STEPS").replace(
+        "shop = Rollout(", "STEPS = (SetWeight(weight=10), Analyze(), SetWeight(weight=200))\n    shop = Rollout("
+    )
+    path = write(tmp_path / "shared.py", source)
+    assert_user_error(progressive("plan", str(path)), "shared.py:4: invalid Rollout: steps[2].weight: 200 is above 100")
+
+
 def test_model_error_line_names_every_problem(tmp_path: Path) -> None:
     path = write(
         tmp_path / "model.py",
@@ -143,6 +203,25 @@ def test_model_error_line_names_every_problem(tmp_path: Path) -> None:
     result = progressive("plan", str(path))
     assert_user_error(result, "model.py:4: invalid Rollout (2 problems): name: 'Shop' is not a DNS-1123 label")
     assert "; steps[1].weight: 120 is above 100" in result.stderr
+
+
+def test_output_into_a_pipe_whose_reader_left_ends_quietly() -> None:
+    """``progressive plan FILE | head -1``: no traceback, no 'Exception ignored', the shell's 141.
+
+    (``--help`` needs nothing: argparse drops a failed write of the help itself.)
+    """
+    from tests.commands._cluster import into_closed_pipe  # noqa: PLC0415 - a helper, no cluster needed
+
+    result = into_closed_pipe(["plan", "examples/gated_canary.py"])
+    assert (result.returncode, result.stderr) == (141, "")
+
+
+def test_abort_help_says_it_stops_a_running_analysis() -> None:
+    for args in (["abort", "--help"], ["--help"]):
+        result = progressive(*args)
+        assert result.returncode == 0, result.stderr
+        text = " ".join(result.stdout.split())
+        assert "or a running analysis, stops; finally rolls back" in text, text
 
 
 def test_bad_flag_is_a_usage_error() -> None:
@@ -192,15 +271,76 @@ def test_validate_exit_codes(tmp_path: Path) -> None:
     result = progressive("validate", str(good), str(bad))
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
-        f"{bad}:0:metadata.name: 'Bad' is not a DNS-1123 subdomain of at most 63 characters [name]"
+        f"{bad}:4: metadata.name: 'Bad' is not a DNS-1123 subdomain of at most 63 characters [name]"
     ]
     unreadable = tmp_path / "broken.yaml"
     unreadable.write_text("a: [1,\n")
-    assert_user_error(progressive("validate", str(unreadable)), "broken.yaml: not valid YAML")
+    assert_user_error(progressive("validate", str(unreadable)), "broken.yaml:2: not valid YAML")
     assert_user_error(progressive("validate", str(tmp_path / "nope")), "no such file or folder")
+
+
+def test_validate_names_real_lines_and_checks_every_file(tmp_path: Path) -> None:
+    """Findings point at the line in the file; a file that does not parse does not stop the others."""
+    broken = write(tmp_path / "a-broken.yaml", "kind: Task\nspec:\n  steps: [\n    - x\n")
+    bad = write(
+        tmp_path / "b-bad.yaml",
+        """
+        # a ConfigMap first, so document and line differ
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: c}
+        ---
+        apiVersion: tekton.dev/v1
+        kind: Task
+        metadata:
+          name: t
+        spec:
+          steps:
+            - name: s
+              image: x:1
+              timeout: 5 minutes
+        """,
+    )
+    result = progressive("validate", str(broken), str(bad), str(tmp_path / "missing.yaml"))
+    assert result.returncode == 2
+    assert result.stdout.splitlines() == [
+        f"{bad}:15: spec.steps[0].timeout: '5 minutes' is not a Go duration such as 90s, 5m or 1h30m [timeout]"
+    ]
+    errors = result.stderr.splitlines()
+    assert errors[0].startswith(f"progressive validate: {broken}:4: not valid YAML: "), errors
+    assert errors[1] == f"progressive validate: {tmp_path / 'missing.yaml'}: no such file or folder"
+    assert errors[2:] == [
+        "progressive validate: 2 path(s) could not be read; 1 finding(s) in 2 document(s) of the others"
+    ]
+    assert "Traceback" not in result.stderr
 
 
 def test_version() -> None:
     result = progressive("--version")
     assert result.returncode == 0
     assert result.stdout.startswith("progressive ")
+
+
+@pytest.mark.parametrize(
+    ("judge", "said"),
+    [
+        ("SequentialJudge()", "inconclusive at 5m: goes on, reported inconclusive (on_inconclusive=advance)"),
+        ("SequentialJudge(on_inconclusive='hold')", "inconclusive at 5m: the stage fails (exit 4), rollback"),
+        (
+            "SequentialJudge(on_inconclusive='fail')",
+            "inconclusive at 5m: the stage fails as bad (exit 1, on_inconclusive=fail), rollback",
+        ),
+        (
+            "ThresholdJudge(checks=[ThresholdCheck(name='ok', metric='error-rate', max=1.0)])",
+            "inconclusive: the stage fails (exit 4), rollback",
+        ),
+    ],
+)
+def test_plan_says_what_each_analysis_does_when_inconclusive(tmp_path: Path, judge: str, said: str) -> None:
+    source = GOOD.replace(
+        "Rollout, SetWeight,", "Rollout, SequentialJudge, SetWeight, ThresholdCheck, ThresholdJudge,"
+    ).replace('url="http://prometheus:9090")', f'url="http://prometheus:9090"), judge={judge}')
+    result = progressive("plan", str(write(tmp_path / "judged.py", source)))
+    assert result.returncode == 0, result.stderr
+    analyze_rows = [line for line in result.stdout.splitlines() if " analyze " in line]
+    assert len(analyze_rows) == 1 and said in analyze_rows[0], result.stdout

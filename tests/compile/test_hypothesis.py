@@ -105,6 +105,7 @@ VALID = st.fixed_dictionaries(
         ),
         "timeouts": st.sampled_from([{"pipeline": "3h", "finally": "20m"}, {"pipeline": "6h", "finally": "30m"}]),
         "image": st.just("ghcr.io/tekton-progressive/progressive:0.2.0"),
+        "allow_weight_decrease": st.booleans(),
     },
 )
 MUTATIONS: list[tuple[str, Any]] = [

@@ -56,6 +56,69 @@ def test_weight_outside_0_100(weight: object, pattern: str) -> None:
     assert_problem(rollout_dict(steps=[{"kind": "set-weight", "weight": weight}]), pattern)
 
 
+_GATEWAY = {"type": "gateway-api", "route": "shop", "stable_service": "shop", "canary_service": "shop-canary"}
+_PROMETHEUS = {"url": "http://prometheus:9090"}
+STRICT_CASES = [
+    (
+        {"steps": [{"kind": "set-weight", "weight": True}]},
+        r"^steps\[0\]\.weight: True: input should be a valid integer",
+    ),
+    (
+        {"steps": [{"kind": "set-weight", "weight": "10"}]},
+        r"^steps\[0\]\.weight: '10': input should be a valid integer",
+    ),
+    (
+        {"steps": [{"kind": "set-weight", "weight": 10.0}]},
+        r"^steps\[0\]\.weight: 10\.0: input should be a valid integer",
+    ),
+    ({"workload": {"stable": "a", "canary": "b", "canary_replicas": "2"}}, r"^workload\.canary_replicas: '2': "),
+    (
+        {"router": {**_GATEWAY, "wait_accepted": "yes"}},
+        r"^router\.wait_accepted: 'yes': input should be a valid boolean",
+    ),
+    ({"router": {**_GATEWAY, "wait_accepted": 1}}, r"^router\.wait_accepted: 1: input should be a valid boolean"),
+    (
+        {"analysis": {"prometheus": _PROMETHEUS, "judge": {"type": "sequential", "alpha": True}}},
+        r"^analysis\.judge\.alpha: True: input should be a valid number",
+    ),
+    (
+        {"analysis": {"prometheus": _PROMETHEUS, "judge": {"type": "sequential", "beta": "0.1"}}},
+        r"^analysis\.judge\.beta: '0\.1': input should be a valid number",
+    ),
+    (
+        {"webhooks": [{"name": "w", "type": "pre-rollout", "url": "http://x/", "retries": "2"}]},
+        r"^webhooks\[0\]\.retries: '2': input should be a valid integer",
+    ),
+    ({"rollback": {"mode": "stepped", "step_weight": True}}, r"^rollback\.step_weight: True: input should be"),
+    ({"allow_weight_decrease": "yes"}, r"^allow_weight_decrease: 'yes': input should be a valid boolean"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "pattern"), STRICT_CASES)
+def test_numbers_and_booleans_are_strict(overrides: dict[str, Any], pattern: str) -> None:
+    assert_problem(rollout_dict(**overrides), pattern)
+
+
+def test_whole_numbers_still_count_as_floats() -> None:
+    judge = {"type": "sequential", "rho1_errors": 3}
+    rollout = Rollout.model_validate(rollout_dict(analysis={"prometheus": _PROMETHEUS, "judge": judge}))
+    assert rollout.analysis is not None
+
+
+def test_decreasing_weight_needs_the_opt_in() -> None:
+    steps = [
+        {"kind": "set-weight", "weight": 50},
+        {"kind": "pause", "duration": "1m"},
+        {"kind": "set-weight", "weight": 50},
+        {"kind": "set-weight", "weight": 0},
+    ]
+    assert problems(rollout_dict(steps=steps)) == [
+        "steps[3].weight: 0 is below 50 set by steps[2]; "
+        "to send traffic back to stable on purpose set allow_weight_decrease=True on the Rollout"
+    ]
+    assert Rollout.model_validate(rollout_dict(steps=steps, allow_weight_decrease=True)).allow_weight_decrease
+
+
 @pytest.mark.parametrize("name", ["Shop", "shop_1", "-shop", "shop-", ""])
 def test_rollout_name_is_a_dns_label(name: str) -> None:
     assert_problem(rollout_dict(name=name), rf"^name: '{re.escape(name)}' is not a DNS-1123 label")
@@ -216,6 +279,24 @@ def test_containers_unique() -> None:
 def test_istio_backends_differ() -> None:
     router = {"type": "istio", "virtual_service": "vs", "stable": "x", "canary": "x"}
     assert_problem(rollout_dict(router=router), r"^router: stable and canary are both 'x'; they must differ$")
+
+
+TWO_SERVICE_ROUTERS = [
+    {"type": "gateway-api", "route": "r"},
+    {"type": "nginx", "ingress": "i"},
+    {"type": "traefik", "traefik_service": "t"},
+    {"type": "smi", "traffic_split": "t"},
+    {"type": "contour", "http_proxy": "p"},
+]
+
+
+@pytest.mark.parametrize("router", TWO_SERVICE_ROUTERS, ids=[router["type"] for router in TWO_SERVICE_ROUTERS])
+def test_stable_and_canary_services_differ(router: dict[str, str]) -> None:
+    same = {**router, "stable_service": "shop", "canary_service": "shop"}
+    assert_problem(
+        rollout_dict(router=same, analysis={"prometheus": _PROMETHEUS, "ingress": "i"}),
+        r"^router\.canary_service: 'shop' is also stable_service; the canary needs its own Service",
+    )
 
 
 def test_nginx_canary_ingress_name_fits() -> None:

@@ -204,7 +204,7 @@ def test_load_multi_document_files_and_folders(tmp_path: Path) -> None:
 def test_unreadable_input(tmp_path: Path) -> None:
     with pytest.raises(ReadError, match="no such file or folder"):
         load_paths([tmp_path / "missing.yaml"])
-    with pytest.raises(ReadError, match=r"bad\.yaml: not valid YAML"):
+    with pytest.raises(ReadError, match=r"bad\.yaml:2: not valid YAML"):
         load_text("a: [1,\n", "bad.yaml")
 
 
