@@ -36,6 +36,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "status": ("progressive.commands.status", "Show where a rollout stands."),
     "approve": ("progressive.commands.approve", "Approve the stage a rollout is waiting at."),
     "abort": ("progressive.commands.abort", "Abort a rollout waiting at an approval gate or pause."),
+    "unlock": ("progressive.commands.unlock", "Free a rollout held by a run that is gone (one run at a time)."),
     "run": ("progressive.commands.run", "Run a rollout's stages directly, without Tekton."),
     "step": ("progressive.step.cli", "The container step the Tasks run (see docs/step.md)."),
 }

@@ -144,7 +144,10 @@ def task_readme(command: Command, task: Mapping[str, Any], extras: Sequence[Task
         "`progressive compile` writes a ServiceAccount, Role and RoleBinding with exactly what a rollout's steps "
         "use (`rbac.yaml`, from `progressive/permissions.py`): the state ConfigMap `progressive-<rollout>` "
         "(create; get, update, patch by name), Events (create), the two Deployments (get, update, patch by name), "
-        "Pods (list) and the routing object by name:",
+        "Pods (list), the Lease `progressive-<rollout>` that lets one run at a time change the rollout (create, "
+        "which Kubernetes cannot limit to a name; get, update by name), PipelineRuns (get: the first step checks "
+        "its own run's timeouts; a generated run name cannot be listed in `resourceNames`) and the routing "
+        "object by name:",
         "",
         "| router | API group | resource |",
         "| --- | --- | --- |",
