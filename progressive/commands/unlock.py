@@ -1,8 +1,9 @@
 """``progressive unlock ROLLOUT [-n NS] [--by NAME]``: free a rollout held by a run that is gone.
 
 One run at a time changes a rollout: the run that holds its Lease ``progressive-<rollout>`` (see
-``progressive.step.run_lock``). A run that ends releases it; a run that crashed or was cancelled without
-``finally`` keeps it until it expires (5 minutes after its last renewal). ``unlock`` frees it at once, and
+``progressive.step.run_lock``). A run that ends releases it, and a PipelineRun cancelled without ``finally``
+loses it to the next run at once; a run that stopped renewing it some other way (a crashed ``progressive
+run``, a deleted PipelineRun) keeps it until it expires (5 minutes after its last renewal). ``unlock`` frees it at once, and
 says who held it, since when, and what unlocking overrides:
 
 * the next run may start at once and change the canary Deployment and the traffic;

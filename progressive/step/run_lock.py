@@ -10,7 +10,8 @@ owns the rollout's traffic, Deployments and state record. Every step command giv
   says whose it was. A run takes the Lease only after :mod:`progressive.step.run_timeouts` found its
   PipelineRun's timeouts safe (exit 8 otherwise), so a refused run never holds it;
 * refuses at once, exit 7, when another run holds it, naming the holder, since when, and when its Lease
-  expires; nothing is changed;
+  expires; nothing is changed. A holder whose PipelineRun has finished (cancelled without ``finally``) holds
+  nothing any more: its Lease is taken over at once, saying so;
 * renews it every :data:`RENEW_SECONDS` while it runs (a thread), so a long ``approve``, ``pause`` or
   ``analyze`` keeps it. A Lease expires :data:`LEASE_SECONDS` after its last renewal: that is how long a
   crashed or cancelled run (no ``finally``) blocks the rollout, unless an operator runs
@@ -67,8 +68,31 @@ def describe(holding: Holding) -> str:
     )
 
 
-def _held_by_other(holding: Holding | None, run_id: str, now: float) -> bool:
-    return holding is not None and holding.holder not in {"", run_id} and not holding.expired(now)
+def _held_by_other(holding: Holding | None, run_id: str, now: float, ended: str = "") -> bool:
+    """Another run holds it: not free, not expired, and not ``ended`` (a holder whose PipelineRun is over)."""
+    return holding is not None and holding.holder not in {"", run_id, ended} and not holding.expired(now)
+
+
+def _holder_ended(objects: Objects, namespace: str, holding: Holding | None, run_id: str) -> str:
+    """Why another run's live Lease is stale: its PipelineRun has finished; ``""`` when it may still run.
+
+    A run cancelled without ``finally`` (a plain ``tkn pipelinerun cancel``) never releases; its PipelineRun
+    says it is over, so the next run need not wait for the Lease to expire. No PipelineRun of that name (a
+    ``progressive run``, or it cannot be read): only expiry frees the Lease.
+    """
+    from progressive.kube.resources import PIPELINERUNS  # noqa: PLC0415
+
+    if holding is None or holding.holder in {"", run_id} or holding.expired(time.time()):
+        return ""
+    try:
+        run = objects.find(PIPELINERUNS.ref(namespace, holding.holder))
+    except StepError:
+        return ""
+    conditions = ((run or {}).get("status") or {}).get("conditions") or []
+    for condition in conditions:
+        if condition.get("type") == "Succeeded" and condition.get("status") in {"True", "False"}:
+            return f"PipelineRun {holding.holder} ended ({condition.get('reason') or condition.get('status')})"
+    return ""
 
 
 def _refusal(where: str, holding: Holding) -> str:
@@ -127,8 +151,11 @@ class _Claim:
         emit({"action": action, "lease": self.lease.ref.qualified, "released": self.run_id})
 
 
-def _take(lease: RolloutLease, run_id: str, where: str, action: str) -> None:
-    """Take or renew the Lease for ``run_id``; :class:`Rejected` when another live run holds it."""
+def _take(lease: RolloutLease, run_id: str, where: str, action: str, ended: tuple[str, str] = ("", "")) -> None:
+    """Take or renew the Lease for ``run_id``; :class:`Rejected` when another live run holds it.
+
+    ``ended`` is (holder, why) of a holder whose run is over: its Lease may be taken before it expires.
+    """
     previous: list[Holding | None] = [None]
 
     def take(current: Holding | None) -> Holding:
@@ -138,7 +165,7 @@ def _take(lease: RolloutLease, run_id: str, where: str, action: str) -> None:
             return Holding(run_id, stamp, stamp, LEASE_SECONDS, 0)
         if current.holder == run_id:
             return dataclasses.replace(current, renewed=stamp, duration=LEASE_SECONDS)
-        if _held_by_other(current, run_id, time.time()):
+        if _held_by_other(current, run_id, time.time(), ended[0]):
             raise Rejected(_refusal(where, current))
         return Holding(run_id, stamp, stamp, LEASE_SECONDS, current.transitions + 1)
 
@@ -150,8 +177,9 @@ def _take(lease: RolloutLease, run_id: str, where: str, action: str) -> None:
                 "action": action,
                 "lease": lease.ref.qualified,
                 "taken_over": before.holder,
-                "message": f"took over the expired Lease of run {before.holder} (held since {before.since()}, "
-                f"last renewed {before.renewed}, {before.duration}s)",
+                "message": f"took over the {'stale' if before.holder == ended[0] else 'expired'} Lease of run "
+                f"{before.holder} (held since {before.since()}, last renewed {before.renewed}, {before.duration}s"
+                + (f"; {ended[1]})" if before.holder == ended[0] else ")"),
             }
         )
 
@@ -188,8 +216,10 @@ def guarded(invocation: Invocation) -> Iterator[bool]:
     current = lease.read()
     final = action in FINAL_COMMANDS
     record = StateStore(objects.kube, namespace, rollout, api_timeout=api_timeout)
+    why_ended = _holder_ended(objects, namespace, current, run_id)
+    ended = (current.holder if current is not None and why_ended else "", why_ended)
     if final:
-        if _held_by_other(current, run_id, time.time()):
+        if _held_by_other(current, run_id, time.time(), ended[0]):
             assert current is not None
             _stand_aside(action, where, run_id, f"run {current.holder} holds the rollout since {current.since()}")
             yield False
@@ -200,8 +230,11 @@ def guarded(invocation: Invocation) -> Iterator[bool]:
             yield False
             return
     elif current is None or current.holder != run_id:
+        if _held_by_other(current, run_id, time.time(), ended[0]):
+            assert current is not None
+            raise Rejected(_refusal(where, current))  # before the timeouts check: this is the first thing to fix
         check_run_timeouts(objects, namespace, rollout, run_id, action)
-    _take(lease, run_id, where, action)
+    _take(lease, run_id, where, action, ended)
     claim = _Claim(RolloutLease(Objects(connect(), api_timeout), namespace, rollout), run_id)
     claim.renew_in_background()
     succeeded = False

@@ -149,3 +149,38 @@ def test_unlock_frees_a_held_rollout_and_says_what_it_overrides(
     assert twice.returncode == 0 and "not held by any run" in twice.stdout
     assert pause(capsys, namespace, "run-b").code == 0
     assert lease_spec(cluster_env)["holderIdentity"] == "run-b"
+
+
+def test_the_lease_of_a_finished_pipelinerun_is_taken_over_before_it_expires(
+    cluster_env: Cluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run cancelled without ``finally`` never releases; its PipelineRun says it is over, so the next run goes on."""
+    (gone,) = cluster_env.create(
+        {
+            "apiVersion": "tekton.dev/v1",
+            "kind": "PipelineRun",
+            "metadata": {"generateName": "shop-"},
+            "spec": {"pipelineRef": {"name": "no-such-pipeline"}},
+        }
+    )
+    name = gone["metadata"]["name"]
+
+    def ended() -> bool:
+        run = cluster_env.must_get("tekton.dev/v1", "PipelineRun", name)
+        conditions = (run.get("status") or {}).get("conditions") or []
+        return any(c["type"] == "Succeeded" and c["status"] == "False" for c in conditions)
+
+    cluster_env.wait_for(f"Tekton to fail PipelineRun {name}", ended, timeout=60)
+    cluster_env.create(
+        {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": "progressive-shop"},
+            "spec": {"holderIdentity": name, "leaseDurationSeconds": LEASE_SECONDS, "renewTime": micro_now()},
+        }
+    )
+    taken = pause(capsys, cluster_env.namespace, "run-e")
+    assert taken.code == 0, (taken.lines, taken.stderr)
+    (note,) = taken.with_key("taken_over")
+    assert note["taken_over"] == name and f"PipelineRun {name} ended" in note["message"]
+    assert lease_spec(cluster_env)["holderIdentity"] == "run-e"
