@@ -3,8 +3,8 @@
 One run at a time changes a rollout: the run that holds its Lease ``progressive-<rollout>`` (see
 ``progressive.step.run_lock``). A run that ends releases it, and a PipelineRun cancelled without ``finally``
 loses it to the next run at once; a run that stopped renewing it some other way (a crashed ``progressive
-run``, a deleted PipelineRun) keeps it until it expires (5 minutes after its last renewal). ``unlock`` frees it at once, and
-says who held it, since when, and what unlocking overrides:
+run``, a deleted PipelineRun) keeps it until it expires (5 minutes after its last renewal). ``unlock`` frees
+it at once, and says who held it, since when, and what unlocking overrides:
 
 * the next run may start at once and change the canary Deployment and the traffic;
 * if the run that held it is still alive, its next step takes the rollout back when it is still free, or
@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
 def _record_event(lease: RolloutLease, message: str) -> None:
     """An Event on the Lease, for the audit trail; a failure is a warning on stderr, never an error."""
     from progressive.kube.events import EventNotRecorded, Involved, record_event  # noqa: PLC0415
+
     try:
         record_event(lease.objects, Involved(lease.ref), "Unlocked", message, warning=True)
     except EventNotRecorded as exc:
