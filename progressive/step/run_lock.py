@@ -22,7 +22,8 @@ owns the rollout's traffic, Deployments and state record. Every step command giv
 Lease, or the Lease is free and the state record belongs to another run (this run never held the rollout),
 they change nothing, say so, and exit 0. The holder's ``rollback`` releases the Lease when it is done;
 the holder's ``report`` releases it when the record shows nothing left to roll back (promoted, rolled back,
-or never shifted), so a report that ends before the rollback beside it never frees a split rollout.
+or never shifted), so a report that ends before the rollback beside it never frees a split rollout. A report
+whose run does not hold the Lease (its rollback released it already) reads without taking it.
 Only the holder releases.
 
 A step without ``--run-id`` (one started by hand) is not part of a run and does not touch the Lease.
@@ -234,6 +235,9 @@ def guarded(invocation: Invocation) -> Iterator[bool]:
             assert current is not None
             raise Rejected(_refusal(where, current))  # before the timeouts check: this is the first thing to fix
         check_run_timeouts(objects, namespace, rollout, run_id, action)
+    if action == "report" and (current is None or current.holder != run_id):
+        yield True  # the report only reads: it takes nothing, so it cannot hold up the next run
+        return
     _take(lease, run_id, where, action, ended)
     claim = _Claim(RolloutLease(Objects(connect(), api_timeout), namespace, rollout), run_id)
     claim.renew_in_background()

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from progressive.kube.leases import micro_now
+from progressive.kube.leases import micro_now, parse_micro
+from progressive.step import run_lock
 from progressive.step.run_lock import LEASE_SECONDS
 from tests.step.stepcli import StepRun, argv, run_step
 from tests.support.cluster.access import Cluster
@@ -184,3 +185,18 @@ def test_the_lease_of_a_finished_pipelinerun_is_taken_over_before_it_expires(
     (note,) = taken.with_key("taken_over")
     assert note["taken_over"] == name and f"PipelineRun {name} ended" in note["message"]
     assert lease_spec(cluster_env)["holderIdentity"] == "run-e"
+
+
+def test_a_running_step_renews_its_lease(
+    cluster_env: Cluster, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long wait keeps the Lease: the step renews it while it runs (here every 0.5 s instead of 30 s)."""
+    monkeypatch.setattr(run_lock, "RENEW_SECONDS", 0.5)
+    held = run_step(
+        capsys,
+        *argv("pause", namespace=cluster_env.namespace, rollout=ROLLOUT, run_id="run-f", stage="hold", duration="3s"),
+    )
+    assert held.code == 0, (held.lines, held.stderr)
+    spec = lease_spec(cluster_env)
+    acquired, renewed = parse_micro(spec["acquireTime"]), parse_micro(spec["renewTime"])
+    assert acquired is not None and renewed is not None and renewed - acquired >= 2.0, spec
