@@ -133,6 +133,14 @@ class _Claim:
             return None  # unlocked (or taken after an unlock): never take it back from here
         return dataclasses.replace(current, renewed=micro_now(), duration=LEASE_SECONDS)
 
+    def record(self) -> State:
+        """This run's state record now (a fresh one when the record belongs to another run)."""
+        from progressive.kube.state_store import StateStore  # noqa: PLC0415
+
+        objects = self.lease.objects
+        store = StateStore(objects.kube, self.lease.ref.namespace, self.lease.rollout, api_timeout=objects.api_timeout)
+        return store.read().for_run(self.run_id)
+
     def stop(self) -> None:
         self.stopping.set()
         if self.thread is not None:
@@ -149,7 +157,8 @@ class _Claim:
         except StepError as exc:  # it expires on its own; never fail a finished step for this
             print(f"warning: could not release {self.lease.ref}: {exc}", file=sys.stderr)
             return
-        emit({"action": action, "lease": self.lease.ref.qualified, "released": self.run_id})
+        # stderr: the command's own summary stays the last JSON line on stdout
+        print(f"progressive step {action}: released {self.lease.ref} (run {self.run_id})", file=sys.stderr)
 
 
 def _take(lease: RolloutLease, run_id: str, where: str, action: str, ended: tuple[str, str] = ("", "")) -> None:
@@ -204,51 +213,64 @@ def guarded(invocation: Invocation) -> Iterator[bool]:
     if not run_id:
         yield True
         return
-    from progressive.kube.client import connect  # noqa: PLC0415 - only for steps of a run
-    from progressive.kube.state_store import StateStore  # noqa: PLC0415
-    from progressive.step.run_timeouts import check_run_timeouts  # noqa: PLC0415
-
     action = invocation.command.name
-    namespace, rollout = invocation.text("namespace"), invocation.text("rollout")
-    api_timeout = invocation.seconds("api-timeout")
-    where = f"rollout {namespace}/{rollout}"
-    objects = Objects(connect(), api_timeout)
-    lease = RolloutLease(objects, namespace, rollout)
-    current = lease.read()
-    final = action in FINAL_COMMANDS
-    record = StateStore(objects.kube, namespace, rollout, api_timeout=api_timeout)
-    why_ended = _holder_ended(objects, namespace, current, run_id)
-    ended = (current.holder if current is not None and why_ended else "", why_ended)
-    if final:
-        if _held_by_other(current, run_id, time.time(), ended[0]):
-            assert current is not None
-            _stand_aside(action, where, run_id, f"run {current.holder} holds the rollout since {current.since()}")
-            yield False
-            return
-        owner = record.read().run_id
-        if (current is None or current.holder != run_id) and owner and owner != run_id:
-            _stand_aside(action, where, run_id, f"this run never held it (the state record is run {owner}'s)")
-            yield False
-            return
-    elif current is None or current.holder != run_id:
-        if _held_by_other(current, run_id, time.time(), ended[0]):
-            assert current is not None
-            raise Rejected(_refusal(where, current))  # before the timeouts check: this is the first thing to fix
-        check_run_timeouts(objects, namespace, rollout, run_id, action)
-    if action == "report" and (current is None or current.holder != run_id):
-        yield True  # the report only reads: it takes nothing, so it cannot hold up the next run
+    try:
+        proceed, claim = _enter(invocation, run_id, action)
+    except StepError as exc:
+        if action != "report":
+            raise
+        # the report never fails for the cluster; its own code says what it could not read
+        print(f"progressive step report: warning: the rollout's Lease was not read: {exc}", file=sys.stderr)
+        proceed, claim = True, None
+    if claim is None:
+        yield proceed
         return
-    _take(lease, run_id, where, action, ended)
-    claim = _Claim(RolloutLease(Objects(connect(), api_timeout), namespace, rollout), run_id)
-    claim.renew_in_background()
     succeeded = False
     try:
         yield True
         succeeded = True
     finally:
         claim.stop()
-    if final and succeeded and (action == "rollback" or _settled(record.read().for_run(run_id))):
+    if action in FINAL_COMMANDS and succeeded and (action == "rollback" or _settled(claim.record())):
         claim.release(action)
+
+
+def _enter(invocation: Invocation, run_id: str, action: str) -> tuple[bool, _Claim | None]:
+    """Decide before the command runs: (may it run, this step's hold on the Lease if it took one)."""
+    from progressive.kube.client import connect  # noqa: PLC0415 - only for steps of a run
+    from progressive.kube.state_store import StateStore  # noqa: PLC0415
+    from progressive.step.run_timeouts import check_run_timeouts  # noqa: PLC0415
+
+    namespace, rollout = invocation.text("namespace"), invocation.text("rollout")
+    api_timeout = invocation.seconds("api-timeout")
+    where = f"rollout {namespace}/{rollout}"
+    objects = Objects(connect(), api_timeout)
+    lease = RolloutLease(objects, namespace, rollout)
+    current = lease.read()
+    why_ended = _holder_ended(objects, namespace, current, run_id)
+    ended = (current.holder if current is not None and why_ended else "", why_ended)
+    held_by_other = _held_by_other(current, run_id, time.time(), ended[0])
+    ours = current is not None and current.holder == run_id
+    if action in FINAL_COMMANDS:
+        if held_by_other:
+            assert current is not None
+            _stand_aside(action, where, run_id, f"run {current.holder} holds the rollout since {current.since()}")
+            return False, None
+        if action == "report" and not ours:
+            return True, None  # the report only reads: it takes nothing, so it cannot hold up the next run
+        owner = StateStore(objects.kube, namespace, rollout, api_timeout=api_timeout).read().run_id
+        if not ours and owner and owner != run_id:
+            _stand_aside(action, where, run_id, f"this run never held it (the state record is run {owner}'s)")
+            return False, None
+    elif not ours:
+        if held_by_other:
+            assert current is not None
+            raise Rejected(_refusal(where, current))  # before the timeouts check: this is the first thing to fix
+        check_run_timeouts(objects, namespace, rollout, run_id, action)
+    _take(lease, run_id, where, action, ended)
+    claim = _Claim(RolloutLease(Objects(connect(), api_timeout), namespace, rollout), run_id)
+    claim.renew_in_background()
+    return True, claim
 
 
 def _stand_aside(action: str, where: str, run_id: str, why: str) -> None:

@@ -17,11 +17,12 @@ by hand, or an embedded ``pipelineSpec``) it is derived from the resolved spec i
 ``progressive start`` does: the stages need the sum of their ``timeout``, ``finally`` its longest one.
 
 No PipelineRun of that name (``progressive run`` on a workstation, or a step started by hand): nothing to
-check; the step says so in one JSON line and goes on.
+check; the step says so on stderr and goes on.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,7 +32,6 @@ from progressive.duration import format_duration, parse_duration
 from progressive.errors import UnsafeError
 from progressive.kube.objects import JSON, Objects
 from progressive.kube.resources import PIPELINERUNS
-from progressive.step.invocation import emit
 
 __all__ = ["TIMEOUT_ANNOTATIONS", "Budgets", "check_run_timeouts", "problems"]
 
@@ -146,13 +146,10 @@ def check_run_timeouts(objects: Objects, namespace: str, rollout: str, run_id: s
     """Raise :class:`UnsafeError` (exit 8) when the run's timeouts leave the rollback without time."""
     run = _resolved(objects, namespace, run_id)
     if run is None:
-        emit(
-            {
-                "action": action,
-                "timeouts": "not checked",
-                "message": f"no PipelineRun {namespace}/{run_id}: a local run or a step started by hand, so there "
-                "are no Tekton timeouts to check",
-            }
+        print(  # stderr: a note, not a transition; the command's JSON lines on stdout stay as they were
+            f"progressive step {action}: timeouts not checked: no PipelineRun {namespace}/{run_id} (a local run or a "
+            "step started by hand, so there are no Tekton timeouts to check)",
+            file=sys.stderr,
         )
         return
     given, own_finally = run_budgets((run.get("spec") or {}).get("timeouts") or {})
