@@ -72,6 +72,13 @@ def rollout_rules(
         Rule("apps", "deployments", READ_WRITE, deployments),
         # deploy reports why pods of a Deployment are not becoming available
         Rule("", "pods", ("list",)),
+        # one run at a time: the rollout's Lease (progressive.step.run_lock). ``create`` cannot be limited by
+        # resourceNames (the name is in the body, not the URL), so it is granted for the namespace
+        Rule("coordination.k8s.io", "leases", ("create",)),
+        Rule("coordination.k8s.io", "leases", READ_WRITE, (state_configmap(rollout),)),
+        # the first step reads its own PipelineRun's timeouts (progressive.step.run_timeouts); a run's name is
+        # generated, so resourceNames cannot name it
+        Rule("tekton.dev", "pipelineruns", ("get",)),
     ]
     group, resource = router_resource(router, api_version)
     if router == "nginx":

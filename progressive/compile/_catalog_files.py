@@ -172,6 +172,10 @@ def _permissions() -> list[str]:
         "| --- | --- | --- | --- |",
         *(f"| {_rule_cells(rule)} |" for rule in sorted(shared)),
         "",
+        "The Lease `progressive-<rollout>` lets one run at a time change the rollout (`create` cannot be limited to "
+        "a name: Kubernetes checks `resourceNames` only for requests that name an object); `get` on PipelineRuns "
+        "lets the first step check its own run's timeouts (a generated run name cannot be listed in advance).",
+        "",
         "and for the routing object (`<object>`: the router's HTTPRoute, VirtualService, Ingress... by name):",
         "",
         "| router | API group | resource | verbs | names |",

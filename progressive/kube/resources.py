@@ -17,6 +17,8 @@ __all__ = [
     "HTTPPROXIES",
     "HTTPROUTES",
     "INGRESSES",
+    "LEASES",
+    "PIPELINERUNS",
     "PODS",
     "SECRETS",
     "TRAEFIKSERVICES",
@@ -93,3 +95,5 @@ VIRTUALSERVICES = Resource("networking.istio.io/v1", "VirtualService", "virtuals
 TRAEFIKSERVICES = Resource("traefik.io/v1alpha1", "TraefikService", "traefikservices")
 TRAFFICSPLITS = Resource("split.smi-spec.io/v1alpha2", "TrafficSplit", "trafficsplits")
 HTTPPROXIES = Resource("projectcontour.io/v1", "HTTPProxy", "httpproxies")
+LEASES = Resource("coordination.k8s.io/v1", "Lease", "leases")
+PIPELINERUNS = Resource("tekton.dev/v1", "PipelineRun", "pipelineruns")

@@ -97,7 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             except SystemExit as done:
                 return int(done.code or 0)
         invocation = parse(args)
-        return _runner(invocation.command)(invocation)
+        from progressive.step.run_lock import guarded  # noqa: PLC0415 - one run at a time per rollout
+
+        with guarded(invocation) as proceed:
+            return _runner(invocation.command)(invocation) if proceed else 0
     except StepError as exc:
         emit({"action": action, "error": str(exc), "exit": int(exc.exit_code)})
         print(f"progressive step {action}: {exc}", file=sys.stderr)
