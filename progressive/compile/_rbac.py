@@ -12,7 +12,7 @@ from typing import Any
 from progressive.compile._pipeline import rollout_labels
 from progressive.model import Rollout
 from progressive.naming import rbac_name
-from progressive.permissions import Rule, rollout_rules
+from progressive.permissions import Rule, backend_services, rollout_rules
 
 __all__ = ["rbac_documents", "role_rules"]
 
@@ -27,6 +27,12 @@ def role_rules(rollout: Rollout) -> tuple[Rule, ...]:
         stable_deployment=rollout.workload.stable,
         canary_deployment=rollout.workload.canary,
         api_version=flags.get("api-version", ""),
+        services=backend_services(
+            rollout.router.type,
+            rollout.namespace,
+            (flags["stable"], flags["canary"]),
+            istio_subsets=flags.get("istio-subsets") == "true",
+        ),
     )
 
 
