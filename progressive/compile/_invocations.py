@@ -268,7 +268,8 @@ class _Builder:
         """Deploy's preflight of Prometheus: only when the rollout analyses the canary."""
         if self.rollout.analysis is None or not any(stage.kind == "analyze" for stage in self.rollout.plan().stages):
             return {}
-        queries = [query.to_json() for query in self.queries]
+        unique = {query.promql: query for query in reversed(self.queries)}  # a query probed twice is checked once
+        queries = [query.to_json() for query in self.queries if unique[query.promql] is query]
         return self.prometheus() | {"queries": json.dumps(queries, separators=(",", ":"))}
 
     def analyze(self, step: Analyze) -> dict[str, str]:

@@ -91,8 +91,11 @@ def _in_cluster(environ: Mapping[str, str]) -> bool:
     return bool(environ.get("KUBERNETES_SERVICE_HOST")) and SERVICE_ACCOUNT_TOKEN.is_file()
 
 
-def connect() -> Kube:
-    """Connect with the credentials the environment provides; :class:`UsageError` when there are none."""
+def connect(*, context: str | None = None) -> Kube:
+    """Connect with the credentials the environment provides; :class:`UsageError` when there are none.
+
+    ``context`` picks a kubeconfig context other than the current one (ignored in a Pod).
+    """
     from kubernetes.client.api_client import ApiClient  # noqa: PLC0415 - keep `progressive step --help` fast
     from kubernetes.client.configuration import Configuration  # noqa: PLC0415
     from kubernetes.config.config_exception import ConfigException  # noqa: PLC0415
@@ -104,7 +107,9 @@ def connect() -> Kube:
         if explicit:
             from kubernetes.config.kube_config import load_kube_config  # noqa: PLC0415
 
-            load_kube_config(config_file=explicit, client_configuration=configuration)  # type: ignore[no-untyped-call]
+            load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=explicit, context=context, client_configuration=configuration
+            )
             source = explicit
         elif _in_cluster(os.environ):
             from kubernetes.config.incluster_config import load_incluster_config  # noqa: PLC0415
@@ -114,7 +119,9 @@ def connect() -> Kube:
         elif home.is_file():
             from kubernetes.config.kube_config import load_kube_config  # noqa: PLC0415
 
-            load_kube_config(config_file=str(home), client_configuration=configuration)  # type: ignore[no-untyped-call]
+            load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=str(home), context=context, client_configuration=configuration
+            )
             source = str(home)
         else:
             raise UsageError(
