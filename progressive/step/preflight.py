@@ -172,12 +172,17 @@ def findings(invocation: Invocation, objects: Objects) -> list[Finding]:
 
 
 def failure(found: Sequence[Finding]) -> StepError | None:
-    """One error carrying every failed check (its exit code: the first failure's), or ``None``."""
+    """One error carrying every failed check, or ``None``.
+
+    Its exit code is the most basic cause: a bad flag (2), else something missing (3: a missing backend also
+    makes the route unresolved), else unsafe (8).
+    """
     failed = [finding for finding in found if not finding.ok]
     if not failed:
         return None
     message = "preflight failed, nothing was changed: " + "; ".join(f"{f.check}: {f.detail}" for f in failed)
-    return failed[0].error(message)
+    causes = {finding.error for finding in failed}
+    return next(kind for kind in (UsageError, NotFoundError, UnsafeError) if kind in causes)(message)
 
 
 def check_before_deploy(invocation: Invocation, objects: Objects, report: Callable[[Finding], None]) -> None:

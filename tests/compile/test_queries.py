@@ -36,9 +36,8 @@ def threshold(query: str, *, router: dict[str, Any] | None = None, **analysis: A
         {"name": "success", "metric": "request-success-rate", "min": 99},
         {"name": "custom", "query": query, "max": 1},
     ]
-    overrides: dict[str, Any] = {
-        "analysis": {"prometheus": {"url": "http://p:9090"}, "judge": {"type": "threshold", "checks": checks}, **analysis}
-    }
+    judge = {"type": "threshold", "checks": checks}
+    overrides: dict[str, Any] = {"analysis": {"prometheus": {"url": "http://p:9090"}, "judge": judge, **analysis}}
     if router is not None:
         overrides["router"] = router
     return rollout_dict(**overrides)
@@ -96,7 +95,8 @@ def test_deploy_carries_every_query_for_its_preflight() -> None:
     rollout = Rollout.model_validate(threshold('sum(rate(x{pod=~"{{ canary | regex }}-.*"}[{{ interval }}]))'))
     deploy = next(invocation for invocation in stage_invocations(rollout) if invocation.command == "deploy")
     queries = json.loads(deploy.flags["queries"])
-    assert [query["where"] for query in queries] == ["analysis.judge.checks[0].metric", "analysis.judge.checks[1].query"]
+    wheres = [query["where"] for query in queries]
+    assert wheres == ["analysis.judge.checks[0].metric", "analysis.judge.checks[1].query"]
     assert queries[1]["query"] == 'sum(rate(x{pod=~"shop-canary-.*"}[60s]))'
     assert deploy.flags["prometheus-url"] == "http://p:9090"
     assert deploy.flags["router"] == "gateway-api"
