@@ -37,6 +37,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "approve": ("progressive.commands.approve", "Approve the stage a rollout is waiting at."),
     "abort": ("progressive.commands.abort", "Abort a rollout waiting at an approval gate or pause."),
     "run": ("progressive.commands.run", "Run a rollout's stages directly, without Tekton."),
+    "check": (
+        "progressive.commands.check",
+        "Preflight a rollout against a cluster: objects, backends, Prometheus and every query.",
+    ),
     "step": ("progressive.step.cli", "The container step the Tasks run (see docs/step.md)."),
 }
 
