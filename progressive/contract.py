@@ -511,19 +511,22 @@ COMMANDS: dict[str, Command] = {
             name="approve",
             summary="Wait until someone approves or aborts the rollout.",
             description=(
-                "Waits until `progressive approve ROLLOUT` or `progressive abort ROLLOUT` marks the state "
-                "record for this stage. Approved: exit 0 and the approver as a result; aborted: exit 7; "
-                "timeout: exit 6."
+                "Waits until `progressive approve ROLLOUT` approves this stage (in the Secret "
+                "progressive-ROLLOUT-approvals, which this step may only read) or `progressive abort ROLLOUT` "
+                "marks the state record. Approved: exit 0 and the approver (the user the API server "
+                "authenticated) as a result; aborted: exit 7; timeout: exit 6; no approvals Secret: exit 3."
             ),
             flags=(
                 *_TARGET,
                 Flag("timeout", "How long to wait for a decision.", default="1h", kind="duration"),
-                Flag("poll-interval", "How often to read the state record.", default="5s", kind="duration"),
+                Flag(
+                    "poll-interval", "How often to read the state record and approvals.", default="5s", kind="duration"
+                ),
                 _EVENT_TARGET,
                 *_API,
                 *_NOTIFY,
             ),
-            results=(Result("approved-by", "Who approved the stage."),),
+            results=(Result("approved-by", "Who approved the stage, as the API server authenticated them."),),
         ),
         Command(
             name="pause",

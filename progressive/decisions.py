@@ -1,6 +1,7 @@
 """People's decisions on a running rollout: approve a stage, abort the run.
 
-``progressive approve`` and ``progressive abort`` write these into the state record; the waiting steps
+``progressive abort`` writes into the state record; ``progressive approve`` checks an approval here and writes
+it to the approvals Secret (``progressive.kube.approvals``), where only approvers may write; the waiting steps
 (``approve``, ``pause``, the ``confirm-*`` webhook gates; ``analyze`` too) read them back. The functions
 here are the pure part: ``State -> State``, raising :class:`DecisionError` when the decision makes no
 sense for where the rollout stands. They run inside the record's read-modify-write, so the check and the
@@ -74,7 +75,7 @@ def approve(state: State, *, stage: str | None, by: str, at: str) -> State:
     return state.evolve(approvals=(*state.approvals, Approval("approved", by, at, target)))
 
 
-def abort(state: State, *, by: str, at: str, reason: str = "") -> State:
+def abort(state: State, *, by: str, at: str, reason: str = "", authenticated: bool = False, note: str = "") -> State:
     """Record that ``by`` aborted the run; unchanged if it was aborted already."""
     if state.aborted is not None:
         return state
@@ -85,4 +86,14 @@ def abort(state: State, *, by: str, at: str, reason: str = "") -> State:
         )
     if state.phase == "rolling-back":
         raise DecisionError(f"{_where(state)} is already rolling back")
-    return state.evolve(aborted=Approval("aborted", by, at, stage=state.stage, reason=reason))
+    aborted = Approval(
+        "aborted",
+        by,
+        at,
+        stage=state.stage,
+        reason=reason,
+        run_id=state.run_id,
+        authenticated=authenticated,
+        note=note,
+    )
+    return state.evolve(aborted=aborted)

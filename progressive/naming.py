@@ -13,7 +13,11 @@ __all__ = [
     "DNS_LABEL_PATTERN",
     "DNS_SUBDOMAIN_MAX",
     "RESOURCE_PREFIX",
+    "TASK_RUN_SPECS_ANNOTATION",
+    "approvals_secret",
+    "approver_role",
     "hook_task",
+    "hooks_service_account",
     "is_dns_label",
     "is_dns_subdomain",
     "rbac_name",
@@ -28,6 +32,10 @@ _DNS_SUBDOMAIN = re.compile(rf"{DNS_LABEL_PATTERN}(\.{DNS_LABEL_PATTERN})*")
 
 RESOURCE_PREFIX = "progressive-"
 """Prefix of the state ConfigMap and of the ServiceAccount, Role and RoleBinding of a rollout."""
+
+TASK_RUN_SPECS_ANNOTATION = "progressive.dev/task-run-specs"
+"""Pipeline annotation holding the PipelineRun ``taskRunSpecs`` (JSON) that give hooks their own ServiceAccount:
+written by the compiler, copied by ``progressive start``."""
 
 
 def is_dns_label(value: str) -> bool:
@@ -48,6 +56,25 @@ def state_configmap(rollout: str) -> str:
 def rbac_name(rollout: str) -> str:
     """Name of the ServiceAccount, Role and RoleBinding the rollout's steps run as."""
     return f"{RESOURCE_PREFIX}{rollout}"
+
+
+def hooks_service_account(rollout: str) -> str:
+    """ServiceAccount ``Run`` hooks run as unless the hook names its own: no permissions, no token mounted."""
+    return f"{RESOURCE_PREFIX}{rollout}-hooks"
+
+
+def approvals_secret(rollout: str) -> str:
+    """Secret holding approvals: approvers write it, the rollout's ServiceAccount can only read it.
+
+    A Secret, not a ConfigMap, because the rollout's ServiceAccount may create ConfigMaps (its state record)
+    and so could create this object itself when it is missing; it cannot create Secrets.
+    """
+    return f"{RESOURCE_PREFIX}{rollout}-approvals"
+
+
+def approver_role(rollout: str) -> str:
+    """Role people are bound to so that they may approve or abort the rollout."""
+    return f"{RESOURCE_PREFIX}{rollout}-approver"
 
 
 def hook_task(rollout: str, hook: str) -> str:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from progressive.naming import state_configmap
+from progressive.naming import approvals_secret, state_configmap
 
-__all__ = ["ROUTER_RESOURCES", "Rule", "backend_services", "rollout_rules", "router_resource"]
+__all__ = ["ROUTER_RESOURCES", "Rule", "approver_rules", "backend_services", "rollout_rules", "router_resource"]
 
 READ_WRITE = ("get", "update")
 """The step reads and replaces objects (optimistic concurrency on ``resourceVersion``); it never patches."""
@@ -87,6 +87,8 @@ def rollout_rules(
         # state record: created on first use, then read-modify-write by name
         Rule("", "configmaps", ("create",)),
         Rule("", "configmaps", READ_WRITE, (state_configmap(rollout),)),
+        # approvals: the approve step reads them; only people bound to the approver Role write them
+        Rule("", "secrets", ("get",), (approvals_secret(rollout),)),
         # one Event per transition, on the canary Deployment
         Rule("", "events", ("create",)),
         # deploy, promote, rollback, replica ratio
@@ -107,3 +109,21 @@ def rollout_rules(
     elif router != "replicas":
         rules.append(Rule(group, resource, READ_WRITE, (routing_object,)))
     return tuple(sorted(rules))
+
+
+def approver_rules(rollout: str) -> tuple[Rule, ...]:
+    """What ``progressive approve`` and ``progressive abort`` need: the people who may decide get these.
+
+    Approving writes the approvals Secret, which the rollout's ServiceAccount can only read; aborting writes
+    the state record (stopping only ever sends traffic back to stable). Both read the record to check the
+    decision applies, and record an Event. No ``create`` on Secrets: the compiled Secret already exists.
+    """
+    return tuple(
+        sorted(
+            [
+                Rule("", "secrets", READ_WRITE, (approvals_secret(rollout),)),
+                Rule("", "configmaps", READ_WRITE, (state_configmap(rollout),)),
+                Rule("", "events", ("create",)),
+            ]
+        )
+    )

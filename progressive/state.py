@@ -56,6 +56,19 @@ class Approval:
     """Stage it applies to; empty: whatever stage is waiting (``progressive abort`` applies to all)."""
     reason: str = ""
     """Why, in the person's words (``progressive abort --reason``); empty when none was given."""
+    run_id: str = ""
+    """The run it was made for (approvals live outside the record, so they name their run)."""
+    authenticated: bool = False
+    """``by`` is the user name the API server authenticated the decider as (``SelfSubjectReview``); ``False``: the
+    API server does not serve that API and ``by`` is the kubeconfig's user name, unverified."""
+    note: str = ""
+    """``--by`` text the person added (e.g. on whose behalf a bot decides); never taken as who decided."""
+
+    def who(self) -> str:
+        """``by`` as messages show it: unverified names and notes are marked as such."""
+        unverified = "" if self.authenticated else " (unverified name)"
+        note = f" (note: {self.note})" if self.note else ""
+        return f"{self.by}{unverified}{note}"
 
 
 @dataclass(frozen=True, slots=True)

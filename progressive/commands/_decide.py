@@ -1,16 +1,20 @@
-"""What ``progressive approve`` and ``progressive abort`` share: the person's cluster context, the write, the Event.
+"""What ``progressive approve`` and ``progressive abort`` share: the person's cluster context, who they are, the Event.
 
 Both run on a person's machine with their own credentials (``KUBECONFIG`` or ``~/.kube/config``, as
-``kubectl``), change the rollout's state record with a read-modify-write (``resourceVersion``; the check
-and the write see the same record), and record a Kubernetes Event on the state record ConfigMap saying who
-decided. The pipeline's waiting step then announces the decision on the workload when it picks it up.
+``kubectl``). ``abort`` changes the rollout's state record with a read-modify-write (``resourceVersion``; the
+check and the write see the same record); ``approve`` checks against the record and writes the approvals Secret
+(``progressive.kube.approvals``), which the rollout's own ServiceAccount cannot write. Both record a Kubernetes
+Event on the state record ConfigMap saying who decided. The pipeline's waiting step then announces the
+decision on the workload when it picks it up.
 
-Who: ``--by`` when given, else the user of the kubeconfig's current context, else ``$USER``. It is a
-label people read, not an identity the API server vouches for (the API server's audit log has that).
+Who: the user name the API server authenticated the credentials as (``SelfSubjectReview``). ``--by`` is only a
+note recorded beside it (e.g. on whose behalf a bot decides). An API server that does not serve
+``SelfSubjectReview`` (before Kubernetes 1.28) leaves only an unverified name: ``--by``, else the kubeconfig
+context's user, else ``$USER``, marked "unverified name" wherever it is shown.
 
 Exit codes: 0 recorded (or already recorded: both commands are idempotent), 2 the decision does not
-apply to where the rollout stands or bad input, 3 the rollout has no state record, 5 the Kubernetes API
-kept failing.
+apply to where the rollout stands or bad input, 3 the rollout has no state record (or no approvals Secret),
+5 the Kubernetes API kept failing or refused (403: the person is not bound to the approver Role).
 """
 
 from __future__ import annotations
@@ -29,9 +33,10 @@ from progressive.naming import is_dns_label, state_configmap
 from progressive.state import State
 
 if TYPE_CHECKING:
+    from progressive.kube.objects import Objects
     from progressive.kube.state_store import StateStore
 
-__all__ = ["Decided", "KubeContext", "add_common_arguments", "decide", "kube_context"]
+__all__ = ["Decided", "Identity", "KubeContext", "add_common_arguments", "decide", "identify", "kube_context"]
 
 _SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
@@ -67,12 +72,42 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-n", "--namespace", default="", help="Namespace of the rollout (default: the current context's, or default)."
     )
-    parser.add_argument("--by", default="", help="Who decides, as recorded (default: the kubeconfig user, else $USER).")
+    parser.add_argument(
+        "--by",
+        default="",
+        help="A note recorded beside the decider (who decided is the user the API server authenticated).",
+    )
     parser.add_argument(
         "--api-timeout",
         default="30s",
         help="Time limit for retrying Kubernetes API calls (Go duration, default 30s).",
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who decides: ``by`` and whether the API server vouched for it, and the ``--by`` note."""
+
+    by: str
+    authenticated: bool
+    note: str
+
+    def __str__(self) -> str:
+        unverified = "" if self.authenticated else " (unverified name)"
+        note = f" (note: {self.note})" if self.note else ""
+        return f"{self.by}{unverified}{note}"
+
+
+def identify(args: argparse.Namespace, objects: Objects, context: KubeContext) -> Identity:
+    """The authenticated user name (``SelfSubjectReview``); a name people typed only when that API is missing."""
+    from progressive.kube.approvals import authenticated_user  # noqa: PLC0415
+
+    note = " ".join(str(args.by).split())
+    user = authenticated_user(objects)
+    if user is not None:
+        return Identity(user, True, note)
+    by = note or context.user or os.environ.get("USER") or os.environ.get("LOGNAME") or "unknown"
+    return Identity(by, False, "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +119,7 @@ class Decided:
     changed: bool
     namespace: str
     rollout: str
-    by: str
+    by: Identity
     at: str
 
 
@@ -102,11 +137,12 @@ def _check(args: argparse.Namespace) -> float:
 def decide(
     args: argparse.Namespace,
     command: str,
-    change: Callable[[State, str, str], State],
+    change: Callable[[State, Identity, str, StateStore], State],
     report: Callable[[Decided], tuple[str, str, str]],
 ) -> int:
-    """Apply ``change(state, by, at)`` to the rollout's record, record an Event, print the outcome.
+    """Apply ``change(state, who, at, store)`` to the rollout's record, record an Event, print the outcome.
 
+    ``change`` may write elsewhere (``approve`` writes the approvals Secret and returns the record unchanged).
     ``report`` turns the outcome into (Event reason, Event message, line to print); an empty reason
     records no Event (nothing changed). Errors are one line on stderr and the exit code of the error.
     """
@@ -114,7 +150,6 @@ def decide(
         api_timeout = _check(args)
         context = kube_context()
         namespace = args.namespace or context.namespace or "default"
-        by = args.by or context.user or os.environ.get("USER") or os.environ.get("LOGNAME") or "unknown"
 
         from progressive.kube.client import connect  # noqa: PLC0415 - slow imports, only when running
         from progressive.kube.state_store import StateStore, now_rfc3339  # noqa: PLC0415
@@ -126,17 +161,18 @@ def decide(
                 f"rollout {namespace}/{args.rollout} has no state record (ConfigMap "
                 f"{state_configmap(args.rollout)}): it has not started, or the namespace is wrong"
             )
+        who = identify(args, store.objects, context)
         at = now_rfc3339()
         seen: list[tuple[State, bool]] = []
 
         def apply(state: State) -> State:
-            new = change(state, by, at)
+            new = change(state, who, at, store)
             seen[:] = [(state, new != state)]  # the last run is the one that was stored
             return new
 
         after = store.update(apply)
         before, changed = seen[-1]
-        decided = Decided(before, after, changed, namespace, args.rollout, by, at)
+        decided = Decided(before, after, changed, namespace, args.rollout, who, at)
         reason, message, line = report(decided)
         if reason:
             _record_event(store, reason, message)

@@ -13,11 +13,11 @@ tasks in ``runAfter`` order                stages in order, one at a time
 a failed task stops the DAG                the first failed stage stops the run
 pipeline task ``timeout``                  the child gets SIGINT, then SIGKILL 10 s later (TimedOut)
 ``timeouts.tasks``                         the stages share that budget; a stage gets what is left
-``finally`` (parallel)                     in order: rollback (when a stage failed), report, the rest;
+``finally`` (parallel)                     in order: rollback (unless promoted), report, the rest;
                                            the report, which in Tekton waits for the rollback running
                                            beside it, gets ``--rollback-wait=0s``: it has ended
-``when: $(tasks.status) in [Failed]``      rollback runs when a stage failed, timed out or was
-                                           interrupted
+``when: $(tasks.promote.status)            rollback runs unless the promote stage succeeded: a stage
+notin [Succeeded]``                        failed, timed out or was interrupted, at any moment
 cancel with ``CancelledRunFinally``        first Ctrl-C (or SIGTERM): the running stage gets SIGINT,
                                            then ``finally`` runs; later ones only say that the
                                            rollback is still running
@@ -282,11 +282,10 @@ class LocalRun:
         self._in_finally = True
         ends = self.clock() + self.finally_budget
         for invocation in finals:
-            if invocation.only_on_failure and not failed:
-                self.final.append(
-                    Outcome(invocation.name, invocation.stage.kind, 0, "Skipped", "every stage succeeded")
-                )
-                self.progress.line(f"[fin] {invocation.name:<18} skipped: every stage succeeded")
+            guard = invocation.unless_succeeded
+            if guard is not None and any(outcome.stage == guard and outcome.ok for outcome in self.stages):
+                self.final.append(Outcome(invocation.name, invocation.stage.kind, 0, "Skipped", f"{guard} succeeded"))
+                self.progress.line(f"[fin] {invocation.name:<18} skipped: {guard} succeeded")
                 continue
             resolved = invocation.resolve({"tasks.status": status})
             if invocation.stage.kind == "report":

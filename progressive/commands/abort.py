@@ -14,10 +14,14 @@ the rollback). See ``progressive.commands._decide`` for credentials, the Event a
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from progressive import decisions
-from progressive.commands._decide import Decided, add_common_arguments, decide
+from progressive.commands._decide import Decided, Identity, add_common_arguments, decide
 from progressive.state import State
+
+if TYPE_CHECKING:
+    from progressive.kube.state_store import StateStore
 
 __all__ = ["add_arguments", "run"]
 
@@ -32,15 +36,16 @@ def run(args: argparse.Namespace) -> int:
     """Record the abort; see the module docstring."""
     reason: str = " ".join(args.reason.split())
 
-    def change(state: State, by: str, at: str) -> State:
-        return decisions.abort(state, by=by, at=at, reason=reason)
+    def change(state: State, who: Identity, at: str, store: StateStore) -> State:
+        del store  # an abort is the record's: it only ever sends traffic back to stable
+        return decisions.abort(state, by=who.by, at=at, reason=reason, authenticated=who.authenticated, note=who.note)
 
     def report(decided: Decided) -> tuple[str, str, str]:
         where = f"rollout {decided.namespace}/{decided.rollout}"
         aborted = decided.after.aborted
         assert aborted is not None
         if not decided.changed:
-            return "", "", f"{where} was already aborted by {aborted.by} at {aborted.at}"
+            return "", "", f"{where} was already aborted by {aborted.who()} at {aborted.at}"
         state = decided.after
         at_stage = f" at stage {state.stage!r}" if state.stage else ""
         because = f": {reason}" if reason else ""

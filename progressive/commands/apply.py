@@ -69,6 +69,7 @@ _RESOURCES: dict[tuple[str, str], Resource] = {
     (resource.api_version, resource.kind): resource
     for resource in (
         Resource("v1", "ServiceAccount", "serviceaccounts"),
+        Resource("v1", "Secret", "secrets"),
         Resource("rbac.authorization.k8s.io/v1", "Role", "roles"),
         Resource("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings"),
         TASKS,

@@ -2,19 +2,25 @@
 
 Without ``--stage`` it approves the stage the rollout is waiting at (state ``phase`` ``waiting-approval``)
 and fails with a clear message when nothing is waiting; with ``--stage`` it approves that stage, also ahead
-of time. The pipeline's ``approve`` step sees the approval at its next poll and exits 0. Approving twice
-changes nothing. See ``progressive.commands._decide`` for credentials, the Event and exit codes.
+of time. The approval is written to the Secret ``progressive-ROLLOUT-approvals`` (the state record is only
+read), naming the user the API server authenticated; it needs the Role ``progressive-ROLLOUT-approver``. The
+pipeline's ``approve`` step sees the approval at its next poll and exits 0. Approving twice changes nothing.
+See ``progressive.commands._decide`` for credentials, the Event and exit codes.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from progressive import decisions
-from progressive.commands._decide import Decided, add_common_arguments, decide
+from progressive.commands._decide import Decided, Identity, add_common_arguments, decide
 from progressive.naming import is_dns_label
-from progressive.state import State
+from progressive.state import Approval, State
+
+if TYPE_CHECKING:
+    from progressive.kube.state_store import StateStore
 
 __all__ = ["add_arguments", "run"]
 
@@ -32,19 +38,29 @@ def run(args: argparse.Namespace) -> int:
         print(f"progressive approve: --stage: {stage!r} is not a stage name (a pipeline task name)", file=sys.stderr)
         return 2
 
-    def change(state: State, by: str, at: str) -> State:
-        return decisions.approve(state, stage=stage or None, by=by, at=at)
+    recorded: list[tuple[Approval, bool]] = []
+
+    def change(state: State, who: Identity, at: str, store: StateStore) -> State:
+        from progressive.kube.approvals import ApprovalStore  # noqa: PLC0415 - slow imports, only when running
+
+        checked = decisions.approve(state, stage=stage or None, by=who.by, at=at)  # raises if it does not apply
+        target = decisions.approval_stage(state, stage or None)
+        wanted = Approval(
+            "approved", who.by, at, target, run_id=checked.run_id, authenticated=who.authenticated, note=who.note
+        )
+        standing = ApprovalStore(store.objects, store.ref.namespace, store.rollout).add(wanted)
+        recorded[:] = [(standing, standing == wanted)]
+        return state  # the record is the steps' to write: the approve step copies the approval into it
 
     def report(decided: Decided) -> tuple[str, str, str]:
-        target = decisions.approval_stage(decided.before, stage or None)
-        where = f"stage {target!r} of rollout {decided.namespace}/{decided.rollout}"
+        approval, added = recorded[-1]
+        where = f"stage {approval.stage!r} of rollout {decided.namespace}/{decided.rollout}"
         run_id = decided.after.run_id
-        if not decided.changed:
-            first = next(a for a in decided.after.approvals if a.decision == "approved" and a.stage == target)
-            return "", "", f"{where} was already approved by {first.by} at {first.at}"
+        if not added:
+            return "", "", f"{where} was already approved by {approval.who()} at {approval.at}"
         message = f"{where} approved by {decided.by}" + (f" (run {run_id})" if run_id else "")
         line = message
-        if decided.after.phase != "waiting-approval" or decided.after.stage != target:
+        if decided.after.phase != "waiting-approval" or decided.after.stage != approval.stage:
             now = decided.after.stage or "no stage yet"
             line += f"; the rollout is at {now!r} (phase {decided.after.phase or 'not started'}), so it applies later"
         return "Approved", message, line

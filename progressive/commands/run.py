@@ -211,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
             return int(exc.exit_code)
         stages = [invocation.name for invocation in invocations if not invocation.final]
         finals = [
-            invocation.name + (" (on failure)" if invocation.only_on_failure else "")
+            invocation.name + (" (unless promoted)" if invocation.unless_succeeded is not None else "")
             for invocation in invocations
             if invocation.final
         ]

@@ -49,7 +49,7 @@ from progressive.commands._tekton import PIPELINERUNS, PIPELINES
 from progressive.duration import format_duration, parse_duration
 from progressive.errors import ConfigError, NotFoundError, StepError
 from progressive.kube.resources import Resource
-from progressive.naming import is_dns_label, rbac_name
+from progressive.naming import TASK_RUN_SPECS_ANNOTATION, is_dns_label, rbac_name
 
 if TYPE_CHECKING:
     from progressive.kube.objects import JSON, Objects
@@ -203,6 +203,9 @@ def pipeline_run(
     if params:
         spec["params"] = [{"name": key, "value": param_value(specs[key], value)} for key, value in params.items()]
     spec["taskRunTemplate"] = {"serviceAccountName": service_account}
+    hook_specs = _hook_task_run_specs(pipeline)
+    if hook_specs:
+        spec["taskRunSpecs"] = hook_specs
     spec["timeouts"] = timeouts.to_json()
     return {
         "apiVersion": "tekton.dev/v1",
@@ -210,6 +213,26 @@ def pipeline_run(
         "metadata": {"generateName": f"{prefix}-", "namespace": namespace, "labels": labels},
         "spec": spec,
     }
+
+
+def _hook_task_run_specs(pipeline: Mapping[str, Any]) -> list[Any]:
+    """The ``taskRunSpecs`` the compiler put on the Pipeline: hooks never run as the rollout's account.
+
+    ``--serviceaccount`` is for the steps only.
+    """
+    annotations = (pipeline.get("metadata") or {}).get("annotations") or {}
+    text = annotations.get(TASK_RUN_SPECS_ANNOTATION)
+    if not text:
+        return []
+    try:
+        specs = json.loads(text)
+    except ValueError:
+        specs = None
+    if not isinstance(specs, list):
+        raise ConfigError(
+            f"Pipeline annotation {TASK_RUN_SPECS_ANNOTATION}: not a JSON list; apply the compiled pipeline.yaml again"
+        )
+    return specs
 
 
 def _check_prefix(prefix: str) -> None:

@@ -84,8 +84,8 @@ class StageInvocation:
     """Task params that are not flags: the step image and Secret names; a hook's environment."""
     final: bool = False
     """Runs in ``finally``, after the stages settle."""
-    only_on_failure: bool = False
-    """Runs only when a stage failed, timed out or was cancelled (``$(tasks.status)`` is ``Failed``)."""
+    unless_succeeded: str | None = None
+    """The pipeline task whose success skips this one: the rollback runs unless ``promote`` succeeded."""
     hook: Run | None = field(default=None)
     """The ``Run`` step, for a hook."""
 
@@ -133,7 +133,7 @@ class StageInvocation:
             flags=_frozen({k: substitute(v) for k, v in self.flags.items()}),
             task_params=_frozen({k: substitute(v) for k, v in self.task_params.items()}),
             final=self.final,
-            only_on_failure=self.only_on_failure,
+            unless_succeeded=self.unless_succeeded,
             hook=self.hook,
         )
 
@@ -158,8 +158,9 @@ def _number(value: float) -> str:
 class _Builder:
     """Builds the invocations of one rollout; holds what every stage shares."""
 
-    def __init__(self, rollout: Rollout) -> None:
+    def __init__(self, rollout: Rollout, promote_stage: str) -> None:
         self.rollout = rollout
+        self.promote_stage = promote_stage
         self.router_flags = rollout.router.step_flags(rollout.workload)
         rollback_hooks = [hook.url for hook in rollout.webhooks if hook.type == "rollback"]
         self.rollback_webhook = rollback_hooks[0] if rollback_hooks else None
@@ -334,14 +335,14 @@ class _Builder:
             flags=_frozen(ordered),
             task_params=_frozen(self.task_params(command.name)),
             final=final,
-            only_on_failure=stage.kind == "rollback",
+            unless_succeeded=self.promote_stage if stage.kind == "rollback" else None,
         )
 
 
 def stage_invocations(rollout: Rollout) -> list[StageInvocation]:
     """Every pipeline task of the rollout, stages in order and then the ``finally`` tasks."""
     plan = rollout.plan()
-    builder = _Builder(rollout)
+    builder = _Builder(rollout, next(stage.name for stage in plan.stages if stage.kind == "promote"))
     return [builder.invocation(stage, final=False) for stage in plan.stages] + [
         builder.invocation(stage, final=True) for stage in plan.final
     ]

@@ -3,15 +3,26 @@
 Stages run one after another (``runAfter`` the previous stage), each with the stage's time budget as its
 ``timeout``. A stage that fails (an analysis that judges the canary bad exits non-zero) stops the DAG; no
 stage is ever gated by ``when``, because a skipped task lets the tasks after it run. ``finally`` holds the
-rollback, guarded by ``$(tasks.status) in [Failed]`` (a failed, timed-out or cancelled stage), the report,
-which always runs, and any post-rollout webhooks.
+rollback, the report, which always runs, and any post-rollout webhooks.
+
+The rollback runs unless the promotion succeeded (``$(tasks.promote.status) notin [Succeeded]``), not merely
+when ``$(tasks.status)`` is ``Failed``: a run stopped with ``StoppedRunFinally``, or cancelled or timed out
+while no stage TaskRun exists (between two stages), ends with its remaining stages skipped and
+``$(tasks.status)`` = ``Completed``, although traffic may have moved. Only a completed promotion leaves the
+canary's traffic in place, so anything else rolls back (the rollback is a no-op when nothing shifted).
 
 The PipelineRun's ``timeouts`` give ``finally`` a budget of its own: when ``timeouts.pipeline`` expires
 Tekton cancels ``finally`` too, so the stages get ``pipeline - finally`` and rollback always has time.
+
+``Run`` hooks do not run as the rollout's ServiceAccount: the PipelineRun's ``taskRunSpecs`` give each hook
+task its own (``progressive-<rollout>-hooks``, no token mounted, unless the hook names one). A Pipeline
+cannot say which account a task runs as, so the Pipeline carries those ``taskRunSpecs`` in an annotation
+for ``progressive start`` (and anyone creating runs from the installed Pipeline) to copy.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -19,9 +30,18 @@ from typing import Any
 from progressive.compile._invocations import StageInvocation
 from progressive.duration import format_duration, parse_duration
 from progressive.model import Rollout
-from progressive.naming import rbac_name
+from progressive.naming import TASK_RUN_SPECS_ANNOTATION, hooks_service_account, rbac_name
 
-__all__ = ["TIMEOUT_ANNOTATIONS", "pipeline", "pipeline_run", "placeholder_image", "rollout_labels", "run_timeouts"]
+__all__ = [
+    "TASK_RUN_SPECS_ANNOTATION",
+    "TIMEOUT_ANNOTATIONS",
+    "hook_task_run_specs",
+    "pipeline",
+    "pipeline_run",
+    "placeholder_image",
+    "rollout_labels",
+    "run_timeouts",
+]
 
 TIMEOUT_ANNOTATIONS: Mapping[str, str] = {
     "pipeline": "progressive.dev/timeouts-pipeline",
@@ -30,6 +50,22 @@ TIMEOUT_ANNOTATIONS: Mapping[str, str] = {
 }
 """Pipeline annotations carrying the rollout's PipelineRun timeouts, so ``progressive start`` (or anyone
 creating a run from the installed Pipeline) can give ``finally`` its budget without the Python source."""
+
+
+def hook_task_run_specs(rollout: Rollout, invocations: Sequence[StageInvocation]) -> list[dict[str, Any]]:
+    """One ``taskRunSpecs`` entry per hook task: its ServiceAccount and, for the default one, no token mounted."""
+    specs: list[dict[str, Any]] = []
+    for invocation in invocations:
+        if invocation.hook is None:
+            continue
+        spec: dict[str, Any] = {
+            "pipelineTaskName": invocation.name,
+            "serviceAccountName": invocation.hook.service_account or hooks_service_account(rollout.name),
+        }
+        if invocation.hook.service_account is None:
+            spec["podTemplate"] = {"automountServiceAccountToken": False}
+        specs.append(spec)
+    return specs
 
 
 def rollout_labels(rollout: Rollout) -> dict[str, str]:
@@ -54,8 +90,9 @@ def _pipeline_task(invocation: StageInvocation, previous: str | None) -> dict[st
     task: dict[str, Any] = {"name": invocation.name, "taskRef": {"name": invocation.task}}
     if previous is not None:
         task["runAfter"] = [previous]
-    if invocation.only_on_failure:
-        task["when"] = [{"input": "$(tasks.status)", "operator": "in", "values": ["Failed"]}]
+    if invocation.unless_succeeded is not None:
+        status = f"$(tasks.{invocation.unless_succeeded}.status)"
+        task["when"] = [{"input": status, "operator": "notin", "values": ["Succeeded"]}]
     task["timeout"] = invocation.timeout
     params = invocation.params
     if params:
@@ -80,7 +117,7 @@ def pipeline(rollout: Rollout, invocations: Sequence[StageInvocation]) -> dict[s
             "Stages, in order (each stops the rollout if it fails):",
             *(f"- {_stage_line(invocation)}" for invocation in stages),
             "",
-            "Finally (rollback only when a stage failed, timed out or was cancelled):",
+            "Finally (rollback on every outcome but a completed promotion):",
             *(f"- {_stage_line(invocation)}" for invocation in final),
         ]
     )
@@ -91,7 +128,7 @@ def pipeline(rollout: Rollout, invocations: Sequence[StageInvocation]) -> dict[s
             "name": rollout.name,
             "namespace": rollout.namespace,
             "labels": rollout_labels(rollout),
-            "annotations": {TIMEOUT_ANNOTATIONS[key]: value for key, value in run_timeouts(rollout).items()},
+            "annotations": _pipeline_annotations(rollout, invocations),
         },
         "spec": {
             "description": description,
@@ -103,6 +140,14 @@ def pipeline(rollout: Rollout, invocations: Sequence[StageInvocation]) -> dict[s
             "finally": [_pipeline_task(invocation, None) for invocation in final],
         },
     }
+
+
+def _pipeline_annotations(rollout: Rollout, invocations: Sequence[StageInvocation]) -> dict[str, str]:
+    annotations = {TIMEOUT_ANNOTATIONS[key]: value for key, value in run_timeouts(rollout).items()}
+    specs = hook_task_run_specs(rollout, invocations)
+    if specs:
+        annotations[TASK_RUN_SPECS_ANNOTATION] = json.dumps(specs, sort_keys=True, separators=(",", ":"))
+    return annotations
 
 
 def run_timeouts(rollout: Rollout) -> dict[str, str]:
@@ -117,8 +162,20 @@ def placeholder_image(rollout: Rollout, container: str) -> str:
     return f"registry.example.com/{container or rollout.workload.canary}:CHANGE-ME"
 
 
-def pipeline_run(rollout: Rollout) -> dict[str, Any]:
+def pipeline_run(rollout: Rollout, invocations: Sequence[StageInvocation]) -> dict[str, Any]:
     """An example PipelineRun: ``kubectl create -f`` it after setting the image param(s)."""
+    spec: dict[str, Any] = {
+        "pipelineRef": {"name": rollout.name},
+        "params": [
+            {"name": name, "value": placeholder_image(rollout, container)}
+            for name, container in rollout.workload.image_params().items()
+        ],
+        "taskRunTemplate": {"serviceAccountName": rbac_name(rollout.name)},
+    }
+    specs = hook_task_run_specs(rollout, invocations)
+    if specs:
+        spec["taskRunSpecs"] = specs
+    spec["timeouts"] = run_timeouts(rollout)
     return {
         "apiVersion": "tekton.dev/v1",
         "kind": "PipelineRun",
@@ -127,13 +184,5 @@ def pipeline_run(rollout: Rollout) -> dict[str, Any]:
             "namespace": rollout.namespace,
             "labels": rollout_labels(rollout),
         },
-        "spec": {
-            "pipelineRef": {"name": rollout.name},
-            "params": [
-                {"name": name, "value": placeholder_image(rollout, container)}
-                for name, container in rollout.workload.image_params().items()
-            ],
-            "taskRunTemplate": {"serviceAccountName": rbac_name(rollout.name)},
-            "timeouts": run_timeouts(rollout),
-        },
+        "spec": spec,
     }

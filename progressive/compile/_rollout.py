@@ -22,7 +22,7 @@ from progressive.compile._rbac import rbac_documents
 from progressive.compile._yaml import dump_documents
 from progressive.errors import ProgressiveError
 from progressive.model import Rollout
-from progressive.naming import rbac_name
+from progressive.naming import approver_role, rbac_name
 from progressive.validate import Document, load_text, validate_documents
 
 __all__ = ["CompiledRollout", "CompilerBug", "compile_rollout"]
@@ -73,18 +73,28 @@ def _files(
         GeneratedFile(folder / "pipeline.yaml", dump_documents([pipeline_doc], f"{generated}\n{apply}")),
         GeneratedFile(
             folder / "rbac.yaml",
-            dump_documents(rbac, f"{generated}\nServiceAccount, Role and RoleBinding the steps run as."),
+            dump_documents(
+                rbac,
+                f"{generated}\nServiceAccount, Role and RoleBinding the steps run as; the hooks' ServiceAccount "
+                "(no permissions, no token);\nthe approvals Secret and the approver Role. Let someone approve: "
+                f"kubectl create rolebinding {approver_role(name)}-NAME -n {namespace} "
+                f"--role {approver_role(name)} --user NAME",
+            ),
         ),
     ]
     if hooks:
         files.append(GeneratedFile(folder / "hooks.yaml", dump_documents(hooks, f"{generated}\nRun hooks.")))
     timeouts = run_timeouts(rollout)
     params = " ".join(f"-p {p['name']}=NEW-IMAGE" for p in run["spec"]["params"])
+    hook_accounts = "".join(
+        f"--task-serviceaccount {spec['pipelineTaskName']}={spec['serviceAccountName']} "
+        for spec in run["spec"].get("taskRunSpecs", ())
+    )
     start = "\n".join(
         [
             generated,
             "Start a run: set the image param(s) below, then: kubectl create -f <this file>",
-            f"or: tkn pipeline start {name} -n {namespace} {params} -s {rbac_name(name)} "
+            f"or: tkn pipeline start {name} -n {namespace} {params} -s {rbac_name(name)} {hook_accounts}"
             f"--pipeline-timeout {timeouts['pipeline']} --tasks-timeout {timeouts['tasks']} "
             f"--finally-timeout {timeouts['finally']}",
             f"Stop a run so that rollback still runs: tkn pipelinerun cancel NAME -n {namespace} "
@@ -119,7 +129,7 @@ def compile_rollout(rollout: Rollout, source: str = "<python>") -> CompiledRollo
     pipeline_doc = pipeline(rollout, invocations)
     hooks = tuple(hook_tasks(rollout))
     rbac = tuple(rbac_documents(rollout))
-    run = pipeline_run(rollout)
+    run = pipeline_run(rollout, invocations)
     files = _files(rollout, pipeline_doc=pipeline_doc, hooks=hooks, rbac=rbac, run=run, source=source)
     check_compiled(files)
     return CompiledRollout(rollout, invocations, pipeline_doc, hooks, rbac, run, files)

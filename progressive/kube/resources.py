@@ -18,6 +18,7 @@ __all__ = [
     "HTTPROUTES",
     "INGRESSES",
     "PODS",
+    "SECRETS",
     "TRAEFIKSERVICES",
     "TRAFFICSPLITS",
     "VIRTUALSERVICES",
@@ -84,6 +85,7 @@ class Ref:
 CONFIGMAPS = Resource("v1", "ConfigMap", "configmaps")
 EVENTS = Resource("v1", "Event", "events")
 PODS = Resource("v1", "Pod", "pods")
+SECRETS = Resource("v1", "Secret", "secrets")
 DEPLOYMENTS = Resource("apps/v1", "Deployment", "deployments")
 INGRESSES = Resource("networking.k8s.io/v1", "Ingress", "ingresses")
 HTTPROUTES = Resource("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes")

@@ -13,7 +13,7 @@ from progressive.model.policy import Notifications, RollbackPolicy, Timeouts, We
 from progressive.model.routers import NginxIngress, ReplicaRatio, Router
 from progressive.model.steps import Analyze, Run, SetWeight, Step
 from progressive.model.workload import Workload
-from progressive.naming import DNS_LABEL_MAX, RESOURCE_PREFIX, hook_task
+from progressive.naming import DNS_LABEL_MAX, RESOURCE_PREFIX, hook_task, rbac_name
 
 __all__ = ["DEFAULT_STEP_IMAGE", "Rollout"]
 
@@ -95,6 +95,13 @@ class Rollout(FrozenModel):
                 if step.name in hooks:
                     problems.append(f"steps[{index}].name: {step.name!r} is already used by steps[{hooks[step.name]}]")
                 hooks[step.name] = index
+                if step.service_account == rbac_name(self.name):
+                    # The rollout's own account can move traffic, update the Deployments and read approvals:
+                    # a hook image (often a third party's) must never hold those powers.
+                    problems.append(
+                        f"steps[{index}].service_account: {step.service_account!r} is the rollout's own "
+                        "ServiceAccount; a hook runs with its own, least-privileged one"
+                    )
                 task = hook_task(self.name, step.name)
                 if len(task) > DNS_LABEL_MAX:
                     problems.append(

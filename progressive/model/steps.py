@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from progressive.model._base import (
     DnsLabel,
+    DnsSubdomain,
     Duration,
     FrozenModel,
     ImageRef,
@@ -79,6 +80,11 @@ class Run(FrozenModel):
     args: Items[str] = Field(default=(), description="Arguments.")
     env: dict[str, str] = Field(default_factory=dict, description="Environment, fed through Task params.")
     timeout: PositiveDuration = Field(default="10m", description="Budget of the stage.")
+    service_account: DnsSubdomain | None = Field(
+        default=None,
+        description="An existing ServiceAccount to run as, with the permissions you grant it; default: "
+        "progressive-<rollout>-hooks, which has none and gets no API token.",
+    )
 
     @field_validator("command", "args")
     @classmethod

@@ -1,14 +1,20 @@
 """``progressive step approve``: hold the pipeline until a person approves the stage, or aborts the rollout.
 
 The step records ``phase = waiting-approval`` and ``stage`` in the state record and announces it (JSON line,
-Event, notification naming the command to run). It then reads the record every ``--poll-interval``:
+Event, notification naming the command to run). It then reads, every ``--poll-interval``, the record (for an
+abort) and the approvals Secret ``progressive-<rollout>-approvals`` (for an approval of this stage in this run):
 
-* the stage is approved (``progressive approve``): exit 0, result ``approved-by``, an "approved by X" Event;
+* the stage is approved (``progressive approve``): exit 0, result ``approved-by`` (the user the API server
+  authenticated the approver as), an "approved by X" Event; the approval is copied into the record's
+  ``approvals`` for the report;
 * the run is aborted (``progressive abort``): exit 7 (``Rejected``) with who, when and why;
 * ``--timeout`` passes first: exit 6 (``DeadlineExceeded``).
 
 Either failure fails the stage, so ``finally`` rolls traffic back. Killed and run again, the step resumes
 the same wait (the timeout counts from the first start) and picks up a decision made in between.
+
+Approvals are never taken from the state record: the rollout's own ServiceAccount writes the record, and may
+only read the Secret. A missing Secret fails the stage at once (exit 3): nobody could approve it.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import time
 
 from progressive.duration import format_duration
 from progressive.errors import DeadlineExceeded, UsageError
+from progressive.kube.approvals import ApprovalStore
 from progressive.kube.client import Kube, connect
 from progressive.kube.state_store import StateStore
 from progressive.state import Approval, State
@@ -38,13 +45,14 @@ def run(invocation: Invocation) -> int:
         raise UsageError("--stage: is required for approve: it names the gate people approve")
     kube = connect()
     store = StateStore(kube, namespace, rollout, api_timeout=invocation.seconds("api-timeout"))
+    approvals = ApprovalStore(store.objects, namespace, rollout)
     what = f"stage {stage!r} of rollout {namespace}/{rollout}"
 
     wait = enter_wait(store, run_id=run_id, stage=stage, phase="waiting-approval")
     state = wait.state
     if not wait.started_here:
         emit({"action": "approve", "stage": stage, "resumed": True, "waited": round(wait.elapsed, 1)})
-    elif state.approval_for(stage) is None:
+    elif _approval(approvals, run_id, stage) is None:
         command = f"progressive approve {rollout} -n {namespace} --stage {stage}"
         announce(
             invocation,
@@ -57,7 +65,7 @@ def run(invocation: Invocation) -> int:
             phase="waiting-approval",
         )
 
-    decision = _decision(invocation, kube, state, what)
+    decision = _decision(invocation, kube, state, approvals, what)
     while decision is None:
         left = timeout - wait.elapsed
         if left <= 0:
@@ -67,10 +75,12 @@ def run(invocation: Invocation) -> int:
             )
         time.sleep(min(poll, left))
         state = store.read().for_run(run_id)
-        decision = _decision(invocation, kube, state, what)
+        decision = _decision(invocation, kube, state, approvals, what)
 
     def resume(current: State) -> State:
         current = current.for_run(run_id)
+        if decision not in current.approvals:
+            current = current.evolve(approvals=(*current.approvals, decision))
         if current.phase == "waiting-approval" and current.stage == stage:
             return current.evolve(phase="progressing", waiting_since="")
         return current
@@ -81,17 +91,26 @@ def run(invocation: Invocation) -> int:
         invocation,
         kube,
         "Approved",
-        f"{what} approved by {decision.by} at {decision.at}",
+        f"{what} approved by {decision.who()} at {decision.at}",
         stage=stage,
         approved_by=decision.by,
         approved_at=decision.at,
+        authenticated=decision.authenticated,
+        note=decision.note or None,
         phase="progressing",
     )
     return 0
 
 
-def _decision(invocation: Invocation, kube: Kube, state: State, what: str) -> Approval | None:
+def _approval(approvals: ApprovalStore, run_id: str, stage: str) -> Approval | None:
+    """The first approval of ``stage`` in this run, from the approvals Secret; ``None`` while there is none."""
+    for approval in approvals.read(run_id):
+        if approval.decision == "approved" and approval.stage == stage:
+            return approval
+    return None
+
+
+def _decision(invocation: Invocation, kube: Kube, state: State, approvals: ApprovalStore, what: str) -> Approval | None:
     """The approval of this stage; raises ``Rejected`` when the run was aborted; ``None`` while undecided."""
     stop_if_aborted(invocation, kube, state, what)
-    decision = state.approval_for(invocation.text("stage"))
-    return decision if decision is not None and decision.decision == "approved" else None
+    return _approval(approvals, invocation.text("run-id"), invocation.text("stage"))

@@ -3,29 +3,29 @@
 It reads the state record (and the live weights, when router flags are given), decides the outcome,
 prints one JSON summary line, records an Event and sends the final notification:
 
-===========  ==================================  ==============================================================
-status       state record                        outcome
-===========  ==================================  ==============================================================
-not Failed   phase ``promoted``                  ``promoted``
-Succeeded    anything else                       ``succeeded`` (the pipeline had no promote stage)
-Failed       phase ``promoted``                  ``failed`` after promotion (a later stage failed)
-Failed       phase ``rolled-back``               ``rolled-back``, with why (verdict, abort, stage)
-Failed       no traffic ever reached the canary  ``failed`` before any traffic shifted
-Failed       anything else                       ``failed``: the rollback has not finished; traffic may still be
-                                                 split (the message says where it stands)
-Completed    anything else                       ``stopped``: stages were skipped, which a compiled rollout only
-                                                 sees after ``tkn pipelinerun cancel --grace StoppedRunFinally``;
-                                                 the rollback (``when: $(tasks.status) in [Failed]``) did not run
-None         anything else                       ``unknown``: Tekton gave no aggregate status; neither did the
-                                                 rollback run
-===========  ==================================  ==============================================================
+=================  ==================================  ========================================================
+status             state record                        outcome
+=================  ==================================  ========================================================
+not Failed         phase ``promoted``                  ``promoted``
+Failed             phase ``promoted``                  ``failed`` after promotion (a later task failed)
+Succeeded          anything else                       ``succeeded`` (the pipeline had no promote stage)
+Failed             phase ``rolled-back``               ``rolled-back``, with why (verdict, abort, stage)
+Completed, None    phase ``rolled-back``               ``rolled-back``, with why (stopped between stages, ...)
+Failed             no traffic ever reached the canary  ``failed`` before any traffic shifted
+Completed          no traffic ever reached the canary  ``stopped`` before any traffic shifted
+None               no traffic ever reached the canary  ``unknown``: Tekton gave no aggregate status
+Failed, Completed  anything else                       ``failed`` / ``stopped`` / ``unknown``: the rollback has not
+or None                                                finished; traffic may still be split (the message says
+                                                       where it stands)
+=================  ==================================  ========================================================
 
-For ``stopped`` and ``unknown`` the message says whether traffic may still reach the canary (and how much),
-because nothing else in the run will move it back.
+``Completed`` is Tekton's aggregate status when stages were skipped and none failed: a run stopped with
+``StoppedRunFinally``, or cancelled or timed out between two stages. The compiled rollback runs then too (it
+runs unless the promote task succeeded), so the report waits for it as for a failed run.
 
-Tekton runs ``finally`` tasks side by side, so on a failed run the report may start while the rollback is
-still working; it waits up to ``--rollback-wait`` for the record to show the rollback's end before it
-reports what it sees.
+Tekton runs ``finally`` tasks side by side, so unless the run promoted the report may start while the
+rollback is still working; it waits up to ``--rollback-wait`` for the record to show the rollback's end
+before it reports what it sees.
 
 It exits 0 whatever the outcome (the pipeline's status already says it); only malformed flags exit 2.
 A cluster that cannot be reached is reported in the summary, not as a failure. With router flags it also
@@ -74,8 +74,8 @@ def _shifted(state: State) -> bool:
     return bool(state.canary_weight) or bool(state.pending_weight) or state.phase in {"rolling-back", "promoting"}
 
 
-def _why(state: State) -> str:
-    """Why the run failed, from the record: the abort, the failing verdict, or the stage it stopped at."""
+def _why(state: State, status: str = "Failed") -> str:
+    """Why the run did not promote, from the record: the abort, the failing verdict, or where it stopped."""
     if state.aborted is not None:
         reason = f": {state.aborted.reason}" if state.aborted.reason else ""
         return f"aborted by {state.aborted.by} at {state.aborted.at}{reason}"
@@ -83,26 +83,36 @@ def _why(state: State) -> str:
         summary = f": {state.summary}" if state.summary else ""
         return f"the analysis at {state.verdict_stage or 'a stage'} judged the canary bad{summary}"
     stopped_at = state.rolled_back_from or state.stage
+    if status == "Completed":
+        # Tekton's aggregate status when stages were skipped and none failed
+        where = f" at or after stage {stopped_at!r}" if stopped_at else ""
+        return (
+            f"the run was stopped{where} with its remaining stages skipped (StoppedRunFinally, or a cancel or "
+            "timeout between two stages)"
+        )
     if stopped_at:
         return f"the run stopped at or after stage {stopped_at!r}"
-    return "a stage failed"
+    return "a stage failed" if status == "Failed" else f"Tekton gave no aggregate status ({status or 'none'})"
 
 
-def _left_split(state: State) -> str:
-    """What a run that ends without its rollback leaves behind, in words."""
-    if not _shifted(state):
-        return "no traffic reached the canary"
-    weight = state.pending_weight if state.pending_weight is not None else state.canary_weight
-    return (
-        f"the canary may still receive traffic (canary weight {weight}%, phase {state.phase or 'unknown'}): "
-        "run the progressive-rollback Task, or `progressive status` to check"
-    )
+_ENDED: dict[str, tuple[Literal["failed", "stopped", "unknown"], str, str]] = {
+    "Failed": ("failed", "RolloutFailed", "failed"),
+    "Completed": ("stopped", "RolloutStopped", "ended"),
+}
+"""``--status`` of a run that did not promote -> (outcome word, Event reason, verb); else ``unknown``."""
 
 
 def outcome(status: str, state: State, where: str) -> Outcome:
     """The outcome for ``--status`` and the record (see the module docstring's table)."""
-    if state.phase == "promoted" and status != "Failed":
-        return Outcome("promoted", "RolloutPromoted", f"{where} promoted: the canary is the new stable", "success")
+    if state.phase == "promoted":
+        if status != "Failed":
+            return Outcome("promoted", "RolloutPromoted", f"{where} promoted: the canary is the new stable", "success")
+        return Outcome(
+            "failed",
+            "RolloutFailed",
+            f"{where} failed after promotion ({_why(state)}): the new version is stable",
+            "error",
+        )
     if status == "Succeeded":
         return Outcome(
             "succeeded",
@@ -110,41 +120,20 @@ def outcome(status: str, state: State, where: str) -> Outcome:
             f"{where}: all stages succeeded (phase {state.phase or 'unknown'})",
             "info",
         )
-    if status == "Failed":
-        why = _why(state)
-        if state.phase == "promoted":
-            return Outcome(
-                "failed", "RolloutFailed", f"{where} failed after promotion ({why}): the new version is stable", "error"
-            )
-        if state.phase == "rolled-back":
-            return Outcome("rolled-back", "RolloutRolledBack", f"{where} rolled back to stable: {why}", "warning")
-        if not _shifted(state):
-            return Outcome(
-                "failed", "RolloutFailed", f"{where} failed before any traffic reached the canary: {why}", "warning"
-            )
-        weight = state.pending_weight if state.pending_weight is not None else state.canary_weight
-        return Outcome(
-            "failed",
-            "RolloutFailed",
-            f"{where} failed ({why}) and its rollback has not finished: phase {state.phase or 'unknown'}, "
-            f"canary weight {weight}%; traffic may still be split, check the rollback task's log and "
-            "`progressive status`",
-            "error",
-        )
-    severity: Literal["warning", "error"] = "error" if _shifted(state) else "warning"
-    if status == "Completed":
-        return Outcome(
-            "stopped",
-            "RolloutStopped",
-            f"{where} stopped before promotion with stages skipped (a StoppedRunFinally cancel?), so no rollback "
-            f"ran: {_left_split(state)}",
-            severity,
-        )
+    word, reason, verb = _ENDED.get(status, ("unknown", "RolloutEnded", "ended"))  # None: no aggregate status
+    why = _why(state, status)
+    if state.phase == "rolled-back":
+        return Outcome("rolled-back", "RolloutRolledBack", f"{where} rolled back to stable: {why}", "warning")
+    if not _shifted(state):
+        return Outcome(word, reason, f"{where} {verb} before any traffic reached the canary: {why}", "warning")
+    weight = state.pending_weight if state.pending_weight is not None else state.canary_weight
     return Outcome(
-        "unknown",
-        "RolloutEnded",
-        f"{where} ended without a pipeline status, so no rollback ran: {_left_split(state)}",
-        severity,
+        word,
+        reason,
+        f"{where} {verb} ({why}) and its rollback has not finished: phase {state.phase or 'unknown'}, "
+        f"canary weight {weight}%; traffic may still be split, check the rollback task's log and "
+        "`progressive status`",
+        "error",
     )
 
 
@@ -194,7 +183,7 @@ def run(invocation: Invocation) -> int:
         store = StateStore(kube, namespace, rollout, api_timeout=invocation.seconds("api-timeout"))
         record = store.read()
         state = record.for_run(run_id) if run_id else record
-        if status == "Failed":
+        if status != "Succeeded" and state.phase != "promoted":  # the rollback runs beside this report
             state = _wait_for_rollback(store.read, state, run_id, invocation.seconds("rollback-wait"))
     except StepError as exc:
         problems.append(f"state record not read: {exc}")

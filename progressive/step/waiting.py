@@ -45,7 +45,7 @@ def raise_if_aborted(state: State, what: str) -> None:
     if aborted is None:
         return
     reason = f": {aborted.reason}" if aborted.reason else ""
-    raise Rejected(f"{what}: the rollout was aborted by {aborted.by} at {aborted.at}{reason}")
+    raise Rejected(f"{what}: the rollout was aborted by {aborted.who()} at {aborted.at}{reason}")
 
 
 def stop_if_aborted(invocation: Invocation, kube: Kube, state: State, what: str) -> None:

@@ -6,6 +6,7 @@ the server's ``managedFields``, and the fault proxy's request log (``api_proxy``
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 from pathlib import Path
@@ -29,6 +30,9 @@ EXPECTED = [
     "serviceaccount/progressive-checkout",
     "role.rbac.authorization.k8s.io/progressive-checkout",
     "rolebinding.rbac.authorization.k8s.io/progressive-checkout",
+    "serviceaccount/progressive-checkout-hooks",
+    "secret/progressive-checkout-approvals",
+    "role.rbac.authorization.k8s.io/progressive-checkout-approver",
     "task.tekton.dev/progressive-set-weight",
     "task.tekton.dev/progressive-deploy",
     "task.tekton.dev/progressive-analyze",
@@ -42,6 +46,7 @@ EXPECTED = [
 ]
 _KINDS = {
     "serviceaccount": ("v1", "ServiceAccount"),
+    "secret": ("v1", "Secret"),
     "role.rbac.authorization.k8s.io": (RBAC, "Role"),
     "rolebinding.rbac.authorization.k8s.io": (RBAC, "RoleBinding"),
     "task.tekton.dev": (TEKTON, "Task"),
@@ -146,10 +151,17 @@ def test_apply_creates_every_object_then_a_second_apply_changes_nothing(
     assert second.code == 0, second.err
     assert second.lines == [
         *(f"{name} unchanged" for name in EXPECTED),
-        f"nothing changed: all 13 objects of rollout checkout in namespace {cluster.namespace} are up to date",
+        f"nothing changed: all 16 objects of rollout checkout in namespace {cluster.namespace} are up to date",
     ]
     assert api_proxy.log.writes() == []  # the server saw nothing to change: no write, no new resourceVersion
     assert versions(cluster) == before
+
+    # an approval written since (an approver's update) survives applying the rollout again
+    approved = {"data": {"approvals.json": base64.b64encode(b"[]").decode()}}
+    cluster.patch("v1", "Secret", "progressive-checkout-approvals", approved)
+    again = cli(capsys, "apply", str(gated), "-n", cluster.namespace)
+    assert again.code == 0, again.err
+    assert cluster.must_get("v1", "Secret", "progressive-checkout-approvals")["data"] == approved["data"]
 
 
 def test_a_hand_edit_is_taken_back_and_fields_apply_does_not_own_stay(
@@ -198,7 +210,7 @@ def test_objects_another_manager_applied_first_are_taken_over_and_its_own_fields
     assert done.code == 0, done.err
     lines = dict(line.rsplit(" ", 1) for line in done.lines)
     assert lines.pop("pipeline.tekton.dev/checkout") == "configured"
-    for rbac in EXPECTED[:3]:
+    for rbac in EXPECTED[:6]:
         assert lines.pop(rbac) == "unchanged"  # same content; apply only joined the owners
     assert set(lines.values()) == {"created"}
 

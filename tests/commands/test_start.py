@@ -21,6 +21,8 @@ import yaml
 
 from progressive.commands._follow import Follower, follow
 from progressive.commands.start import DEFAULT_TIMEOUTS, START_ID_LABEL, Timeouts, default_timeouts, resolve_timeouts
+from progressive.commands.start import pipeline_run as start_pipeline_run
+from progressive.compile import compile_rollout
 from progressive.duration import parse_duration
 from progressive.errors import ConfigError
 from progressive.kube.client import connect
@@ -37,6 +39,7 @@ from tests.commands._cluster import (
     state,
     write_rollout,
 )
+from tests.compile.rollouts import everything
 from tests.support.cluster.access import Cluster
 from tests.support.cluster.fault_proxy import FaultProxy
 from tests.support.cluster.tekton import condition
@@ -398,3 +401,15 @@ def test_follow_says_when_no_controller_picks_the_run_up(
     assert condition(cluster_env.must_get(TEKTON, "PipelineRun", name))[:2] == ("True", "Succeeded")  # Tekton left it
     notes = [line for line in lines if line.startswith("note: no controller has picked")]
     assert len(notes) == 1 and "is Tekton Pipelines running (kubectl get pods -n tekton-pipelines)?" in notes[0]
+
+
+def test_hooks_keep_their_own_account_in_a_started_run() -> None:
+    """``progressive start`` works from the installed Pipeline: its annotation carries the hooks' ``taskRunSpecs``."""
+    compiled = compile_rollout(everything())
+    run = start_pipeline_run(
+        compiled.pipeline, {}, namespace="prod", prefix="everything", service_account="someone",
+        timeouts=default_timeouts(compiled.pipeline), start_id="x",
+    )  # fmt: skip
+    assert run["spec"]["taskRunTemplate"] == {"serviceAccountName": "someone"}
+    assert run["spec"]["taskRunSpecs"] == compiled.pipeline_run["spec"]["taskRunSpecs"]
+    assert [spec["serviceAccountName"] for spec in run["spec"]["taskRunSpecs"]] == ["progressive-everything-hooks"]

@@ -178,10 +178,10 @@ def test_webhook_gates() -> None:
 def test_finally_rollback_and_report() -> None:
     stages = by_name(everything())
     rollback, report = stages["rollback"], stages["report"]
-    assert rollback.final and rollback.only_on_failure
+    assert rollback.final and rollback.unless_succeeded == "promote"
     assert rollback.flags["mode"] == "stepped"
     assert rollback.flags["step-weight"] == "50"
-    assert report.final and not report.only_on_failure
+    assert report.final and report.unless_succeeded is None
     assert report.flags["status"] == TASKS_STATUS
 
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from pathlib import PurePosixPath
 
 import pytest
 import yaml
 
-from progressive import Rollout
+from progressive import Rollout, Run
 from progressive.compile import TIMEOUT_ANNOTATIONS, CompilerBug, GeneratedFile, compile_rollout
 from progressive.compile._rollout import check_compiled
 from progressive.duration import parse_duration
+from progressive.naming import TASK_RUN_SPECS_ANNOTATION
 from progressive.permissions import backend_services, rollout_rules
 from tests.compile.rollouts import ROUTERS, all_rollouts, everything, per_router
 
@@ -29,10 +31,13 @@ def test_stages_form_a_chain_and_never_use_when(rollout: Rollout) -> None:
 
 
 @pytest.mark.parametrize("rollout", all_rollouts(), ids=lambda r: r.name)
-def test_finally_rolls_back_on_failure_and_always_reports(rollout: Rollout) -> None:
+def test_finally_rolls_back_unless_promoted_and_always_reports(rollout: Rollout) -> None:
+    """Not ``$(tasks.status) in [Failed]``: a graceful stop, or a cancel or timeout between two stages, ends with
+    ``$(tasks.status)`` = ``Completed`` although traffic moved (tests/e2e/test_rollback.py runs those cases)."""
     final = {task["name"]: task for task in compile_rollout(rollout).pipeline["spec"]["finally"]}
     assert final["rollback"]["taskRef"] == {"name": "progressive-rollback"}
-    assert final["rollback"]["when"] == [{"input": "$(tasks.status)", "operator": "in", "values": ["Failed"]}]
+    promote = "$(tasks.promote.status)"
+    assert final["rollback"]["when"] == [{"input": promote, "operator": "notin", "values": ["Succeeded"]}]
     assert final["report"]["taskRef"] == {"name": "progressive-report"}
     assert "when" not in final["report"]
     assert all("runAfter" not in task for task in final.values())
@@ -66,7 +71,8 @@ def test_pipeline_carries_the_run_timeouts() -> None:
     from progressive.commands.start import TIMEOUT_ANNOTATIONS as START_READS  # noqa: PLC0415
 
     compiled = compile_rollout(everything())
-    annotations = compiled.pipeline["metadata"]["annotations"]
+    annotations = dict(compiled.pipeline["metadata"]["annotations"])
+    del annotations[TASK_RUN_SPECS_ANNOTATION]
     assert annotations == {
         TIMEOUT_ANNOTATIONS[key]: value for key, value in compiled.pipeline_run["spec"]["timeouts"].items()
     }
@@ -83,7 +89,7 @@ def test_pipeline_params_are_the_images() -> None:
 @pytest.mark.parametrize("router", ROUTERS)
 def test_rbac_is_the_permissions_module(router: str) -> None:
     rollout = per_router(router)
-    service_account, role, binding = compile_rollout(rollout).rbac
+    service_account, role, binding, *_others = compile_rollout(rollout).rbac
     name = "progressive-shop"
     assert service_account == {
         "apiVersion": "v1",
@@ -187,3 +193,50 @@ def test_a_compiler_bug_is_reported_not_written() -> None:
     )
     with pytest.raises(CompilerBug, match=r"bug in progressive.*runAfter 'b' is not a task in tasks"):
         check_compiled([broken])
+
+
+def test_hooks_run_as_their_own_account_without_a_token() -> None:
+    compiled = compile_rollout(everything())
+    specs = [
+        {
+            "pipelineTaskName": "hook-smoke",
+            "serviceAccountName": "progressive-everything-hooks",
+            "podTemplate": {"automountServiceAccountToken": False},
+        }
+    ]
+    assert compiled.pipeline_run["spec"]["taskRunSpecs"] == specs
+    assert json.loads(compiled.pipeline["metadata"]["annotations"][TASK_RUN_SPECS_ANNOTATION]) == specs
+    (hooks_account,) = [d for d in compiled.rbac if d["metadata"]["name"] == "progressive-everything-hooks"]
+    assert (hooks_account["kind"], hooks_account["automountServiceAccountToken"]) == ("ServiceAccount", False)
+    bound = [d for d in compiled.rbac if d["kind"] == "RoleBinding"]
+    assert [s["name"] for d in bound for s in d["subjects"]] == ["progressive-everything"]  # hooks: no Role at all
+
+
+def test_a_hook_may_name_an_account_you_granted() -> None:
+    rollout = everything()
+    steps = [
+        step.model_copy(update={"service_account": "smoke-tester"}) if isinstance(step, Run) else step
+        for step in rollout.steps
+    ]
+    compiled = compile_rollout(rollout.model_copy(update={"steps": tuple(steps)}))
+    assert compiled.pipeline_run["spec"]["taskRunSpecs"] == [
+        {"pipelineTaskName": "hook-smoke", "serviceAccountName": "smoke-tester"}
+    ]
+    assert not [d for d in compiled.rbac if d["metadata"]["name"].endswith("-hooks")]
+
+
+def test_approvals_are_a_secret_only_approvers_write() -> None:
+    rbac = compile_rollout(everything()).rbac
+    by_kind = {(d["kind"], d["metadata"]["name"]): d for d in rbac}
+    secret = by_kind[("Secret", "progressive-everything-approvals")]
+    assert "data" not in secret  # applying it again never wipes approvals
+    steps_rules = by_kind[("Role", "progressive-everything")]["rules"]
+    approver_rules = by_kind[("Role", "progressive-everything-approver")]["rules"]
+    on_secrets = [r for r in steps_rules if "secrets" in r["resources"]]
+    assert on_secrets == [
+        {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [secret["metadata"]["name"]], "verbs": ["get"]}
+    ]
+    assert {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [secret["metadata"]["name"]],
+            "verbs": ["get", "update"]} in approver_rules  # fmt: skip
+    assert all("create" not in r["verbs"] for r in approver_rules if r["resources"] != ["events"])
+    assert not [d for d in rbac if d["kind"] == "RoleBinding" and d["roleRef"]["name"].endswith("-approver")]

@@ -324,10 +324,12 @@ class Shop:
         """``tkn pipelinerun cancel [--grace CancelledRunFinally]``, as the admin."""
         self.cluster.patch(TEKTON, "PipelineRun", run, {"spec": {"status": status}})
 
-    def progressive(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-        """Run the ``progressive`` CLI as the user (admin kubeconfig), in a fresh process."""
+    def progressive(
+        self, *args: str, timeout: float = 60.0, kubeconfig: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the ``progressive`` CLI as the user (admin kubeconfig, or ``kubeconfig``), in a fresh process."""
         env = {key: value for key, value in os.environ.items() if not key.startswith("KUBERNETES_")}
-        env["KUBECONFIG"] = str(self.cluster.kubeconfig)
+        env["KUBECONFIG"] = str(kubeconfig or self.cluster.kubeconfig)
         command = [str(Path(sys.executable).parent / "progressive"), *args]
         return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 

@@ -1,8 +1,9 @@
 """Rollback paths: stepped (weights walk down, stable checked before each step), cancellation, stage timeout.
 
-The last two tests pin a known gap of real Tekton's semantics (strict xfails): a graceful cancel or a
-``timeouts.tasks`` that lands between two stages, while no stage TaskRun exists, leaves ``$(tasks.status)`` at
-``Completed``, so the rollback's ``when`` skips it and traffic stays where the run stopped.
+The rollback runs on every outcome but a completed promotion. The last tests stop a run where Tekton's aggregate
+``$(tasks.status)`` is ``Completed``, not ``Failed``: a graceful stop, or a graceful cancel or a ``timeouts.tasks``
+that lands between two stages while no stage TaskRun exists. A guard on ``$(tasks.status) in [Failed]`` skipped
+the rollback there and left traffic at 10%; the guard on the promote task's own status does not.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import contextlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from kubernetes.client.exceptions import ApiException
 
 from progressive import Analyze, RollbackPolicy, Run, SetWeight
@@ -109,10 +109,6 @@ TASKS_TIMEOUT = 40
 """Seconds: time for deploy and weight-10 (about 15 s here) with a margin for a loaded machine."""
 
 
-class RollbackSkipped(AssertionError):
-    """The rollback was skipped although traffic had moved: the known gap the xfail below pins."""
-
-
 @contextlib.contextmanager
 def task_runs_refused(cluster: Cluster, pipeline_task: str) -> Iterator[None]:
     """Refuse the creation of ``pipeline_task``'s TaskRuns in the test's namespace (a ValidatingAdmissionPolicy).
@@ -207,13 +203,6 @@ def nudge_after(shop: Shop, run: str, seconds: float) -> None:
     shop.cluster.patch(TEKTON, "PipelineRun", run, {"metadata": {"annotations": {"progressive.test/nudge": "1"}}})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RollbackSkipped,
-    reason="known product gap (owned by another issue): CancelledRunFinally while no stage TaskRun exists skips "
-    "the unscheduled stages and Tekton sets $(tasks.status) to Completed, not Failed (pipelinerunstate.go, "
-    "GetPipelineTaskStatus), so the compiled rollback's `when: $(tasks.status) in [Failed]` does not run",
-)
 def test_cancelled_run_finally_between_two_stages_rolls_back(make_shop: Callable[..., Shop]) -> None:
     """``tkn pipelinerun cancel --grace CancelledRunFinally`` after weight-10, before analyze-10's TaskRun exists."""
     shop = make_shop()
@@ -227,26 +216,16 @@ def test_cancelled_run_finally_between_two_stages_rolls_back(make_shop: Callable
     assert condition(done) == ("False", "Cancelled", f'PipelineRun "{run}" was cancelled'), (outcomes, shop.logs(run))
     assert outcomes["analyze-10"] == "skipped: PipelineRun was gracefully cancelled", outcomes
     assert outcomes["report"] == "Succeeded", outcomes
-    if outcomes["rollback"] != "Succeeded":
-        raise RollbackSkipped(
-            f"rollback {outcomes['rollback']!r}, traffic left at {shop.weights()}, run {condition(done)}"
-        )
+    assert outcomes["rollback"] == "Succeeded", (outcomes, shop.weights())
     assert shop.weights() == {"web": 100, "web-canary": 0}
     assert shop.replicas("web-canary") == 0 and shop.image("web") == OLD_IMAGE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RollbackSkipped,
-    reason="known product gap (owned by another issue): timeouts.tasks elapsing while no stage TaskRun exists "
-    "skips the unscheduled stages and Tekton sets $(tasks.status) to Completed, not Failed (pipelinerunstate.go, "
-    "GetPipelineTaskStatus), so the compiled rollback's `when: $(tasks.status) in [Failed]` does not run",
-)
 def test_a_tasks_timeout_between_two_stages_rolls_back(make_shop: Callable[..., Shop]) -> None:
     """``timeouts.tasks`` runs out after weight-10, while analyze-10's TaskRun does not exist.
 
-    Real Tekton ends such a run ``Failed`` with nothing failed ("Tasks Completed: 3 (Failed: 0, Cancelled 0),
-    Skipped: 5"); had the rollback run, it would say ``PipelineRunTimeout``: only the status is pinned here.
+    Real Tekton ends such a run ``False`` with nothing failed ("Tasks Completed: 3 (Failed: 0, Cancelled 0),
+    Skipped: 5"), its aggregate ``$(tasks.status)`` ``Completed``.
     """
     shop = make_shop()
     shop.traffic()
@@ -259,9 +238,27 @@ def test_a_tasks_timeout_between_two_stages_rolls_back(make_shop: Callable[..., 
     assert condition(done)[0] == "False", (condition(done), outcomes, shop.logs(run))
     assert outcomes["analyze-10"] == "skipped: PipelineRun Tasks timeout has been reached", outcomes
     assert outcomes["report"] == "Succeeded", outcomes
-    if outcomes["rollback"] != "Succeeded":
-        raise RollbackSkipped(
-            f"rollback {outcomes['rollback']!r}, traffic left at {shop.weights()}, run {condition(done)}"
-        )
+    assert outcomes["rollback"] == "Succeeded", (outcomes, shop.weights())
     assert shop.weights() == {"web": 100, "web-canary": 0}
     assert shop.replicas("web-canary") == 0 and shop.image("web") == OLD_IMAGE
+
+
+def test_a_graceful_stop_after_a_shift_rolls_back(make_shop: Callable[..., Shop]) -> None:
+    """``tkn pipelinerun cancel --grace StoppedRunFinally`` during the analysis at 10%: the analysis finishes, the
+    next stages are skipped, nothing failed (``$(tasks.status)`` = ``Completed``), and still the rollback runs and
+    the report says the run was stopped and rolled back."""
+    shop = make_shop()
+    shop.traffic()
+    run = shop.start()
+    tekton.running_step(shop.cluster, run, "analyze-10")
+    shop.set_spec_status(run, "StoppedRunFinally")
+    done = shop.wait(run)
+    outcomes = shop.outcomes(run)
+    assert condition(done) == ("False", "Cancelled", f'PipelineRun "{run}" was cancelled'), (outcomes, shop.logs(run))
+    assert outcomes["analyze-10"] == "Succeeded", outcomes
+    assert outcomes["weight-50"] == "skipped: PipelineRun was gracefully stopped", outcomes
+    assert outcomes["rollback"] == "Succeeded", outcomes
+    assert shop.weights() == {"web": 100, "web-canary": 0}
+    assert shop.replicas("web-canary") == 0 and shop.image("web") == OLD_IMAGE
+    report = shop.logs(run, "report")
+    assert '"outcome":"rolled-back"' in report and "its remaining stages skipped" in report, report

@@ -10,22 +10,25 @@ list the Events progressive recorded live here too.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import select
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from progressive.naming import state_configmap
-from progressive.state import CONFIGMAP_KEY, State
+from progressive.kube.approvals import APPROVALS_KEY
+from progressive.naming import approvals_secret, state_configmap
+from progressive.state import CONFIGMAP_KEY, Approval, State
 from tests.support.cluster.access import Cluster
 from tests.support.cluster.kubeconfig import write_kubeconfig
 
 __all__ = [
+    "APPROVALS",
     "CANARY",
     "RECORD",
     "ROLLOUT",
@@ -34,6 +37,7 @@ __all__ = [
     "Running",
     "events",
     "personal_kubeconfig",
+    "read_approvals",
     "read_state",
     "record_version",
     "run_cli",
@@ -41,6 +45,7 @@ __all__ = [
     "seed_canary",
     "seed_state",
     "start_step",
+    "write_approvals",
     "write_state",
 ]
 
@@ -50,6 +55,8 @@ RUN_ID = "podinfo-x7k2p"
 CANARY = "podinfo-canary"
 RECORD = state_configmap(ROLLOUT)
 """The state record ConfigMap's name (``progressive-podinfo``)."""
+APPROVALS = approvals_secret(ROLLOUT)
+"""The approvals Secret's name (``progressive-podinfo-approvals``)."""
 COMPONENT = "progressive"
 """``reportingComponent`` of progressive's Events; the controller manager records Events of its own."""
 
@@ -229,7 +236,10 @@ def seed_canary(cluster: Cluster, name: str = CANARY) -> None:
 
 
 def seed_state(cluster: Cluster, state: State) -> None:
-    """Create the rollout's state record, as earlier stages would have left it."""
+    """Create the rollout's state record, as earlier stages would have left it, and the (empty) approvals
+    Secret, as applying the compiled ``rbac.yaml`` leaves it."""
+    if cluster.get("v1", "Secret", APPROVALS) is None:
+        cluster.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": APPROVALS}, "type": "Opaque"})
     cluster.create(
         {
             "apiVersion": "v1",
@@ -238,6 +248,19 @@ def seed_state(cluster: Cluster, state: State) -> None:
             "data": {CONFIGMAP_KEY: state.to_json()},
         }
     )
+
+
+def read_approvals(cluster: Cluster) -> tuple[Approval, ...]:
+    """The approvals Secret's list (every run's), as stored; ``()`` when empty."""
+    stored = cluster.must_get("v1", "Secret", APPROVALS)
+    encoded = (stored.get("data") or {}).get(APPROVALS_KEY)
+    return tuple(Approval(**item) for item in json.loads(base64.b64decode(encoded))) if encoded else ()
+
+
+def write_approvals(cluster: Cluster, *approvals: Approval) -> None:
+    """Overwrite the approvals Secret's list, as an approver (or an admin) may."""
+    text = json.dumps([asdict(approval) for approval in approvals])
+    cluster.patch("v1", "Secret", APPROVALS, {"data": {APPROVALS_KEY: base64.b64encode(text.encode()).decode()}})
 
 
 def write_state(cluster: Cluster, state: State) -> None:

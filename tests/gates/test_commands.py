@@ -8,24 +8,29 @@ import pytest
 
 from progressive.state import Approval, State
 from tests.gates._steps import (
+    APPROVALS,
     RECORD,
     RUN_ID,
     events,
     personal_kubeconfig,
+    read_approvals,
     read_state,
     record_version,
     run_cli,
     seed_state,
-    write_state,
+    write_approvals,
 )
 from tests.support.cluster.access import Cluster
 from tests.support.cluster.fault_proxy import FaultProxy
 from tests.support.faults import before, conflict
 
+ADMIN = "admin"
+"""The user name the local cluster's API server authenticates the admin token as."""
 WAITING = State(run_id=RUN_ID, phase="waiting-approval", stage="approve-20", canary_weight=20)
 
 
-def test_approve_defaults_to_the_kubeconfig_user_and_namespace(cluster_env: Cluster) -> None:
+def test_approve_records_the_authenticated_user_not_the_kubeconfig_name(cluster_env: Cluster) -> None:
+    """The kubeconfig says "alice", but its token is the admin's: the API server's name is the one recorded."""
     namespace = cluster_env.namespace
     seed_state(cluster_env, WAITING)
     own = personal_kubeconfig(cluster_env, "alice")  # context namespace: none, so default
@@ -38,12 +43,19 @@ def test_approve_defaults_to_the_kubeconfig_user_and_namespace(cluster_env: Clus
 
     done = run_cli("approve", "podinfo", "-n", namespace, kubeconfig=own)
     assert done.code == 0, done.stderr
-    (approval,) = read_state(cluster_env).approvals
-    assert (approval.by, approval.stage, approval.decision) == ("alice", "approve-20", "approved")
+    (approval,) = read_approvals(cluster_env)
+    assert (approval.by, approval.authenticated, approval.stage, approval.decision, approval.run_id) == (
+        ADMIN,
+        True,
+        "approve-20",
+        "approved",
+        RUN_ID,
+    )
+    assert read_state(cluster_env).approvals == ()  # approvals are not the record's: the steps could write those
     (event,) = events(cluster_env, "ConfigMap", RECORD)
     assert (event["reason"], event["type"]) == ("Approved", "Normal")
     assert (
-        event["message"] == f"stage 'approve-20' of rollout {namespace}/podinfo approved by alice (run podinfo-x7k2p)"
+        event["message"] == f"stage 'approve-20' of rollout {namespace}/podinfo approved by {ADMIN} (run podinfo-x7k2p)"
     )
     assert event["source"]["component"] == "progressive"
     record = cluster_env.must_get("v1", "ConfigMap", RECORD)
@@ -62,7 +74,7 @@ def _let_anonymous_decide(cluster: Cluster) -> None:
             "kind": "Role",
             "metadata": {"name": "anonymous-decides"},
             "rules": [
-                {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "update"]},
+                {"apiGroups": [""], "resources": ["configmaps", "secrets"], "verbs": ["get", "update"]},
                 {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
             ],
         },
@@ -76,13 +88,15 @@ def _let_anonymous_decide(cluster: Cluster) -> None:
     )
 
 
-def test_by_falls_back_to_user(cluster_env: Cluster) -> None:
+def test_without_an_authenticated_name_the_typed_one_is_marked_unverified(cluster_env: Cluster) -> None:
     seed_state(cluster_env, WAITING)
     _let_anonymous_decide(cluster_env)
     nameless = personal_kubeconfig(cluster_env, "")  # a context without a user: no name, no credentials
     done = run_cli("approve", "podinfo", "-n", cluster_env.namespace, kubeconfig=nameless, env={"USER": "dana"})
     assert done.code == 0, done.stderr
-    assert read_state(cluster_env).approvals[0].by == "dana"
+    (approval,) = read_approvals(cluster_env)
+    assert (approval.by, approval.authenticated) == ("dana", False)  # the API server refused SelfSubjectReview
+    assert "approved by dana (unverified name)" in done.stdout
 
 
 def test_approve_when_nothing_waits(cluster_env: Cluster) -> None:
@@ -93,7 +107,7 @@ def test_approve_when_nothing_waits(cluster_env: Cluster) -> None:
         "progressive approve: nothing is waiting for approval: run 'podinfo-x7k2p' (phase 'analyzing', stage "
         "'analyze-20'); pass --stage to approve a stage before it is reached\n"
     )
-    assert read_state(cluster_env).approvals == ()
+    assert read_approvals(cluster_env) == ()
     assert events(cluster_env) == []
 
 
@@ -104,19 +118,20 @@ def test_approving_twice_records_once(cluster_env: Cluster) -> None:
     again = run_cli("approve", "podinfo", "-n", namespace, "--by", "bob")
     assert again.code == 0
     assert again.stdout.startswith(
-        f"stage 'approve-20' of rollout {namespace}/podinfo was already approved by alice at "
+        f"stage 'approve-20' of rollout {namespace}/podinfo was already approved by {ADMIN} (note: alice) at "
     )
-    assert [a.by for a in read_state(cluster_env).approvals] == ["alice"]
+    assert [(a.by, a.note) for a in read_approvals(cluster_env)] == [(ADMIN, "alice")]
     assert len(events(cluster_env, "ConfigMap", RECORD)) == 1
 
 
 def test_approve_survives_write_conflicts(cluster: Cluster, api_proxy: FaultProxy) -> None:
     seed_state(cluster, WAITING)
-    api_proxy.faults.add(conflict(), verb="update", resource="configmaps", times=2)
+    api_proxy.faults.add(conflict(), verb="update", resource="secrets", times=2)
     done = run_cli("approve", "podinfo", "-n", cluster.namespace, "--by", "alice")
     assert done.code == 0, done.stderr
-    assert [a.by for a in read_state(cluster).approvals] == ["alice"]
-    updates = api_proxy.log.find(verb="update", resource="configmaps")
+    assert [a.note for a in read_approvals(cluster)] == ["alice"]
+    assert api_proxy.log.find(verb="update", resource="configmaps") == []  # the record is only read
+    updates = api_proxy.log.find(verb="update", resource="secrets")
     assert [entry.fault is not None for entry in updates] == [True, True, False]
 
 
@@ -124,19 +139,19 @@ def test_approve_loses_nothing_to_a_concurrent_writer(cluster: Cluster, api_prox
     """Bob approves a later stage between alice's read and her write: the server answers her stale write 409,
     she re-reads and both approvals are kept."""
     seed_state(cluster, WAITING)
-    bob = Approval("approved", "bob", "2026-05-01T12:00:00Z", "approve-50")
+    bob = Approval("approved", "bob", "2026-05-01T12:00:00Z", "approve-50", run_id=RUN_ID, authenticated=True)
 
     def bob_approves_a_later_stage() -> None:
-        write_state(cluster, read_state(cluster).evolve(approvals=(bob,)))
+        write_approvals(cluster, bob)
 
-    api_proxy.faults.add(before(bob_approves_a_later_stage), verb="update", resource="configmaps", name=RECORD)
+    api_proxy.faults.add(before(bob_approves_a_later_stage), verb="update", resource="secrets", name=APPROVALS)
     done = run_cli("approve", "podinfo", "-n", cluster.namespace, "--by", "alice")
     assert done.code == 0, done.stderr
-    assert sorted((a.by, a.stage) for a in read_state(cluster).approvals) == [
-        ("alice", "approve-20"),
+    assert sorted((a.by, a.stage) for a in read_approvals(cluster)) == [
+        (ADMIN, "approve-20"),
         ("bob", "approve-50"),
     ]
-    updates = api_proxy.log.find(verb="update", resource="configmaps")
+    updates = api_proxy.log.find(verb="update", resource="secrets")
     assert [entry.status for entry in updates] == [409, 200]  # the server's own conflict: nothing was injected
     assert (events(cluster)[0]["reason"], len(events(cluster))) == ("Approved", 1)
 
@@ -148,23 +163,29 @@ def test_abort_records_who_and_why(cluster_env: Cluster) -> None:
     assert done.code == 0, done.stderr
     first, second = done.stdout.splitlines()
     assert first == (
-        f"rollout {namespace}/podinfo aborted by bob at stage 'approve-20' (run podinfo-x7k2p): error budget burnt"
+        f"rollout {namespace}/podinfo aborted by {ADMIN} (note: bob) at stage 'approve-20' (run podinfo-x7k2p): "
+        "error budget burnt"
     )
     assert "finally rolls traffic back" in second
     aborted = read_state(cluster_env).aborted
     assert aborted is not None
-    assert (aborted.by, aborted.reason, aborted.stage) == ("bob", "error budget burnt", "approve-20")
+    assert (aborted.by, aborted.note, aborted.reason, aborted.stage) == (
+        ADMIN,
+        "bob",
+        "error budget burnt",
+        "approve-20",
+    )
     (event,) = events(cluster_env, "ConfigMap", RECORD)
     assert (event["reason"], event["message"]) == ("Aborted", first)
 
     again = run_cli("abort", "podinfo", "-n", namespace, "--by", "carol")
     assert again.code == 0
-    assert again.stdout.startswith(f"rollout {namespace}/podinfo was already aborted by bob at ")
+    assert again.stdout.startswith(f"rollout {namespace}/podinfo was already aborted by {ADMIN} (note: bob) at ")
     assert len(events(cluster_env, "ConfigMap", RECORD)) == 1
 
     refused = run_cli("approve", "podinfo", "-n", namespace)
     assert refused.code == 2
-    assert "was aborted by bob" in refused.stderr
+    assert f"was aborted by {ADMIN} at" in refused.stderr
 
 
 @pytest.mark.parametrize("phase", ["promoted", "rolled-back"])
@@ -213,6 +234,7 @@ def test_approval_ahead_of_time_is_said_to_apply_later(cluster_env: Cluster) -> 
     done = run_cli("approve", "podinfo", "-n", namespace, "--stage", "approve-50", "--by", "alice")
     assert done.code == 0
     assert done.stdout == (
-        f"stage 'approve-50' of rollout {namespace}/podinfo approved by alice (run podinfo-x7k2p); the rollout is at "
+        f"stage 'approve-50' of rollout {namespace}/podinfo approved by {ADMIN} (note: alice) (run podinfo-x7k2p); "
+        "the rollout is at "
         "'approve-20' (phase waiting-approval), so it applies later\n"
     )

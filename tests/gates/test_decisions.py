@@ -62,7 +62,7 @@ def test_no_record_at_all() -> None:
 
 def test_abort_records_who_why_and_where() -> None:
     after = decisions.abort(WAITING, by="alice", at=AT, reason="error budget burnt")
-    assert after.aborted == Approval("aborted", "alice", AT, "approve-20", "error budget burnt")
+    assert after.aborted == Approval("aborted", "alice", AT, "approve-20", "error budget burnt", run_id=WAITING.run_id)
     assert after.approval_for("approve-20") == after.aborted  # an abort wins over any approval
     assert decisions.abort(after, by="bob", at="2026-05-01T13:00:00Z") == after
 

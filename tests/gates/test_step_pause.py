@@ -50,7 +50,9 @@ def test_abort_ends_the_pause_early(cluster_env: Cluster) -> None:
     assert run_cli("abort", "podinfo", "-n", ns, "--by", "bob").code == 0
     done = step.wait(timeout=30)
     assert done.code == 7
-    assert done.error.startswith(f"stage 'pause-20' of rollout {ns}/podinfo: the rollout was aborted by bob at ")
+    assert done.error.startswith(
+        f"stage 'pause-20' of rollout {ns}/podinfo: the rollout was aborted by admin (note: bob) at "
+    )
     assert done.events == ["Paused", "Aborted"]
 
 

@@ -83,6 +83,9 @@ def _route(cluster: Cluster, stable: int, canary: int) -> None:
         ("Completed", State(phase="deployed"), "stopped", "warning"),
         ("None", State(), "unknown", "warning"),
         ("None", State(phase="paused", canary_weight=10), "unknown", "error"),
+        # the rollback runs unless the promotion succeeded, whatever Tekton's aggregate status
+        ("Completed", State(phase="rolled-back", canary_weight=0), "rolled-back", "warning"),
+        ("None", State(phase="rolled-back", canary_weight=0), "rolled-back", "warning"),
     ],
 )
 def test_outcome_table(status: str, state: State, word: str, severity: str) -> None:
@@ -107,9 +110,15 @@ def test_failure_explains_why() -> None:
     )
     stopped = State(phase="paused", stage="pause-40", canary_weight=40)
     assert outcome("Completed", stopped, WHERE).message == (
-        f"{WHERE} stopped before promotion with stages skipped (a StoppedRunFinally cancel?), so no rollback ran: "
-        "the canary may still receive traffic (canary weight 40%, phase paused): run the progressive-rollback "
-        "Task, or `progressive status` to check"
+        f"{WHERE} ended (the run was stopped at or after stage 'pause-40' with its remaining stages skipped "
+        "(StoppedRunFinally, or a cancel or timeout between two stages)) and its rollback has not finished: "
+        "phase paused, canary weight 40%; traffic may still be split, check the rollback task's log and "
+        "`progressive status`"
+    )
+    stopped_and_rolled_back = State(phase="rolled-back", stage="rollback", rolled_back_from="weight-20")
+    assert outcome("Completed", stopped_and_rolled_back, WHERE).message == (
+        f"{WHERE} rolled back to stable: the run was stopped at or after stage 'weight-20' with its remaining "
+        "stages skipped (StoppedRunFinally, or a cancel or timeout between two stages)"
     )
     hook = State(phase="rolled-back", stage="rollback", rolled_back_from="weight-20", canary_weight=0)
     assert outcome("Failed", hook, WHERE).message == (

@@ -94,7 +94,7 @@ def test_abort_ends_a_confirm_gate(at_10: Cluster, http_receiver: HttpReceiver) 
     assert run_cli("abort", "podinfo", "-n", at_10.namespace, "--by", "bob").code == 0
     done = step.wait(timeout=30)
     assert done.code == 7
-    assert "the rollout was aborted by bob" in done.error
+    assert "the rollout was aborted by admin (note: bob)" in done.error
     assert done.events[-1] == "Aborted"
 
 

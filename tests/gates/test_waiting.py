@@ -22,10 +22,15 @@ def test_seconds_since() -> None:
 
 def test_raise_if_aborted() -> None:
     raise_if_aborted(State(), "stage 'pause-10'")
-    aborted = State(aborted=Approval("aborted", "alice", "2026-05-01T12:00:00Z", "pause-10", "bad release"))
+    aborted = State(
+        aborted=Approval("aborted", "alice", "2026-05-01T12:00:00Z", "pause-10", "bad release", authenticated=True)
+    )
     with pytest.raises(Rejected) as caught:
         raise_if_aborted(aborted, "stage 'pause-10'")
     assert str(caught.value) == (
         "stage 'pause-10': the rollout was aborted by alice at 2026-05-01T12:00:00Z: bad release"
     )
+    typed = aborted.evolve(aborted=Approval("aborted", "bob", "2026-05-01T12:00:00Z", note="for ops"))
+    with pytest.raises(Rejected, match=r"aborted by bob \(unverified name\) \(note: for ops\) at "):
+        raise_if_aborted(typed, "stage 'pause-10'")
     assert caught.value.exit_code == 7

@@ -462,3 +462,14 @@ def test_set_weight_timeout_covers_the_data_plane_wait() -> None:
     )
     router = {"type": "gateway-api", "route": "r", "stable_service": "a", "canary_service": "b", "wait_accepted": False}
     Rollout.model_validate(rollout_dict(steps=steps, analysis=None, router=router))
+
+
+def test_a_hook_cannot_run_as_the_rollouts_own_account() -> None:
+    own = rollout_dict()["name"]
+    hook = {"kind": "run", "name": "smoke", "image": "busybox:1.36", "service_account": f"progressive-{own}"}
+    assert_problem(
+        rollout_dict(steps=[{"kind": "set-weight", "weight": 10}, hook]),
+        rf"^steps\[1\]\.service_account: 'progressive-{own}' is the rollout's own ServiceAccount",
+    )
+    with pytest.raises(ModelError, match=r"service_account: 'Not_An_Account'"):
+        Run(name="smoke", image="busybox:1.36", service_account="Not_An_Account")

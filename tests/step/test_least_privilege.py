@@ -11,7 +11,10 @@ deploy needs and :func:`test_deploy_failure_diagnosis_lists_pods_under_rbac` use
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,8 +35,10 @@ from progressive import (
     Workload,
 )
 from progressive.compile import compile_rollout
+from progressive.kube.approvals import APPROVALS_KEY
 from progressive.model.routers import Router
 from progressive.permissions import backend_services
+from progressive.state import Approval
 from tests.routers.routing_support import (
     IMAGE_PULL_BACKOFF,
     deployments,
@@ -98,11 +103,19 @@ def _small(workload: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _compiled_rbac(rollout: Rollout) -> list[dict[str, Any]]:
-    """The ServiceAccount, Role and RoleBinding of the compiled ``rbac.yaml``."""
-    documents = list(compile_rollout(rollout).rbac)
+    """The ServiceAccount, Role and RoleBinding of the compiled ``rbac.yaml`` (the steps' own)."""
+    documents = list(compile_rollout(rollout).rbac)[:3]
     assert [d["kind"] for d in documents] == ["ServiceAccount", "Role", "RoleBinding"]
     assert all(d["metadata"]["name"] == ACCOUNT for d in documents)
     return documents
+
+
+def _approved_ahead(cluster: Cluster, rollout: Rollout, stage: str) -> None:
+    """The compiled approvals Secret, and an approval of ``stage`` in it, as an approver leaves it."""
+    (secret,) = [d for d in compile_rollout(rollout).rbac if d["kind"] == "Secret"]
+    approval = Approval("approved", "ada", "2026-12-05T10:00:00Z", stage, run_id="run-1", authenticated=True)
+    text = json.dumps([dataclasses.asdict(approval)]).encode()
+    cluster.create({**secret, "data": {APPROVALS_KEY: base64.b64encode(text).decode()}})
 
 
 def _user(cluster: Cluster) -> str:
@@ -185,6 +198,7 @@ def test_every_command_runs_with_exactly_the_declared_permissions(
             cluster.create({"apiVersion": "v1", "kind": "Service", "metadata": {"name": service},
                             "spec": {"selector": {"app": service}, "ports": [{"port": 80}]}})  # fmt: skip
     rbac = _compiled_rbac(rollout)
+    _approved_ahead(cluster, rollout, "approve-40")
     _as_the_account(cluster, monkeypatch, rbac)
     common = {"namespace": namespace, "rollout": ROLLOUT, "run_id": "run-1"}
     router = {**setup.router.step_flags(rollout.workload), "accepted_timeout": "30s"}
@@ -195,6 +209,7 @@ def test_every_command_runs_with_exactly_the_declared_permissions(
              replicas=replicas, progress_deadline="60s"),
         argv("set-weight", **common, **router, weight="30", canary_deployment="storefront-canary"),
         argv("set-weight", **common, **router, weight="40", canary_deployment="storefront-canary"),
+        argv("approve", **common, stage="approve-40", timeout="30s", canary_deployment="storefront-canary"),
         argv("status", namespace=namespace, rollout=ROLLOUT, **router),
         argv("rollback", **common, **router, **workload, progress_deadline="60s"),
         argv("set-weight", **common, **router, weight="50"),
