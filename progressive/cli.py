@@ -45,6 +45,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "unlock": ("progressive.commands.unlock", "Free a rollout held by a run that is gone (one run at a time)."),
     "run": ("progressive.commands.run", "Run a rollout's stages directly, without Tekton."),
+    "check": (
+        "progressive.commands.check",
+        "Preflight a rollout against a cluster: objects, backends, Prometheus and every query.",
+    ),
     "step": ("progressive.step.cli", "The container step the Tasks run (see docs/step.md)."),
 }
 

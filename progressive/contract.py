@@ -250,6 +250,25 @@ _PROGRESS_DEADLINE = Flag(
     kind="duration",
 )
 
+_PREFLIGHT_PROMETHEUS = (
+    Flag(
+        "prometheus-url",
+        "Preflight: base URL of the Prometheus HTTP API the analysis reads; empty: Prometheus is not checked.",
+        default="",
+    ),
+    Flag(
+        "prometheus-token-file",
+        "File holding a bearer token (mounted from a Secret); empty: no token.",
+        default="",
+    ),
+    Flag(
+        "prometheus-ca-file",
+        "CA bundle to verify Prometheus' TLS certificate; empty: the system trust store.",
+        default="",
+    ),
+    Flag("query-timeout", "Timeout of one Prometheus query.", default="30s", kind="duration"),
+)
+
 _ROLLBACK_WEBHOOK = Flag(
     "rollback-webhook",
     "URL polled while waiting; a 2xx answer fails the stage so the pipeline rolls back. Empty: none.",
@@ -287,7 +306,11 @@ COMMANDS: dict[str, Command] = {
             name="deploy",
             summary="Roll the new image(s) out to the canary Deployment and wait until it is available.",
             description=(
-                "Sets the canary Deployment's container image(s), scales it and waits until it is available "
+                "First a preflight that changes nothing: the stable and canary Deployments exist; with --router, "
+                "the routing object exists and references both backends, each backend exists (Services; "
+                "Gateway API: no ResolvedRefs=False); with --prometheus-url, Prometheus answers and accepts every "
+                "query of --queries. A failed preflight exits 3 (missing) or 8 (unsafe) with nothing changed. "
+                "Then it sets the canary Deployment's container image(s), scales it and waits until it is available "
                 "within the progress deadline. On failure it reports the pods' reasons "
                 "(ImagePullBackOff, CrashLoopBackOff, unschedulable, ...)."
             ),
@@ -304,6 +327,15 @@ COMMANDS: dict[str, Command] = {
                     default="",
                 ),
                 _PROGRESS_DEADLINE,
+                *_router(required=False),
+                *_PREFLIGHT_PROMETHEUS,
+                Flag(
+                    "queries",
+                    'Preflight: JSON list [{"where", "query"}] of the queries the analysis will run; each must '
+                    "be accepted by Prometheus before the canary changes. Empty list: none.",
+                    default="[]",
+                    kind="json",
+                ),
                 *_API,
                 *_NOTIFY,
             ),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from progressive.naming import approvals_secret, state_configmap
 
-__all__ = ["ROUTER_RESOURCES", "Rule", "approver_rules", "rollout_rules", "router_resource"]
+__all__ = ["ROUTER_RESOURCES", "Rule", "approver_rules", "backend_services", "rollout_rules", "router_resource"]
 
 READ_WRITE = ("get", "update")
 """The step reads and replaces objects (optimistic concurrency on ``resourceVersion``); it never patches."""
@@ -49,6 +49,28 @@ def router_resource(router: str, api_version: str = "") -> tuple[str, str]:
     return group, resource
 
 
+def backend_services(
+    router: str, namespace: str, backends: tuple[str, str], *, istio_subsets: bool = False
+) -> tuple[str, ...]:
+    """The Services in ``namespace`` a router's backends name: what the first stage's preflight reads.
+
+    Istio hosts count when short (``shop``) or this namespace's FQDN (``shop.<namespace>.svc...``); other
+    hosts (ServiceEntries, other namespaces) and subsets are not Services here. The replica router has none.
+    """
+    if router == "replicas" or (router == "istio" and istio_subsets):
+        return ()
+    names: list[str] = []
+    for backend in backends:
+        service = backend
+        if router == "istio" and "." in backend:
+            service, _, rest = backend.partition(".")
+            if not (rest == namespace or rest.startswith(f"{namespace}.svc")):
+                continue
+        if service not in names:
+            names.append(service)
+    return tuple(names)
+
+
 def rollout_rules(
     *,
     rollout: str,
@@ -57,6 +79,7 @@ def rollout_rules(
     stable_deployment: str,
     canary_deployment: str,
     api_version: str = "",
+    services: tuple[str, ...] = (),
 ) -> tuple[Rule, ...]:
     """Every permission the steps of one rollout need, merged and sorted (deterministic output)."""
     deployments = tuple(sorted({stable_deployment, canary_deployment}))
@@ -80,6 +103,8 @@ def rollout_rules(
         # generated, so resourceNames cannot name it
         Rule("tekton.dev", "pipelineruns", ("get",)),
     ]
+    if services:  # deploy's preflight: each backend Service exists
+        rules.append(Rule("", "services", ("get",), tuple(sorted(services))))
     group, resource = router_resource(router, api_version)
     if router == "nginx":
         canary_ingress = f"{routing_object}-canary"

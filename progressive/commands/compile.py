@@ -5,6 +5,10 @@ Writes ``DIR/<rollout>/pipeline.yaml``, ``rbac.yaml``, ``hooks.yaml`` (only with
 ``kubectl apply -f DIR/<rollout>/`` installs the rest). ``--check`` writes nothing and exits 1 listing the
 files that differ. Exit codes: 0 done, 1 ``--check`` found differences, 2 a mistake in the input,
 70 a compiler bug (output that fails progressive's own Tekton checks is never written).
+
+Every query of a rollout's analysis is rendered (a template variable without a value is exit 2 naming
+the field) and, when ``promtool`` is on ``PATH``, parsed (``progressive.commands._promtool``); without it
+one note says the syntax was left to the first stage's preflight.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ import sys
 from pathlib import Path
 
 from progressive.commands._output import write_or_check
+from progressive.commands._promtool import check_queries
 from progressive.commands._rollouts import load_rollouts
-from progressive.compile import CompilerBug, GeneratedFile, compile_rollout
+from progressive.compile import CompilerBug, GeneratedFile, analysis_queries, compile_rollout
 
 __all__ = ["EXIT_COMPILER_BUG", "add_arguments", "run"]
 
@@ -39,10 +44,15 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.output)
     files: list[GeneratedFile] = []
     try:
-        for loaded in load_rollouts(args.files):
+        loaded_rollouts = load_rollouts(args.files)
+        for loaded in loaded_rollouts:
             files += compile_rollout(loaded.rollout, loaded.source).files
     except CompilerBug as exc:
         print(f"progressive compile: {exc}", file=sys.stderr)
         return EXIT_COMPILER_BUG
+    if not check_queries(
+        "compile", [(loaded.rollout.name, analysis_queries(loaded.rollout)) for loaded in loaded_rollouts]
+    ):
+        return 2
     again = f"progressive compile {' '.join(args.files)} -o {root}"
     return write_or_check("compile", root, files, check=args.check, again=again)

@@ -29,6 +29,7 @@ from progressive.compile._catalog_files import catalog_files
 from progressive.compile._files import GeneratedFile, stale_files, write_files
 from progressive.compile._invocations import RUN_ID, TASKS_STATUS, StageInvocation, stage_invocations
 from progressive.compile._pipeline import TIMEOUT_ANNOTATIONS
+from progressive.compile._queries import analysis_queries
 from progressive.compile._rollout import CompiledRollout, CompilerBug, compile_rollout
 from progressive.compile._yaml import dump_documents
 
@@ -49,6 +50,7 @@ __all__ = [
     "CompilerBug",
     "GeneratedFile",
     "StageInvocation",
+    "analysis_queries",
     "catalog_files",
     "catalog_task",
     "catalog_task_name",

@@ -6,7 +6,7 @@ every contract result is declared and passed as ``--result-<name>=$(results.<nam
 from ``command`` + ``args`` only, never a shell ``script``, so no value is ever spliced into code.
 
 A few params are not flags: the step ``image``, and the names of the Secrets mounted as files
-(notification URLs on every Task, the Prometheus token and CA on ``analyze``). Both Secret volumes are
+(notification URLs on every Task, the Prometheus token and CA on ``analyze`` and ``deploy``). Both Secret volumes are
 ``optional``, so a Task works by hand without creating them; a Pipeline passes the flag that points into a
 mount only when the rollout configured that Secret.
 """
@@ -63,9 +63,12 @@ PROMETHEUS_SECRET_PARAM = "prometheus-secret"
 NOTIFY_DIR = "/etc/progressive/notify"
 """Where every Task mounts the notification Secret (keys ``slack-url``, ``webhook-url``)."""
 PROMETHEUS_DIR = "/etc/progressive/prometheus"
-"""Where ``analyze`` mounts the Prometheus Secret (keys ``token``, ``ca.crt``)."""
+"""Where ``analyze`` and ``deploy`` mount the Prometheus Secret (keys ``token``, ``ca.crt``)."""
 PROMETHEUS_TOKEN_FILE = f"{PROMETHEUS_DIR}/token"
 PROMETHEUS_CA_FILE = f"{PROMETHEUS_DIR}/ca.crt"
+
+PROMETHEUS_COMMANDS = ("analyze", "deploy")
+"""Commands that query Prometheus (deploy: its preflight), so mount the Prometheus Secret."""
 
 _NOTIFY_VOLUME = "notify"
 _PROMETHEUS_VOLUME = "prometheus"
@@ -117,7 +120,7 @@ def extra_params(command: Command) -> tuple[TaskParam, ...]:
             "progressive-notify",
         ),
     ]
-    if command.name == "analyze":
+    if command.name in PROMETHEUS_COMMANDS:
         params.append(
             TaskParam(
                 PROMETHEUS_SECRET_PARAM,
@@ -150,7 +153,7 @@ def catalog_task(command: Command) -> dict[str, Any]:
     args += [f"--{result.flag}=$(results.{result.name}.path)" for result in command.results]
     volumes = [_secret_volume(_NOTIFY_VOLUME, NOTIFY_SECRET_PARAM)]
     mounts = [{"name": _NOTIFY_VOLUME, "mountPath": NOTIFY_DIR, "readOnly": True}]
-    if command.name == "analyze":
+    if command.name in PROMETHEUS_COMMANDS:
         volumes.append(_secret_volume(_PROMETHEUS_VOLUME, PROMETHEUS_SECRET_PARAM))
         mounts.append({"name": _PROMETHEUS_VOLUME, "mountPath": PROMETHEUS_DIR, "readOnly": True})
     step: dict[str, Any] = {

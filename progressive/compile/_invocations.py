@@ -29,17 +29,12 @@ from progressive.compile._catalog import (
     PROMETHEUS_SECRET_PARAM,
     catalog_task_name,
 )
+from progressive.compile._queries import analysis_queries, template_variables
 from progressive.contract import COMMANDS
 from progressive.duration import format_duration
 from progressive.model import (
-    SMI,
-    Analysis,
     Analyze,
     Approve,
-    Contour,
-    GatewayAPI,
-    Istio,
-    NginxIngress,
     Pause,
     ReplicaRatio,
     Rollout,
@@ -48,7 +43,6 @@ from progressive.model import (
     SetWeight,
     Stage,
     ThresholdJudge,
-    Traefik,
     Webhook,
 )
 from progressive.naming import hook_task
@@ -152,46 +146,6 @@ def image_flag(rollout: Rollout) -> str:
     return ",".join(f"{container}=$(params.{param})" for param, container in params.items())
 
 
-def _short_host(host: str) -> str:
-    """``shop.prod.svc.cluster.local`` -> ``shop``: Istio hosts may be FQDNs; a Service name is the first label."""
-    return host.split(".", 1)[0]
-
-
-def template_variables(rollout: Rollout, analysis: Analysis) -> dict[str, str]:
-    """Template variables for the queries: the Analysis's, else what the router implies.
-
-    ``service`` defaults to the stable Service (the one clients call, Flagger's apex service), ``route-name``
-    to the routing object, ``ingress`` to the NGINX Ingress. Left empty where the router has no such thing
-    (replica ratio; Istio subsets, whose host the model does not know). Envoy Gateway's clusters come only
-    from the Analysis: which cluster serves which backendRef depends on the route's rules.
-    """
-    router = rollout.router
-    service = route = ingress = ""
-    if isinstance(router, GatewayAPI):
-        service, route = router.stable_service, router.route
-    elif isinstance(router, Istio):
-        service = "" if router.subsets else _short_host(router.stable)
-        route = router.virtual_service
-    elif isinstance(router, NginxIngress):
-        service, ingress = router.stable_service, router.ingress
-    elif isinstance(router, Traefik):
-        service, route = router.stable_service, router.traefik_service
-    elif isinstance(router, SMI):
-        service, route = router.stable_service, router.traffic_split
-    elif isinstance(router, Contour):
-        service, route = router.stable_service, router.http_proxy
-    else:
-        assert isinstance(router, ReplicaRatio)
-    variables = {
-        "service": analysis.service if analysis.service is not None else service,
-        "route-name": analysis.route if analysis.route is not None else route,
-        "ingress": analysis.ingress if analysis.ingress is not None else ingress,
-    }
-    if analysis.canary_cluster is not None and analysis.stable_cluster is not None:
-        variables |= {"canary-cluster": analysis.canary_cluster, "stable-cluster": analysis.stable_cluster}
-    return variables
-
-
 def _has_flag(command: str, flag: str) -> bool:
     return any(candidate.name == flag for candidate in COMMANDS[command].flags)
 
@@ -210,6 +164,7 @@ class _Builder:
         self.router_flags = rollout.router.step_flags(rollout.workload)
         rollback_hooks = [hook.url for hook in rollout.webhooks if hook.type == "rollback"]
         self.rollback_webhook = rollback_hooks[0] if rollback_hooks else None
+        self.queries = analysis_queries(rollout)  # a query that cannot render is a compile error, here
 
     def common(self, stage: Stage) -> dict[str, str]:
         flags = {
@@ -227,7 +182,7 @@ class _Builder:
         if self.rollout.notifications is not None:
             params[NOTIFY_SECRET_PARAM] = self.rollout.notifications.secret
         analysis = self.rollout.analysis
-        if command == "analyze" and analysis is not None and analysis.prometheus.secret is not None:
+        if command in {"analyze", "deploy"} and analysis is not None and analysis.prometheus.secret is not None:
             params[PROMETHEUS_SECRET_PARAM] = analysis.prometheus.secret
         return params
 
@@ -259,6 +214,7 @@ class _Builder:
             elif workload.canary_replicas is not None:
                 flags["replicas"] = str(workload.canary_replicas)
             flags["progress-deadline"] = workload.progress_deadline
+            flags |= self.router_flags | self.preflight()
         elif kind == "set-weight":
             assert isinstance(step, SetWeight)
             flags |= self.router_flags
@@ -295,9 +251,10 @@ class _Builder:
             flags["canary-deployment"] = workload.canary  # where the step records its Kubernetes Events
         return flags
 
-    def analyze(self, step: Analyze) -> dict[str, str]:
+    def prometheus(self) -> dict[str, str]:
+        """Where Prometheus is and its Secret's files, for analyze and deploy's preflight."""
         analysis = self.rollout.analysis
-        assert analysis is not None  # the Rollout refuses Analyze steps without analysis settings
+        assert analysis is not None
         prometheus = analysis.prometheus
         flags = {"prometheus-url": prometheus.url}
         if prometheus.secret is not None:  # only the keys the user says the Secret holds: a missing file is an error
@@ -305,8 +262,22 @@ class _Builder:
                 flags["prometheus-token-file"] = f"{PROMETHEUS_DIR}/{prometheus.token_key}"
             if prometheus.ca_key is not None:
                 flags["prometheus-ca-file"] = f"{PROMETHEUS_DIR}/{prometheus.ca_key}"
+        flags["query-timeout"] = prometheus.query_timeout
+        return flags
+
+    def preflight(self) -> dict[str, str]:
+        """Deploy's preflight of Prometheus: only when the rollout analyses the canary."""
+        if self.rollout.analysis is None or not any(stage.kind == "analyze" for stage in self.rollout.plan().stages):
+            return {}
+        unique = {query.promql: query for query in reversed(self.queries)}  # a query probed twice is checked once
+        queries = [query.to_json() for query in self.queries if unique[query.promql] is query]
+        return self.prometheus() | {"queries": json.dumps(queries, separators=(",", ":"))}
+
+    def analyze(self, step: Analyze) -> dict[str, str]:
+        analysis = self.rollout.analysis
+        assert analysis is not None  # the Rollout refuses Analyze steps without analysis settings
+        flags = self.prometheus()
         flags |= {
-            "query-timeout": prometheus.query_timeout,
             "provider": analysis.provider,
             "judge": analysis.judge.type,
             "canary-workload": self.rollout.workload.canary,

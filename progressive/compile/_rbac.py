@@ -19,7 +19,7 @@ from typing import Any
 from progressive.compile._pipeline import rollout_labels
 from progressive.model import Rollout, Run
 from progressive.naming import approvals_secret, approver_role, hooks_service_account, rbac_name
-from progressive.permissions import Rule, approver_rules, rollout_rules
+from progressive.permissions import Rule, approver_rules, backend_services, rollout_rules
 
 __all__ = ["rbac_documents", "role_rules", "uses_hooks_account"]
 
@@ -34,6 +34,12 @@ def role_rules(rollout: Rollout) -> tuple[Rule, ...]:
         stable_deployment=rollout.workload.stable,
         canary_deployment=rollout.workload.canary,
         api_version=flags.get("api-version", ""),
+        services=backend_services(
+            rollout.router.type,
+            rollout.namespace,
+            (flags["stable"], flags["canary"]),
+            istio_subsets=flags.get("istio-subsets") == "true",
+        ),
     )
 
 

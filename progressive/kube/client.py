@@ -129,7 +129,9 @@ def connect(*, kubeconfig: str = "", context: str = "") -> Kube:
         elif home.is_file():
             from kubernetes.config.kube_config import load_kube_config  # noqa: PLC0415
 
-            load_kube_config(config_file=str(home), client_configuration=configuration)  # type: ignore[no-untyped-call]
+            load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=str(home), context=context, client_configuration=configuration
+            )
             source = str(home)
         else:
             raise UsageError(

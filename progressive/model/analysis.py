@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from progressive.metrics.errors import TemplateError
+from progressive.metrics.templates import validate as validate_template
 from progressive.model._base import (
     DnsLabel,
     DnsSubdomain,
@@ -121,6 +123,17 @@ class ThresholdCheck(FrozenModel):
     failure_limit: int = Field(default=0, ge=-1, description="Failed measurements tolerated; -1: never fail.")
     inconclusive_limit: int = Field(default=0, ge=0, description="Inconclusive measurements tolerated.")
     consecutive_error_limit: int = Field(default=4, ge=0, description="Query errors in a row tolerated.")
+
+    @field_validator("query")
+    @classmethod
+    def _known_variables(cls, query: str | None) -> str | None:
+        """Unknown ``{{ variables }}`` fail here, with the renderer's own variable list, not at the first poll."""
+        if query is not None:
+            try:
+                validate_template(query, where="query")
+            except TemplateError as exc:
+                raise ValueError(str(exc).removeprefix("query: ")) from None
+        return query
 
     @model_validator(mode="after")
     def _coherent(self) -> ThresholdCheck:

@@ -135,7 +135,9 @@ def build_plan(rollout: Rollout) -> Plan:
     accepted = accepted_wait(rollout)
 
     gates("confirm-rollout", 0)
-    stages.append(Stage(names.take("deploy"), "deploy", 0, deadline + MARGIN, "workload"))
+    analyzed = rollout.analysis is not None and any(isinstance(step, Analyze) for step in rollout.steps)
+    preflight = QUERY_MARGIN if analyzed else 0.0  # deploy first asks Prometheus to run every query
+    stages.append(Stage(names.take("deploy"), "deploy", 0, deadline + MARGIN + preflight, "workload"))
     weight = 0
     shifted = False
     for index, step in enumerate(rollout.steps):

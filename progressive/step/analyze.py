@@ -61,8 +61,9 @@ from progressive.metrics.errors import (
 )
 from progressive.metrics.prometheus import PrometheusClient, PrometheusSettings
 from progressive.metrics.providers import Role
+from progressive.metrics.queries import FLAG_VARIABLES, check_query, sequential_queries, variables_from_flags
 from progressive.metrics.sampler import Counts, CountSampler, LatencyChoice, bucket_labels, resolve_latency
-from progressive.metrics.templates import builtin, promql_duration, render, validate
+from progressive.metrics.templates import builtin, promql_duration, render
 from progressive.state import State
 from progressive.step.announce import announce, record_failure
 from progressive.step.invocation import Invocation, emit
@@ -162,30 +163,13 @@ class _Outcome:
 
 
 def _variables(invocation: Invocation) -> dict[str, str | None]:
-    canary = invocation.text("canary-workload")
-    return {
-        "namespace": invocation.text("namespace"),
-        "target": canary,
-        "canary": canary,
-        "stable": invocation.text("stable-workload"),
-        "service": invocation.optional_text("service"),
-        "route": invocation.optional_text("route-name"),
-        "ingress": invocation.optional_text("ingress"),
-        "canary_cluster": invocation.optional_text("canary-cluster"),
-        "stable_cluster": invocation.optional_text("stable-cluster"),
-        "interval": None,
-        "le": None,
-    }
+    return variables_from_flags({flag: invocation.text(flag) for flag in {"namespace", *FLAG_VARIABLES.values()}})
 
 
 def _check_sequential_queries(provider: str, variables: Mapping[str, str | None], latency: bool) -> None:
     """Render every query the sequential judge will run, so a missing variable fails before the stage."""
-    names = ["requests", "errors", *(["latency-count", "latency-below", "buckets"] if latency else [])]
-    probe = {**variables, "le": "+Inf"}
     try:
-        for role in ("canary", "stable"):
-            for name in names:
-                builtin(provider, f"{role}-{name}").render(probe)
+        sequential_queries(provider, variables, latency=latency, auto=False, where="--provider")
     except TemplateError as exc:
         raise UsageError(f"--provider={provider}: {exc}") from None
 
@@ -234,8 +218,9 @@ def _checks(invocation: Invocation, provider: str, variables: Mapping[str, str |
         template = builtin(provider, model.metric).text if model.metric is not None else str(model.query)
         where = f"--checks[{index}] ({model.name})"
         try:
-            validate(template, where=where)
-            render(template, {**variables, "interval": promql_duration(spec.interval), "le": "+Inf"}, where=where)
+            check_query(
+                provider, variables, metric=model.metric, query=model.query, interval=spec.interval, where=where
+            )
         except TemplateError as exc:
             raise UsageError(str(exc)) from None
         checks.append(_Check(spec=spec, template=template, le_seconds=model.le))

@@ -8,6 +8,10 @@ means as many replicas as the stable Deployment has. The images and the replica 
 is available the way ``kubectl rollout status`` decides. On failure the message carries what the pods
 say (``ImagePullBackOff``, ``CrashLoopBackOff`` with the last termination message, ``Unschedulable``).
 
+Before anything changes, :mod:`progressive.step.preflight` checks what the rollout's stages will need
+(Deployments, routing object and backends, Prometheus and every query): a failure exits 3 or 8 with
+nothing changed.
+
 The stable's replica count is saved in the state record (``stable_replicas``) the first time a run
 deploys, so later stages know the capacity the rollout started with. Running the step again with the
 same flags writes nothing and only waits.
@@ -24,7 +28,8 @@ from progressive.kube.resources import DEPLOYMENTS
 from progressive.naming import is_dns_label
 from progressive.state import State
 from progressive.step.announce import announce, record_failure
-from progressive.step.invocation import Invocation
+from progressive.step.invocation import Invocation, emit
+from progressive.step.preflight import check_before_deploy
 from progressive.step.session import open_session
 from progressive.step.waiting import stop_if_aborted
 
@@ -100,6 +105,7 @@ def run(invocation: Invocation) -> int:
     canary_ref = DEPLOYMENTS.ref(namespace, invocation.text("canary-deployment"))
     try:
         stop_if_aborted(invocation, session.kube, session.store.read().for_run(session.run_id), "deploy")
+        check_before_deploy(invocation, session.objects, lambda found: emit({"action": "preflight", **found.to_json()}))
         stable = session.objects.get(stable_ref)
         canary = session.objects.get(canary_ref)
         with_images(canary, images, str(canary_ref))  # check every container name before writing anything

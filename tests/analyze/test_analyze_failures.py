@@ -176,7 +176,7 @@ def test_a_missing_token_file_is_exit_2(cluster: Cluster, tmp_path: Path, namesp
         ),
         (
             {"judge": "threshold", "checks": '[{"name": "q", "query": "up{a=\\"{{ canary_name }}\\"}", "max": 1}]'},
-            "--checks[0] (q): unknown template variable 'canary_name'",
+            "--checks[0]: query: unknown template variable 'canary_name'",  # the model's own check
         ),
         ({"min_duration": "5m", "max_duration": "1m"}, "max_dwell: 60.0 is below min_dwell 300.0"),
         ({"interval": "0s"}, "--interval: 0s is not a positive duration"),

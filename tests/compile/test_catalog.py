@@ -112,7 +112,7 @@ def test_secret_volumes_are_optional_and_named_by_params(command: Command) -> No
     mounts = {mount["mountPath"]: mount for mount in step_of(task)["volumeMounts"]}
     assert volumes["notify"]["secret"] == {"secretName": "$(params.notify-secret)", "optional": True}
     assert mounts[NOTIFY_DIR]["readOnly"] is True
-    if command.name == "analyze":
+    if command.name in {"analyze", "deploy"}:  # deploy: its preflight asks Prometheus too
         assert volumes["prometheus"]["secret"] == {"secretName": "$(params.prometheus-secret)", "optional": True}
         assert mounts[PROMETHEUS_DIR]["readOnly"] is True
     else:

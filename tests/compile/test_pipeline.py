@@ -15,7 +15,7 @@ from progressive.compile import TIMEOUT_ANNOTATIONS, CompilerBug, GeneratedFile,
 from progressive.compile._rollout import check_compiled
 from progressive.duration import parse_duration
 from progressive.naming import TASK_RUN_SPECS_ANNOTATION
-from progressive.permissions import rollout_rules
+from progressive.permissions import backend_services, rollout_rules
 from tests.compile.rollouts import ROUTERS, all_rollouts, everything, per_router
 
 
@@ -108,7 +108,17 @@ def test_rbac_is_the_permissions_module(router: str) -> None:
         stable_deployment="shop",
         canary_deployment="shop-canary",
         api_version=flags.get("api-version", ""),
+        services=backend_services(
+            rollout.router.type,
+            "prod",
+            (flags["stable"], flags["canary"]),
+            istio_subsets=flags.get("istio-subsets") == "true",
+        ),
     )
+    services = [(rule.names, rule.verbs) for rule in rules if rule.resource == "services"]
+    # the preflight of deploy reads the backend Services, by name and only get; Istio's FQDN host is its Service
+    expected = {"replicas": [], "istio-subsets": [], "istio-hosts": [(("shop", "shop-canary"), ("get",))]}
+    assert services == expected.get(router, [((flags["stable"], flags["canary"]), ("get",))])
     assert role["rules"] == [
         {
             "apiGroups": [rule.api_group],

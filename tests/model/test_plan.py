@@ -19,7 +19,7 @@ def test_default_stages() -> None:
     deadline = 600.0
     accepted = 120.0
     assert plan_rows() == [
-        ("deploy", "deploy", 0, deadline + MARGIN),
+        ("deploy", "deploy", 0, deadline + MARGIN + QUERY_MARGIN),  # + the preflight of every query
         ("weight-10", "set-weight", 10, 300.0),
         ("analyze-10", "analyze", 10, 300.0 + QUERY_MARGIN),
         ("weight-50", "set-weight", 50, 300.0),

@@ -209,4 +209,6 @@ def test_missing_canary_exits_3(cluster_env: Cluster, capsys: pytest.CaptureFixt
     install_deployments(cluster_env, deployments()[0], wait=False)
     result = run_step(capsys, *[a.replace("storefront-canary", "ghost") for a in deploy(cluster_env.namespace)])
     assert result.code == 3
-    assert result.last["error"] == f"Deployment {cluster_env.namespace}/ghost not found"
+    assert result.last["error"] == (
+        f"preflight failed, nothing was changed: deployments: Deployment {cluster_env.namespace}/ghost not found"
+    )

@@ -37,6 +37,7 @@ from progressive import (
 from progressive.compile import compile_rollout
 from progressive.kube.approvals import APPROVALS_KEY
 from progressive.model.routers import Router
+from progressive.permissions import backend_services
 from progressive.state import Approval
 from tests.routers.routing_support import (
     IMAGE_PULL_BACKOFF,
@@ -186,6 +187,16 @@ def test_every_command_runs_with_exactly_the_declared_permissions(
     if setup.fixture:
         install(cluster, load(setup.fixture))
     install_deployments(cluster, *_small(deployments()))
+    flags = setup.router.step_flags(rollout.workload)
+    for service in backend_services(  # deploy's preflight reads them; some fixtures' routers have none yet
+        setup.router.type,
+        namespace,
+        (flags["stable"], flags["canary"]),
+        istio_subsets=flags.get("istio-subsets") == "true",
+    ):
+        if cluster.get("v1", "Service", service) is None:
+            cluster.create({"apiVersion": "v1", "kind": "Service", "metadata": {"name": service},
+                            "spec": {"selector": {"app": service}, "ports": [{"port": 80}]}})  # fmt: skip
     rbac = _compiled_rbac(rollout)
     _approved_ahead(cluster, rollout, "approve-40")
     _as_the_account(cluster, monkeypatch, rbac)
@@ -194,8 +205,8 @@ def test_every_command_runs_with_exactly_the_declared_permissions(
     workload = {"stable_deployment": "storefront", "canary_deployment": "storefront-canary"}
     replicas = "0" if setup.id == "replicas" else ""
     steps = [
-        argv("deploy", **common, **workload, images="app=registry.example.com/storefront:1.5.0", replicas=replicas,
-             progress_deadline="60s"),
+        argv("deploy", **common, **router, **workload, images="app=registry.example.com/storefront:1.5.0",
+             replicas=replicas, progress_deadline="60s"),
         argv("set-weight", **common, **router, weight="30", canary_deployment="storefront-canary"),
         argv("set-weight", **common, **router, weight="40", canary_deployment="storefront-canary"),
         argv("approve", **common, stage="approve-40", timeout="30s", canary_deployment="storefront-canary"),
