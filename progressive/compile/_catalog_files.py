@@ -152,6 +152,7 @@ def _rules(router: str) -> tuple[Rule, ...]:
         routing_object="<object>",
         stable_deployment="<stable>",
         canary_deployment="<canary>",
+        services=() if router == "replicas" else ("<canary-service>", "<stable-service>"),
     )
 
 
