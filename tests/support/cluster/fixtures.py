@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,11 +48,19 @@ def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClu
         yield existing
         return
     local = LocalCluster(tmp_path_factory.mktemp("cluster"))
-    local.up()
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
+        local.up()
         yield local
     finally:
         local.down()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM (``kill``, ``timeout``, a CI runner giving up) ends the session like Ctrl-C, so pytest runs its
+    finalizers and the cluster this session started is stopped instead of left running in its own sessions."""
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 @pytest.fixture(scope="session")
