@@ -30,8 +30,6 @@ from typing import Any
 from progressive.errors import NotFoundError, StepError, UnsafeError, UsageError
 from progressive.kube.objects import Objects
 from progressive.kube.resources import DEPLOYMENTS, Resource
-from progressive.metrics.errors import MetricsError
-from progressive.metrics.prometheus import PrometheusClient, PrometheusSettings
 from progressive.permissions import backend_services
 from progressive.routers import open_router, target_from
 from progressive.routers._split import SplitRouter
@@ -125,6 +123,10 @@ def _services(objects: Objects, target: Target) -> Finding:
 
 
 def _prometheus(invocation: Invocation, queries: Sequence[tuple[str, str]]) -> list[Finding]:
+    # the Prometheus client is heavy: imported when deploy checks, never when a step module is imported
+    from progressive.metrics.errors import MetricsError  # noqa: PLC0415
+    from progressive.metrics.prometheus import PrometheusClient, PrometheusSettings  # noqa: PLC0415
+
     try:
         client = PrometheusClient(
             PrometheusSettings(
