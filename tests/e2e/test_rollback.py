@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from kubernetes.client.exceptions import ApiException
 
 from progressive import Analyze, RollbackPolicy, Run, SetWeight
+from progressive.compile import TIMEOUT_ANNOTATIONS
 from tests.e2e._shop import OLD_IMAGE, TEKTON, RouteRecorder, Shop, condition
 from tests.support.cluster import tekton
 from tests.support.cluster.access import Cluster
@@ -226,9 +227,15 @@ def test_a_tasks_timeout_between_two_stages_rolls_back(make_shop: Callable[..., 
 
     Real Tekton ends such a run ``False`` with nothing failed ("Tasks Completed: 3 (Failed: 0, Cancelled 0),
     Skipped: 5"), its aggregate ``$(tasks.status)`` ``Completed``.
+
+    A run whose ``timeouts.tasks`` is shorter than its stages need is refused by its first step (exit 8), so the
+    installed Pipeline is edited to say the stages need only that much, as a hand-tuned Pipeline would.
     """
     shop = make_shop()
     shop.traffic()
+    pipeline = shop.compiled.pipeline["metadata"]["name"]
+    tasks = {TIMEOUT_ANNOTATIONS["tasks"]: f"{TASKS_TIMEOUT}s"}
+    shop.cluster.patch(TEKTON, "Pipeline", pipeline, {"metadata": {"annotations": tasks}})
     with task_runs_refused(shop.cluster, "analyze-10"):
         run = shop.start(timeouts={"tasks": f"{TASKS_TIMEOUT}s"})
         hold_between_weight_10_and_analyze_10(shop, run, within=TASKS_TIMEOUT)
