@@ -483,8 +483,13 @@ class PrometheusServer:
         raise TimeoutError(f"{promql!r} did not reach {at_least} within {timeout}s; last result {seen!r}")
 
     def wait_scrape(self, exporter: Exporter, *, timeout: float = 30.0) -> None:
-        """Wait until Prometheus scraped ``exporter`` twice more, so what it holds now is stored."""
-        target = exporter.scrapes + 2
+        """Wait until Prometheus stored two scrapes of what ``exporter`` holds now (``rate()`` needs two samples).
+
+        The exporter counts a scrape when it answers, and Prometheus commits that scrape's samples only after; the
+        next scrape starts after the commit, so three answered scrapes mean two stored samples of the current
+        values (two answered scrapes left a query racing the second commit on a loaded machine).
+        """
+        target = exporter.scrapes + 3
         deadline = time.monotonic() + timeout
         while exporter.scrapes < target:
             if time.monotonic() > deadline:
