@@ -250,12 +250,7 @@ _PROGRESS_DEADLINE = Flag(
     kind="duration",
 )
 
-_PREFLIGHT_PROMETHEUS = (
-    Flag(
-        "prometheus-url",
-        "Preflight: base URL of the Prometheus HTTP API the analysis reads; empty: Prometheus is not checked.",
-        default="",
-    ),
+_PROMETHEUS_ACCESS = (
     Flag(
         "prometheus-token-file",
         "File holding a bearer token (mounted from a Secret); empty: no token.",
@@ -267,6 +262,17 @@ _PREFLIGHT_PROMETHEUS = (
         default="",
     ),
     Flag("query-timeout", "Timeout of one Prometheus query.", default="30s", kind="duration"),
+)
+"""How a step reaches Prometheus besides its URL: shared by ``analyze`` and ``deploy``'s preflight."""
+
+
+_PREFLIGHT_PROMETHEUS = (
+    Flag(
+        "prometheus-url",
+        "Preflight: base URL of the Prometheus HTTP API the analysis reads; empty: Prometheus is not checked.",
+        default="",
+    ),
+    *_PROMETHEUS_ACCESS,
 )
 
 _ROLLBACK_WEBHOOK = Flag(
@@ -351,17 +357,7 @@ COMMANDS: dict[str, Command] = {
             flags=(
                 *_TARGET,
                 Flag("prometheus-url", "Base URL of the Prometheus HTTP API, e.g. http://prometheus:9090."),
-                Flag(
-                    "prometheus-token-file",
-                    "File holding a bearer token (mounted from a Secret); empty: no token.",
-                    default="",
-                ),
-                Flag(
-                    "prometheus-ca-file",
-                    "CA bundle to verify Prometheus' TLS certificate; empty: the system trust store.",
-                    default="",
-                ),
-                Flag("query-timeout", "Timeout of one Prometheus query.", default="30s", kind="duration"),
+                *_PROMETHEUS_ACCESS,
                 Flag(
                     "provider",
                     "Built-in query family: " + ", ".join(METRIC_PROVIDERS) + ".",
