@@ -127,10 +127,10 @@ KAYENTA_DOCS = KayentaSettings(
     passing=90.0,
     marginal=75.0,
     equal_baseline=True,
-    # https://spinnaker.io/docs/guides/user/canary/config/canary-config/: a metric is critical only when
-    # "Fail the canary if this metric fails" is ticked (off by default); the metrics share one group.
-    # https://spinnaker.io/docs/guides/user/canary/judge/: NaN values are removed (the default
-    # ``nanStrategy``) and NODATA alone does not fail the canary.
+    # https://spinnaker.io/docs/guides/user/canary/judge/: ``critical`` and ``mustHaveData`` are opt-in
+    # flags of a metric; without them NODATA alone does not fail the canary, and NaN values are removed
+    # (``nanStrategy: remove``, the default). https://spinnaker.io/docs/guides/user/canary/config/canary-config/:
+    # metrics are scored in groups; here both metrics share one group (our choice: the docs prescribe none).
     critical=False,
 )
 """``kayenta-docs``: per-minute points against an equal-size baseline, a score out of 100 over the metrics
