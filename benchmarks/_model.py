@@ -12,6 +12,7 @@ from typing import Literal
 
 __all__ = [
     "BUCKETS",
+    "DOCS_PEERS",
     "EFFECTS",
     "H_POST",
     "LATENCY_MEDIAN",
@@ -21,6 +22,7 @@ __all__ = [
     "SEED",
     "SLOW_BUCKET",
     "STAGE_DWELL",
+    "STRICT_PEERS",
     "TICK",
     "T_CAP",
     "Cell",
@@ -67,9 +69,16 @@ POLICIES: tuple[str, ...] = (
     "seq-5m-tempered",
     "seq-1m-tempered",
     "seq-10s-tempered",
+    "flagger-docs",
+    "argo-docs",
+    "kayenta-docs",
 )
 """Every policy, in report order; the index (+1) seeds the policy's random stream, so adding a policy to
-a run never changes another policy's numbers."""
+a run never changes another policy's numbers. New policies go at the end, for the same reason."""
+STRICT_PEERS: tuple[str, ...] = ("flagger", "argo-fl0", "argo-fl1", "kayenta")
+"""The peers with decision.md §5's settings (stricter than their documentation's examples)."""
+DOCS_PEERS: tuple[str, ...] = ("flagger-docs", "argo-docs", "kayenta-docs")
+"""The same peers at the settings their documentation shows (``benchmarks._peers`` cites each page)."""
 
 
 def _normal_cdf(z: float) -> float:

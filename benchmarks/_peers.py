@@ -3,26 +3,40 @@
 Each class is a :class:`benchmarks._sim.Policy`: it accumulates the canary's (and, for Kayenta, the
 baseline's) traffic and decides at its polls. The pure check functions are module-level so the tests can
 hold them to the spec's numbers.
+
+Two settings per peer. The *strict* set (``flagger``, ``argo-fl0``, ``argo-fl1``, ``kayenta``) is
+decision.md §5's: 99% success at 1-minute polls, few tolerated failures, critical Kayenta metrics. The
+*docs* set (``flagger-docs``, ``argo-docs``, ``kayenta-docs``) is each peer at the settings its own
+documentation shows; every such setting below carries the page it comes from. The traffic plan stays the
+benchmark's (5/10/25/50% for 5 minutes each) unless the setting is the peer's decision rule itself: Flagger
+advances one ``stepWeight`` per passing check, so ``flagger-docs`` takes the documented steps.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from benchmarks._histogram import histogram_quantile
-from benchmarks._model import BUCKETS, STAGE_DWELL, TICK, bucket_probabilities
+from benchmarks._model import BUCKETS, SCHEDULE, STAGE_DWELL, TICK, bucket_probabilities
 from benchmarks._sim import Run, Tick
 
 __all__ = [
+    "ARGO_DOCS",
+    "FLAGGER_DOCS",
+    "KAYENTA_DOCS",
     "P99_DOCS",
     "P99_TIGHT",
     "Z_99",
     "Argo",
+    "ArgoSettings",
     "Flagger",
+    "FlaggerSettings",
     "Kayenta",
+    "KayentaSettings",
     "check_fails",
     "kayenta_high",
 ]
@@ -32,7 +46,8 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 P99_DOCS = 0.500
-"""The docs' example p99 threshold (500 ms)."""
+"""The docs' example p99 threshold (500 ms): Flagger's ``request-duration`` ``thresholdRange.max: 500``
+(https://fluxcd.io/flagger/usage/metrics/)."""
 P99_TIGHT = 0.352
 """``--tight-latency``: 1.1 x the true p99."""
 SUCCESS_MIN = 0.99
@@ -43,14 +58,99 @@ _KAYENTA_TOLERANCE = 0.25
 _WINDOW = 60
 
 
+@dataclass(frozen=True, slots=True)
+class FlaggerSettings:
+    """A Flagger Canary's ``analysis``: poll interval, failed-check threshold, weights, success-rate minimum."""
+
+    threshold: int
+    schedule: tuple[float, ...]
+    success_min: float = SUCCESS_MIN
+    interval: int = _WINDOW
+
+
+@dataclass(frozen=True, slots=True)
+class ArgoSettings:
+    """An Argo AnalysisTemplate's metrics: ``interval``, ``successCondition`` minimum, ``failureLimit``.
+
+    ``per_step``: a new AnalysisRun per canary step (an analysis step with ``count``), failures forgotten at
+    the next step; otherwise one background AnalysisRun for the whole rollout, failures counted throughout.
+    """
+
+    failure_limit: int
+    success_min: float = SUCCESS_MIN
+    interval: int = _WINDOW
+    per_step: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class KayentaSettings:
+    """A Kayenta canary config and scope: point ``step``, critical metrics or score thresholds, baseline."""
+
+    step: int = TICK
+    critical: bool = True
+    marginal: float = 75.0
+    passing: float = 95.0
+    equal_baseline: bool = False
+
+
+FLAGGER_DOCS = FlaggerSettings(
+    # https://fluxcd.io/flagger/usage/how-it-works/ (the Canary resource's example ``analysis``):
+    # ``interval: 1m``, ``threshold: 10``, ``maxWeight: 50``, ``stepWeight: 5`` - ten steps 5%, 10%, ... 50%.
+    threshold=10,
+    schedule=tuple(round(0.05 * step, 2) for step in range(1, 11)),
+    # https://fluxcd.io/flagger/usage/metrics/ (builtin metrics): ``request-success-rate``
+    # ``thresholdRange.min: 99`` and ``request-duration`` ``thresholdRange.max: 500`` (P99_DOCS), ``interval: 1m``.
+    success_min=0.99,
+    interval=60,
+)
+"""``flagger-docs``: the same 99% minimum and 500 ms maximum as ``flagger``, with the documented
+``threshold: 10`` and ``stepWeight: 5`` (``flagger`` has ``threshold: 5`` and ``stepWeights: [5, 10, 25, 50]``)."""
+
+ARGO_DOCS = ArgoSettings(
+    # https://argo-rollouts.readthedocs.io/en/stable/features/analysis/ (Background Analysis, the
+    # ``success-rate`` AnalysisTemplate): ``interval: 5m``, ``successCondition: result[0] >= 0.95``,
+    # ``failureLimit: 3``, no ``count`` (runs until the rollout's steps are done). The page has no latency
+    # metric; the p99 check keeps Flagger's documented 500 ms with the same interval and limit.
+    failure_limit=3,
+    success_min=0.95,
+    interval=300,
+    per_step=False,
+)
+"""``argo-docs``: one background AnalysisRun over the rollout, a measurement every 5 minutes of the last
+5 minutes (the template's ``[5m]`` window), aborted at the 4th failed measurement of a metric."""
+
+KAYENTA_DOCS = KayentaSettings(
+    # https://argo-rollouts.readthedocs.io/en/stable/analysis/kayenta/ (Kayenta, Mann-Whitney analysis):
+    # ``thresholds: {pass: 90, marginal: 75}``, scopes with ``step: 60`` (one point per minute), and a
+    # baseline ReplicaSet of the canary's size started beside it (the Experiment's ``baseline`` template).
+    step=60,
+    passing=90.0,
+    marginal=75.0,
+    equal_baseline=True,
+    # https://spinnaker.io/docs/guides/user/canary/judge/: ``critical`` and ``mustHaveData`` are opt-in
+    # flags of a metric; without them NODATA alone does not fail the canary, and NaN values are removed
+    # (``nanStrategy: remove``, the default). https://spinnaker.io/docs/guides/user/canary/config/canary-config/:
+    # metrics are scored in groups; here both metrics share one group (our choice: the docs prescribe none).
+    critical=False,
+)
+"""``kayenta-docs``: per-minute points against an equal-size baseline, a score out of 100 over the metrics
+that have data (High counts against, NODATA is left out), a stage passes at a score >= 90. The pages' time
+settings (lifetime 3 h, interval 1 h: https://spinnaker.io/docs/guides/user/canary/best-practices/) do not
+fit a 20-minute rollout; the judgement stays once per stage, over the stage, as for ``kayenta``."""
+
+
 def check_fails(
-    requests: IntArray, errors: IntArray, histograms: IntArray, p99_max: float = P99_DOCS
+    requests: IntArray,
+    errors: IntArray,
+    histograms: IntArray,
+    p99_max: float = P99_DOCS,
+    success_min: float = SUCCESS_MIN,
 ) -> tuple[BoolArray, BoolArray]:
     """Per window: (success-rate check fails, p99 check fails). NaN (no request) fails both, as in both peers."""
     with np.errstate(invalid="ignore", divide="ignore"):
         success = 1.0 - errors / requests
     p99 = histogram_quantile(0.99, histograms, BUCKETS)
-    return ~(success >= SUCCESS_MIN), ~(p99 <= p99_max)
+    return ~(success >= success_min), ~(p99 <= p99_max)
 
 
 class _Window:
@@ -78,18 +178,30 @@ class _Window:
 class Flagger:
     """Flagger's scheduler: one tick per minute, ``threshold: 5`` cumulative failed checks.
 
+    ``flagger-docs`` (:data:`FLAGGER_DOCS`): ``threshold: 10`` over the ten documented 5% steps.
+
     Tick order (``scheduler.go``): roll back if ``failedChecks >= threshold``; else run the checks on the
     last minute — any failure counts a failed check and holds the weight; a pass advances (at 50%, promotes).
     """
 
-    name = "flagger"
-    poll_every = _WINDOW
     histograms: Literal["none", "canary", "both"] = "canary"
 
-    def __init__(self, reps: int, *, threshold: int = 5, p99_max: float = P99_DOCS) -> None:
+    def __init__(
+        self,
+        reps: int,
+        *,
+        threshold: int = 5,
+        p99_max: float = P99_DOCS,
+        settings: FlaggerSettings | None = None,
+        name: str = "flagger",
+    ) -> None:
+        self.settings = settings or FlaggerSettings(threshold=threshold, schedule=SCHEDULE)
+        self.name = name
+        self.poll_every = self.settings.interval
+        self.schedule = self.settings.schedule
         self.window = _Window(reps)
         self.failed = np.zeros(reps, dtype=np.int64)
-        self.threshold = threshold
+        self.threshold = self.settings.threshold
         self.p99_max = p99_max
 
     def observe(self, tick: Tick) -> None:
@@ -100,7 +212,9 @@ class Flagger:
         over = self.failed[reps] >= self.threshold
         run.rollback(reps[over], t)
         checking = ~over
-        sr_fails, p99_fails = check_fails(requests[checking], errors[checking], histograms[checking], self.p99_max)
+        sr_fails, p99_fails = check_fails(
+            requests[checking], errors[checking], histograms[checking], self.p99_max, self.settings.success_min
+        )
         fails = sr_fails | p99_fails
         candidates = reps[checking]
         self.failed[candidates[fails]] += 1
@@ -112,17 +226,29 @@ class Argo:
 
     Two metrics (success rate >= 0.99, p99 <= 0.5 s; NaN fails); the run aborts as soon as one metric's
     failures exceed ``failureLimit``; after the 5th measurement the rollout moves to the next step.
+    ``argo-docs`` (:data:`ARGO_DOCS`): one background run, a measurement every 5 minutes, success rate
+    >= 0.95, ``failureLimit: 3`` over the whole rollout; the steps move on every 5 minutes as for the others.
     """
 
     histograms: Literal["none", "canary", "both"] = "canary"
-    poll_every = _WINDOW
+    schedule = SCHEDULE
 
-    def __init__(self, reps: int, *, failure_limit: int, p99_max: float = P99_DOCS) -> None:
-        self.name = f"argo-fl{failure_limit}"
+    def __init__(
+        self,
+        reps: int,
+        *,
+        failure_limit: int = 0,
+        p99_max: float = P99_DOCS,
+        settings: ArgoSettings | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.settings = settings or ArgoSettings(failure_limit=failure_limit)
+        self.name = name or f"argo-fl{self.settings.failure_limit}"
+        self.poll_every = self.settings.interval
         self.window = _Window(reps)
         self.failed_sr = np.zeros(reps, dtype=np.int64)
         self.failed_p99 = np.zeros(reps, dtype=np.int64)
-        self.failure_limit = failure_limit
+        self.failure_limit = self.settings.failure_limit
         self.p99_max = p99_max
 
     def observe(self, tick: Tick) -> None:
@@ -130,15 +256,16 @@ class Argo:
 
     def poll(self, t: int, reps: IntArray, run: Run) -> None:
         requests, errors, histograms = self.window.take(reps)
-        sr_fails, p99_fails = check_fails(requests, errors, histograms, self.p99_max)
+        sr_fails, p99_fails = check_fails(requests, errors, histograms, self.p99_max, self.settings.success_min)
         self.failed_sr[reps] += sr_fails
         self.failed_p99[reps] += p99_fails
         abort = (self.failed_sr[reps] > self.failure_limit) | (self.failed_p99[reps] > self.failure_limit)
         run.rollback(reps[abort], t)
         finished = ~abort & (t - run.stage_start[reps] >= STAGE_DWELL)
         moving = reps[finished]
-        self.failed_sr[moving] = 0
-        self.failed_p99[moving] = 0
+        if self.settings.per_step:
+            self.failed_sr[moving] = 0
+            self.failed_p99[moving] = 0
         run.advance(moving, t)
 
 
@@ -187,26 +314,45 @@ def kayenta_high(canary: FloatArray, baseline: FloatArray) -> tuple[BoolArray, B
 
 
 class Kayenta:
-    """Kayenta judging each stage: 10 s points of the error ratio and of the p99, canary vs baseline.
+    """Kayenta judging each stage: points of the error ratio and of the p99, canary vs baseline.
 
-    One judgement at the end of each 300 s stage (``peek``: every minute over the growing stage window);
-    both metrics critical: High or NoData fails the canary, otherwise the stage passes at its end.
+    A point per ``step`` (10 s; ``kayenta-docs``: 60 s). One judgement at the end of each 300 s stage
+    (``peek``: every minute over the growing stage window). Critical metrics (``kayenta``): High or NoData
+    fails the canary. Otherwise (``kayenta-docs``) the score is 100 x Pass / (Pass + High) over the metrics
+    with data (0 when none has): the stage fails at its end below ``passing``, and at a peek at or below
+    ``marginal``.
     """
 
     poll_every = _WINDOW
+    schedule = SCHEDULE
 
-    def __init__(self, reps: int, *, peek: bool, equal_baseline: bool, rng: np.random.Generator) -> None:
-        self.name = "kayenta-peek" if peek else "kayenta"
+    def __init__(
+        self,
+        reps: int,
+        *,
+        peek: bool = False,
+        equal_baseline: bool = False,
+        rng: np.random.Generator,
+        settings: KayentaSettings | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.settings = settings or KayentaSettings(equal_baseline=equal_baseline)
+        self.name = name or ("kayenta-peek" if peek else "kayenta")
         self.peek = peek
-        self.equal_baseline = equal_baseline
-        self.histograms: Literal["none", "canary", "both"] = "canary" if equal_baseline else "both"
+        self.equal_baseline = self.settings.equal_baseline
+        self.histograms: Literal["none", "canary", "both"] = "canary" if self.equal_baseline else "both"
         self.rng = rng
-        points = STAGE_DWELL // TICK
+        self.step = self.settings.step
+        points = STAGE_DWELL // self.step
         self.error_c = np.full((reps, points), np.nan)
         self.error_b = np.full((reps, points), np.nan)
         self.p99_c = np.full((reps, points), np.nan)
         self.p99_b = np.full((reps, points), np.nan)
         self.pi_b = np.asarray(bucket_probabilities(1.0))
+        # The point being filled: canary and baseline requests, errors and latency histograms.
+        self.pending_n = np.zeros((reps, 2), dtype=np.int64)
+        self.pending_e = np.zeros((reps, 2), dtype=np.int64)
+        self.pending_hist = np.zeros((reps, 2, len(BUCKETS) + 1), dtype=np.int64)
 
     def observe(self, tick: Tick) -> None:
         assert tick.hist_c is not None
@@ -217,23 +363,45 @@ class Kayenta:
             e_b = self.rng.hypergeometric(tick.e_b, tick.n_b - tick.e_b, n_b)
             hist_b = self.rng.multinomial(n_b, self.pi_b)
         assert hist_b is not None
-        # Column of this tick inside the stage: ticks end at stage_start + 10, + 20, ...
-        column = (tick.elapsed // TICK).astype(np.int64) - 1
+        self.pending_n[tick.reps] += np.stack([tick.n_c, n_b], axis=1)
+        self.pending_e[tick.reps] += np.stack([tick.e_c, e_b], axis=1)
+        self.pending_hist[tick.reps] += np.stack([tick.hist_c, hist_b], axis=1)
+        # A point is complete every ``step`` seconds of the stage: ticks end at stage_start + 10, + 20, ...
+        complete = (tick.elapsed.astype(np.int64) % self.step) == 0
+        reps = tick.reps[complete]
+        if not reps.size:
+            return
+        column = (tick.elapsed[complete] // self.step).astype(np.int64) - 1
+        n, e, hist = self.pending_n[reps], self.pending_e[reps], self.pending_hist[reps]
         with np.errstate(invalid="ignore", divide="ignore"):
-            self.error_c[tick.reps, column] = np.where(tick.n_c > 0, tick.e_c / tick.n_c, np.nan)
-            self.error_b[tick.reps, column] = np.where(n_b > 0, e_b / n_b, np.nan)
-        self.p99_c[tick.reps, column] = histogram_quantile(0.99, tick.hist_c, BUCKETS)
-        self.p99_b[tick.reps, column] = histogram_quantile(0.99, hist_b, BUCKETS)
+            self.error_c[reps, column] = np.where(n[:, 0] > 0, e[:, 0] / n[:, 0], np.nan)
+            self.error_b[reps, column] = np.where(n[:, 1] > 0, e[:, 1] / n[:, 1], np.nan)
+        self.p99_c[reps, column] = histogram_quantile(0.99, hist[:, 0], BUCKETS)
+        self.p99_b[reps, column] = histogram_quantile(0.99, hist[:, 1], BUCKETS)
+        self.pending_n[reps] = 0
+        self.pending_e[reps] = 0
+        self.pending_hist[reps] = 0
+
+    def failing(self, judging: IntArray, final: BoolArray) -> BoolArray:
+        """Which of ``judging`` fail now; ``final``: the judgement that ends the stage."""
+        high_error, nodata_error = kayenta_high(self.error_c[judging], self.error_b[judging])
+        high_p99, nodata_p99 = kayenta_high(self.p99_c[judging], self.p99_b[judging])
+        if self.settings.critical:
+            failed: BoolArray = high_error | nodata_error | high_p99 | nodata_p99
+            return failed
+        with_data = (~nodata_error).astype(np.int64) + (~nodata_p99).astype(np.int64)
+        passing = (~nodata_error & ~high_error).astype(np.int64) + (~nodata_p99 & ~high_p99).astype(np.int64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            score = np.where(with_data > 0, 100.0 * passing / np.maximum(with_data, 1), 0.0)
+        return np.where(final, score < self.settings.passing, score <= self.settings.marginal)
 
     def poll(self, t: int, reps: IntArray, run: Run) -> None:
         elapsed = t - run.stage_start[reps]
         ending = elapsed >= STAGE_DWELL
         judging = reps if self.peek else reps[ending]
         if judging.size:
-            high_error, nodata_error = kayenta_high(self.error_c[judging], self.error_b[judging])
-            high_p99, nodata_p99 = kayenta_high(self.p99_c[judging], self.p99_b[judging])
-            failing = high_error | nodata_error | high_p99 | nodata_p99
-            run.rollback(judging[failing], t)
+            final = ending if self.peek else np.ones(judging.size, dtype=np.bool_)
+            run.rollback(judging[self.failing(judging, final)], t)
         finished = reps[ending & (run.outcome[reps] == 0)]
         for table in (self.error_c, self.error_b, self.p99_c, self.p99_b):
             table[finished] = np.nan

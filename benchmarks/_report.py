@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks._floor import harm_floor, time_floor
-from benchmarks._model import POLICIES, Cell, slow_probability
+from benchmarks._model import DOCS_PEERS, POLICIES, STRICT_PEERS, Cell, slow_probability
 from benchmarks._sim import Outcome
 
-__all__ = ["CSV_HEADER", "criteria", "floor", "scoreboard", "table", "write_csv"]
+__all__ = ["CSV_HEADER", "criteria", "floor", "scoreboard", "settings_of", "table", "write_csv"]
 
 CSV_HEADER = (
     "kind,p0,effect,rps,policy,n,rollback_pct,ci95,promote_pct,ttd_mean,ttd_p90,"
@@ -40,8 +40,33 @@ POLL_MINUTES = {
     "seq-5m-tempered": 1.0,
     "seq-1m-tempered": 1.0,
     "seq-10s-tempered": 1 / 6,
+    "flagger-docs": 1.0,
+    "argo-docs": 5.0,
+    "kayenta-docs": 5.0,
 }
 """Delta of ``TTD / (T* + Delta)``: the policy's decision interval, minutes."""
+EQUAL_BUDGET: tuple[tuple[str, str], ...] = (
+    ("seq-1m", "flagger"),
+    ("seq-5m", "argo-fl0"),
+    ("seq-5m", "argo-fl1"),
+    ("seq-5m", "kayenta"),
+    ("seq-1m", "flagger-docs"),
+    ("seq-5m", "argo-docs"),
+    ("seq-5m", "kayenta-docs"),
+)
+"""Criteria 2 and 5: (ours, peer) at equal budget, the strict set then the docs set (``flagger-docs``
+takes 10 minutes, between seq-1m's 4 and seq-5m's 20; it is held to seq-1m, its poll cadence)."""
+HARM_PEERS: tuple[str, ...] = ("kayenta", "flagger", "kayenta-docs", "flagger-docs")
+"""Criterion 4's peers, in both sets."""
+
+
+def settings_of(policy: str) -> str:
+    """``strict`` (decision.md §5's peers), ``docs`` (the peers' documented settings) or ``ours``."""
+    if policy in STRICT_PEERS or policy == "kayenta-peek":
+        return "strict"
+    if policy in DOCS_PEERS:
+        return "docs"
+    return "ours"
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,10 +210,14 @@ def _fmt(value: float, pattern: str = "{:.2f}") -> str:
 
 
 def scoreboard(outcomes: Sequence[Outcome]) -> str:
-    """Per policy: worst FRR, detection over feasible cells, TTD / (T* + Delta), harm vs seq-5m, T_promote."""
+    """Per policy: worst FRR, detection over feasible cells, TTD / (T* + Delta), harm vs seq-5m, T_promote.
+
+    ``set`` says whose settings: ``strict`` (decision.md §5's peers), ``docs`` (the peers' documentation) or
+    ``ours``.
+    """
     policies = [p for p in POLICIES if any(o.policy == p for o in outcomes)]
     head = (
-        f"{'policy':<17} {'max FRR%':>8} {'(cell)':<18} {'mean DR% feasible':>17} {'med TTD/(T*+D)':>14} "
+        f"{'policy':<17} {'set':<6} {'max FRR%':>8} {'(cell)':<18} {'mean DR% feasible':>17} {'med TTD/(T*+D)':>14} "
         f"{'med harm x seq-5m':>17} {'(R>=100)':>8} {'mean T_promote':>14}"
     )
     lines = [head]
@@ -203,7 +232,8 @@ def scoreboard(outcomes: Sequence[Outcome]) -> str:
         promote = [o.t_promote for o in good if not math.isnan(o.t_promote)]
         where = "-" if worst is None else f"{100 * worst.cell.p0:g}% {worst.cell.rps} rps"
         lines.append(
-            f"{policy:<17} {_fmt(100 * worst.rollback if worst else math.nan, '{:.1f}'):>8} {where:<18} "
+            f"{policy:<17} {settings_of(policy):<6} "
+            f"{_fmt(100 * worst.rollback if worst else math.nan, '{:.1f}'):>8} {where:<18} "
             f"{_fmt(100 * detection, '{:.1f}'):>17} {_fmt(_median(ratios)):>14} "
             f"{_fmt(_median(_harm_ratios(outcomes, policy, min_rps=0))):>17} "
             f"{_fmt(_median(_harm_ratios(outcomes, policy, min_rps=100))):>8} "
@@ -231,9 +261,18 @@ def criteria(outcomes: Sequence[Outcome]) -> str:
             f"[{_verdict(None if not good else not over)}] 1 accuracy  {policy}: max FRR {_fmt(100 * worst, '{:.1f}')}%"
             f" over {len(good)} good cells (bound alpha + 3 SE)" + (f"; above: {detail}" if detail else "")
         )
+    # The peers against the same bound, both sets (decision.md: "no peer achieves this").
+    for policy in [p for p in (*STRICT_PEERS, *DOCS_PEERS) if p in present]:
+        good = [o for o in outcomes if o.policy == policy and o.cell.kind == "good"]
+        over = [o for o in good if o.rollback > ALPHA + 3 * math.sqrt(ALPHA * (1 - ALPHA) / o.n)]
+        worst = max((o.rollback for o in good), default=math.nan)
+        lines.append(
+            f"[info] 1 accuracy  peer {policy} ({settings_of(policy)}): max FRR {_fmt(100 * worst, '{:.1f}')}%, "
+            f"above the bound in {len(over)} of {len(good)} good cells"
+        )
 
     # 2. Detection at equal budget.
-    for mine, peer in (("seq-1m", "flagger"), ("seq-5m", "argo-fl0"), ("seq-5m", "argo-fl1"), ("seq-5m", "kayenta")):
+    for mine, peer in EQUAL_BUDGET:
         if mine not in present or peer not in present:
             continue
         index = _by(outcomes)
@@ -266,11 +305,11 @@ def criteria(outcomes: Sequence[Outcome]) -> str:
         value = _median(ratios)
         lines.append(
             f"[{_verdict(None if not ratios else value <= 2.0)}] 3 limit     seq-5m median TTD/(T*+D) "
-            f"{_fmt(value)} over {len(ratios)} feasible cells (need <= 2)"
+            f"{_fmt(value)} over {len(ratios)} feasible cells (need <= 2; no peer in it: the same against both sets)"
         )
 
     # 4. Harm at R >= 100.
-    for peer in ("kayenta", "flagger"):
+    for peer in HARM_PEERS:
         if peer not in present or "seq-5m" not in present:
             continue
         ratios = _harm_ratios(outcomes, peer, min_rps=100)
@@ -289,7 +328,7 @@ def criteria(outcomes: Sequence[Outcome]) -> str:
         ]
         return statistics.fmean(values) if values else math.nan
 
-    for mine, peer in (("seq-1m", "flagger"), ("seq-5m", "argo-fl0"), ("seq-5m", "argo-fl1"), ("seq-5m", "kayenta")):
+    for mine, peer in EQUAL_BUDGET:
         if mine in present and peer in present:
             ours_promote, theirs_promote = mean_promote(mine), mean_promote(peer)
             faster = None if math.isnan(ours_promote) or math.isnan(theirs_promote) else ours_promote <= theirs_promote

@@ -26,6 +26,7 @@ class Sequential:
     """Polls every ``poll_every`` seconds; passes, fails or holds each replication as the judge says."""
 
     histograms: Literal["none", "canary", "both"] = "none"
+    schedule = SCHEDULE
 
     def __init__(
         self,
@@ -58,7 +59,7 @@ class Sequential:
         starts = run.stage_start[live].tolist()
         passed: list[int] = []
         failed: list[int] = []
-        last = len(SCHEDULE) - 1
+        last = len(run.weights) - 1
         for rep, (n_c, e_c, s_c, n_b, e_b, s_b), stage, start in zip(
             live.tolist(), counts, stages, starts, strict=True
         ):

@@ -50,7 +50,6 @@ BoolArray = npt.NDArray[np.bool_]
 RUNNING = 0
 ROLLED_BACK = 1
 PROMOTED = 2
-_WEIGHTS = np.asarray(SCHEDULE, dtype=np.float64)
 _DRIFT_PERIOD = 1800.0
 _DRIFT_AMPLITUDE = 0.5
 
@@ -87,10 +86,12 @@ class Run:
     """Canary requests served so far."""
     excess: FloatArray
     """Expected excess bad requests served to the canary so far."""
+    weights: FloatArray
+    """The canary weight of each stage; passing the last promotes."""
 
     @classmethod
-    def start(cls, reps: int) -> Run:
-        """Every replication at the first stage, time 0."""
+    def start(cls, reps: int, schedule: tuple[float, ...] = SCHEDULE) -> Run:
+        """Every replication at the first stage of ``schedule``, time 0."""
         return cls(
             stage=np.zeros(reps, dtype=np.int64),
             stage_start=np.zeros(reps),
@@ -98,6 +99,7 @@ class Run:
             t_end=np.full(reps, np.nan),
             served=np.zeros(reps),
             excess=np.zeros(reps),
+            weights=np.asarray(schedule, dtype=np.float64),
         )
 
     def rollback(self, reps: IntArray, t: float) -> None:
@@ -107,7 +109,7 @@ class Run:
 
     def advance(self, reps: IntArray, t: float) -> None:
         """These replications passed their stage at ``t``: next weight, or promotion after the last."""
-        last = self.stage[reps] >= len(SCHEDULE) - 1
+        last = self.stage[reps] >= len(self.weights) - 1
         promoted = reps[last]
         self.outcome[promoted] = PROMOTED
         self.t_end[promoted] = t
@@ -145,6 +147,8 @@ class Policy(Protocol):
     """Seconds between polls (a multiple of TICK)."""
     histograms: Literal["none", "canary", "both"]
     """Which latency histograms it reads."""
+    schedule: tuple[float, ...]
+    """Canary weight per stage (the benchmark's ``SCHEDULE`` unless the peer's documented steps differ)."""
 
     def observe(self, tick: Tick) -> None:
         """Accumulate one tick of traffic."""
@@ -170,7 +174,7 @@ def arrivals(cell: Cell, reps: int, scenario: Scenario) -> IntArray:
 def simulate(cell: Cell, policy: Policy, rng: np.random.Generator, arrivals: IntArray, scenario: Scenario) -> Run:
     """Run ``policy`` on every replication of ``cell`` until each rollout is decided or T_CAP."""
     reps = arrivals.shape[0]
-    run = Run.start(reps)
+    run = Run.start(reps, policy.schedule)
     pi_c = np.asarray(bucket_probabilities(cell.latency_factor))
     pi_b = np.asarray(bucket_probabilities(1.0))
     q_c = slow_probability(cell.latency_factor)
@@ -184,7 +188,7 @@ def simulate(cell: Cell, policy: Policy, rng: np.random.Generator, arrivals: Int
         p_b = min(1.0, cell.p0 * factor)
         p_c = min(1.0, cell.p0 * cell.error_ratio * factor)
         total = arrivals[active, tick_index]
-        weight = _WEIGHTS[run.stage[active]]
+        weight = run.weights[run.stage[active]]
         n_c = rng.binomial(total, weight)
         n_b = total - n_c
         e_c = rng.binomial(n_c, p_c)

@@ -11,6 +11,10 @@ threshold 352 ms), ``--burst 1`` (retries in bursts; adds the tempered sequentia
 ``--drift`` (R and p0 follow a shared +-50% sinusoid), ``--kayenta-equal-baseline``; ``--policies all``
 adds ``kayenta-peek`` and ``seq-5m-hold``.
 
+Each peer runs twice: with decision.md §5's strict settings (``flagger``, ``argo-fl0``, ``argo-fl1``,
+``kayenta``) and at its documentation's settings (``flagger-docs``, ``argo-docs``, ``kayenta-docs``; the
+pages are cited in ``benchmarks/_peers.py``). The scoreboard and the criteria show both sets.
+
 The output (stdout) is a pure function of the options and the seed: byte-identical across runs, whatever
 ``--jobs``. Wall time goes to stderr.
 """
@@ -33,7 +37,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 import numpy as np
 
 from benchmarks._model import POLICIES, SEED, Cell, grid
-from benchmarks._peers import P99_DOCS, P99_TIGHT, Argo, Flagger, Kayenta
+from benchmarks._peers import ARGO_DOCS, FLAGGER_DOCS, KAYENTA_DOCS, P99_DOCS, P99_TIGHT, Argo, Flagger, Kayenta
 from benchmarks._report import criteria, ordered, scoreboard, table, write_csv
 from benchmarks._seq import Sequential, pre_rollout_dispersion
 from benchmarks._sim import Outcome, Policy, Scenario, arrivals, policy_rng, simulate, summarise
@@ -41,7 +45,18 @@ from progressive.judge.sequential import SequentialSettings
 
 __all__ = ["MAIN_POLICIES", "main", "make_policy", "run_cell"]
 
-MAIN_POLICIES = ("flagger", "argo-fl0", "argo-fl1", "kayenta", "seq-5m", "seq-1m", "seq-10s")
+MAIN_POLICIES = (
+    "flagger",
+    "argo-fl0",
+    "argo-fl1",
+    "kayenta",
+    "seq-5m",
+    "seq-1m",
+    "seq-10s",
+    "flagger-docs",
+    "argo-docs",
+    "kayenta-docs",
+)
 OPTIONAL_POLICIES = ("kayenta-peek", "seq-5m-hold")
 TEMPERED = {"seq-5m": "seq-5m-tempered", "seq-1m": "seq-1m-tempered", "seq-10s": "seq-10s-tempered"}
 _SEQ = {
@@ -61,6 +76,12 @@ def make_policy(name: str, cell: Cell, reps: int, scenario: Scenario, rng: np.ra
         return Argo(reps, failure_limit=int(name[-1]), p99_max=p99_max)
     if name in ("kayenta", "kayenta-peek"):
         return Kayenta(reps, peek=name == "kayenta-peek", equal_baseline=scenario.kayenta_equal_baseline, rng=rng)
+    if name == "flagger-docs":
+        return Flagger(reps, p99_max=p99_max, settings=FLAGGER_DOCS, name=name)
+    if name == "argo-docs":
+        return Argo(reps, p99_max=p99_max, settings=ARGO_DOCS, name=name)
+    if name == "kayenta-docs":
+        return Kayenta(reps, rng=rng, settings=KAYENTA_DOCS, name=name)
     if name in _SEQ:
         settings, poll_every = _SEQ[name]
         return Sequential(name, reps, settings, poll_every=poll_every)

@@ -38,7 +38,15 @@ def test_a_sequential_false_rollbacks_stay_under_alpha_in_every_good_cell() -> N
 def test_c_harm_is_excess_rate_times_canary_traffic_until_detection() -> None:
     # p0 1%, 20x, 1000 rps: every policy detects with certainty at its first chance, still at 5% weight.
     cell = next(c for c in grid() if c.kind == "bad" and c.p0 == 0.01 and c.effect == "err20x" and c.rps == 1000)
-    expected_minutes = {"seq-5m": 1, "seq-1m": 1, "argo-fl0": 1, "argo-fl1": 2, "kayenta": 5, "flagger": 6}
+    expected_minutes = {
+        "seq-5m": 1,
+        "seq-1m": 1,
+        "argo-fl0": 1,
+        "argo-fl1": 2,
+        "kayenta": 5,
+        "flagger": 6,
+        "flagger-docs": 11,  # threshold 10: the 10th failed check at 10 min, rollback at the next tick
+    }
     outcomes = decision_sim.run_cell(cell, tuple(expected_minutes), 60, Scenario())
     for outcome in outcomes:
         minutes = expected_minutes[outcome.policy]
@@ -92,6 +100,34 @@ def test_csv_has_the_contract_header_and_units(tmp_path: Path, capsys: pytest.Ca
     # A regression slower than the whole schedule has no T*.
     slow = next(r for r in rows if r["effect"] == "err2x" and r["p0"] == "0.001" and r["rps"] == "10")
     assert slow["t_star"] == ""
+
+
+def test_scoreboard_and_criteria_show_the_strict_and_the_docs_peers(capsys: pytest.CaptureFixture[str]) -> None:
+    assert decision_sim.main(["--reps-good", "20", "--reps-bad", "10", "--rps", "1000", "--jobs", "1"]) == 0
+    out = capsys.readouterr().out
+    board = out.split("Scoreboard", 1)[1].split("decision.md section 7 criteria", 1)[0]
+    rows = {line.split()[0]: line.split()[1] for line in board.strip().splitlines()[2:]}
+    assert rows == {
+        "flagger": "strict",
+        "argo-fl0": "strict",
+        "argo-fl1": "strict",
+        "kayenta": "strict",
+        "seq-5m": "ours",
+        "seq-1m": "ours",
+        "seq-10s": "ours",
+        "flagger-docs": "docs",
+        "argo-docs": "docs",
+        "kayenta-docs": "docs",
+    }
+    checks = out.split("decision.md section 7 criteria", 1)[1]
+    for peer in ("flagger", "argo-fl0", "argo-fl1", "kayenta", "flagger-docs", "argo-docs", "kayenta-docs"):
+        assert f"] 1 accuracy  peer {peer} (" in checks, peer
+    for mine, peer in (("seq-1m", "flagger-docs"), ("seq-5m", "argo-docs"), ("seq-5m", "kayenta-docs")):
+        assert f"] 2 detection {mine} vs {peer}" in checks, peer
+        assert f"] 5 promote   {mine} mean T_promote" in checks and f"vs {peer} " in checks, peer
+    for peer in ("kayenta", "flagger", "kayenta-docs", "flagger-docs"):
+        assert f"] 4 harm      {peer} / seq-5m median harm_total" in checks, peer
+    assert "] 3 limit     seq-5m" in checks
 
 
 def test_bad_options_are_refused() -> None:

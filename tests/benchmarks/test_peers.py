@@ -10,12 +10,24 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from benchmarks._model import BUCKETS, Cell
-from benchmarks._peers import Z_99, Argo, Flagger, Kayenta, check_fails, kayenta_high
+from benchmarks._peers import (
+    ARGO_DOCS,
+    FLAGGER_DOCS,
+    KAYENTA_DOCS,
+    Z_99,
+    Argo,
+    Flagger,
+    Kayenta,
+    KayentaSettings,
+    check_fails,
+    kayenta_high,
+)
 from benchmarks._sim import PROMOTED, ROLLED_BACK, RUNNING, Run, Scenario, Tick, arrivals, policy_rng, simulate
 
 FAST = 0  # bucket index of a fast request (p99 well under 0.5 s)
@@ -32,14 +44,16 @@ def tick(t: int, requests: int, errors: int, bucket: int = FAST, elapsed: float 
 
 
 def drive(policy: Flagger | Argo, minutes: Sequence[tuple[int, int, int]]) -> Run:
-    """Each minute: 6 ticks of (requests, errors, bucket) / 6, then a poll, until the rollout is decided."""
-    run = Run.start(1)
+    """Each minute: 6 ticks of (requests, errors, bucket) / 6, then a poll at the policy's interval, until the
+    rollout is decided."""
+    run = Run.start(1, policy.schedule)
     for minute, (requests, errors, bucket) in enumerate(minutes, start=1):
         for k in range(6):
             t = (minute - 1) * 60 + (k + 1) * 10
             share = (requests // 6 + (1 if k < requests % 6 else 0), errors // 6 + (1 if k < errors % 6 else 0))
             policy.observe(tick(t, share[0], share[1], bucket))
-        policy.poll(minute * 60, np.array([0]), run)
+        if (minute * 60) % policy.poll_every == 0:
+            policy.poll(minute * 60, np.array([0]), run)
         if run.outcome[0] != RUNNING:
             break
     return run
@@ -101,6 +115,105 @@ def test_argo_promotes_after_twenty_minutes_of_passing_measurements() -> None:
     run = drive(Argo(1, failure_limit=0), [GOOD] * 25)
     assert run.outcome[0] == PROMOTED
     assert run.t_end[0] == 1200
+
+
+# --- The docs set: each peer at its documentation's settings ------------------------------------------------
+
+PEERS_SOURCE = (Path(__file__).resolve().parents[2] / "benchmarks" / "_peers.py").read_text(encoding="utf-8")
+
+
+def test_docs_settings_are_the_documented_values_with_their_pages() -> None:
+    assert (FLAGGER_DOCS.threshold, FLAGGER_DOCS.success_min, FLAGGER_DOCS.interval) == (10, 0.99, 60)
+    assert FLAGGER_DOCS.schedule == (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)  # stepWeight 5 to 50
+    assert (ARGO_DOCS.failure_limit, ARGO_DOCS.success_min, ARGO_DOCS.interval) == (3, 0.95, 300)
+    assert not ARGO_DOCS.per_step  # background analysis: one AnalysisRun for the rollout
+    assert (KAYENTA_DOCS.step, KAYENTA_DOCS.passing, KAYENTA_DOCS.marginal) == (60, 90.0, 75.0)
+    assert not KAYENTA_DOCS.critical and KAYENTA_DOCS.equal_baseline
+    for page in (
+        "https://fluxcd.io/flagger/usage/how-it-works/",
+        "https://fluxcd.io/flagger/usage/metrics/",
+        "https://argo-rollouts.readthedocs.io/en/stable/features/analysis/",
+        "https://argo-rollouts.readthedocs.io/en/stable/analysis/kayenta/",
+        "https://spinnaker.io/docs/guides/user/canary/config/canary-config/",
+        "https://spinnaker.io/docs/guides/user/canary/judge/",
+    ):
+        assert page in PEERS_SOURCE, page
+
+
+ERRORS_6 = (1000, 60, FAST)  # success rate 94% < 95%
+
+
+def test_flagger_docs_tolerates_ten_failed_checks_and_walks_ten_steps() -> None:
+    run = drive(Flagger(1, settings=FLAGGER_DOCS, name="flagger-docs"), [ERRORS] * 15)
+    assert (run.outcome[0], run.t_end[0]) == (ROLLED_BACK, 660)  # failures at 1..10 min, rollback at 11
+    run = drive(Flagger(1, settings=FLAGGER_DOCS, name="flagger-docs"), [GOOD] * 12)
+    assert (run.outcome[0], run.t_end[0]) == (PROMOTED, 600)  # 5%, 10%, ... 50%: ten passing checks
+    run = drive(Flagger(1, settings=FLAGGER_DOCS, name="flagger-docs"), [ERRORS] * 9 + [GOOD] * 12)
+    assert (run.outcome[0], run.t_end[0]) == (PROMOTED, 1140)  # nine failures are within threshold 10
+
+
+def test_argo_docs_measures_every_five_minutes_and_counts_failures_over_the_rollout() -> None:
+    # Success rate 95% passes ``result >= 0.95``; 94% fails.
+    run = drive(Argo(1, settings=ARGO_DOCS, name="argo-docs"), [ERRORS] * 25)
+    assert (run.outcome[0], run.t_end[0]) == (PROMOTED, 1200)
+    # A failed measurement in each of the four steps: the 4th exceeds failureLimit 3 (failures carry over).
+    run = drive(Argo(1, settings=ARGO_DOCS, name="argo-docs"), [ERRORS_6] * 25)
+    assert (run.outcome[0], run.t_end[0]) == (ROLLED_BACK, 1200)
+    # Three failed measurements are tolerated; a measurement is the whole 5-minute window (96% here).
+    minutes = [ERRORS_6] * 5 + [GOOD] * 4 + [(1000, 200, FAST)] + [ERRORS_6] * 10
+    run = drive(Argo(1, settings=ARGO_DOCS, name="argo-docs"), minutes)
+    assert (run.outcome[0], run.t_end[0]) == (PROMOTED, 1200)
+
+
+def kayenta_minutes(settings: KayentaSettings, errors_per_tick: Sequence[int]) -> Kayenta:
+    """A Kayenta fed one stage's ticks of 100 canary and 100 baseline requests (baseline: no error)."""
+    policy = Kayenta(1, rng=np.random.default_rng(1), settings=settings, name="kayenta-docs")
+    for k, errors in enumerate(errors_per_tick, start=1):
+        histogram = np.zeros((1, len(BUCKETS) + 1), dtype=np.int64)
+        histogram[0, FAST] = 100
+        n = np.array([100])
+        policy.observe(
+            Tick(
+                10 * k,
+                np.array([0]),
+                np.array([0.05]),
+                np.array([10.0 * k]),
+                n,
+                n,
+                np.array([errors]),
+                np.array([0]),
+                n,
+                n,
+                histogram,
+                histogram.copy(),
+            )
+        )
+    return policy
+
+
+def test_kayenta_docs_points_are_per_minute() -> None:
+    settings = KayentaSettings(step=60, critical=False, passing=90.0)
+    policy = kayenta_minutes(settings, [1, 2, 3, 0, 0, 0] + [6] * 6 + [0] * 18)
+    assert policy.error_c.shape == (1, 5)
+    assert policy.error_c[0].tolist() == [6 / 600, 36 / 600, 0.0, 0.0, 0.0]
+    assert policy.error_b[0].tolist() == [0.0] * 5
+
+
+def test_kayenta_docs_scores_the_metrics_with_data_and_ignores_nodata() -> None:
+    final = np.array([True])
+    for critical, fails in ((False, False), (True, True)):
+        policy = Kayenta(1, rng=np.random.default_rng(1), settings=KayentaSettings(step=60, critical=critical))
+        policy.error_c[0] = policy.error_b[0] = [0.01, 0.02, 0.01, 0.03, 0.02]  # identical: Pass
+        # p99: NODATA (every point NaN). Not critical: score 100 over the one metric with data.
+        assert bool(policy.failing(np.array([0]), final)[0]) is fails, critical
+    policy = Kayenta(1, rng=np.random.default_rng(1), settings=KAYENTA_DOCS)
+    policy.error_c[0] = [0.05, 0.06, 0.07, 0.08, 0.09]
+    policy.error_b[0] = [0.01, 0.01, 0.02, 0.01, 0.02]  # High: score 0 over the one metric with data
+    assert bool(policy.failing(np.array([0]), final)[0])
+    policy.p99_c[0] = policy.p99_b[0] = [0.1, 0.2, 0.1, 0.2, 0.1]  # p99 Pass: score 50 < 90
+    assert bool(policy.failing(np.array([0]), final)[0])
+    policy.error_c[0] = policy.error_b[0]  # both Pass: 100
+    assert not policy.failing(np.array([0]), final)[0]
 
 
 def mann_whitney_lower_bound(canary: list[float], baseline: list[float]) -> tuple[float, float, int]:
