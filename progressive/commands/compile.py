@@ -1,4 +1,4 @@
-"""``progressive compile FILE.py... [-o DIR] [--check]``: Rollouts -> Tekton YAML, one folder per rollout.
+"""``progressive compile FILE.py... [-o DIR] [--check] [--image REF]``: Rollouts -> Tekton YAML, one folder per rollout.
 
 Writes ``DIR/<rollout>/pipeline.yaml``, ``rbac.yaml``, ``hooks.yaml`` (only with ``Run`` hooks) and
 ``run/pipelinerun.yaml`` (apart, because it uses ``generateName`` and needs ``kubectl create``, while
@@ -20,6 +20,7 @@ from pathlib import Path
 from progressive.commands._output import write_or_check
 from progressive.commands._promtool import check_queries
 from progressive.commands._rollouts import load_rollouts
+from progressive.commands._step_image import add_image_argument, checked_image
 from progressive.compile import CompilerBug, GeneratedFile, analysis_queries, compile_rollout
 
 __all__ = ["EXIT_COMPILER_BUG", "add_arguments", "run"]
@@ -37,16 +38,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--check", action="store_true", help="Write nothing; exit 1 and list the files that would change."
     )
+    add_image_argument(parser, "every compiled rollout (replaces each Rollout's image=)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Compile every Rollout of the files; write or check the output."""
     root = Path(args.output)
     files: list[GeneratedFile] = []
+    image = checked_image(args.image)
     try:
         loaded_rollouts = load_rollouts(args.files)
         for loaded in loaded_rollouts:
-            files += compile_rollout(loaded.rollout, loaded.source).files
+            rollout = loaded.rollout.model_copy(update={"image": image}) if image else loaded.rollout
+            files += compile_rollout(rollout, loaded.source).files
     except CompilerBug as exc:
         print(f"progressive compile: {exc}", file=sys.stderr)
         return EXIT_COMPILER_BUG
@@ -54,5 +58,5 @@ def run(args: argparse.Namespace) -> int:
         "compile", [(loaded.rollout.name, analysis_queries(loaded.rollout)) for loaded in loaded_rollouts]
     ):
         return 2
-    again = f"progressive compile {' '.join(args.files)} -o {root}"
+    again = f"progressive compile {' '.join(args.files)} -o {root}" + (f" --image {image}" if image else "")
     return write_or_check("compile", root, files, check=args.check, again=again)

@@ -107,12 +107,10 @@ def catalog_task_name(command: str) -> str:
     return f"progressive-{command}"
 
 
-def extra_params(command: Command) -> tuple[TaskParam, ...]:
-    """Params of the command's Task that are not flags: the image and the Secrets mounted as files."""
+def extra_params(command: Command, image: str = DEFAULT_STEP_IMAGE) -> tuple[TaskParam, ...]:
+    """Params of the command's Task that are not flags: the image (default ``image``) and the mounted Secrets."""
     params = [
-        TaskParam(
-            IMAGE_PARAM, "Step image (progressive); pin it by digest: registry/repo:tag@sha256:...", DEFAULT_STEP_IMAGE
-        ),
+        TaskParam(IMAGE_PARAM, "Step image (progressive); pin it by digest: registry/repo:tag@sha256:...", image),
         TaskParam(
             NOTIFY_SECRET_PARAM,
             f"Secret with keys slack-url and/or webhook-url, mounted at {NOTIFY_DIR} (optional: may not exist); "
@@ -144,9 +142,9 @@ def _secret_volume(name: str, param: str) -> dict[str, Any]:
     return {"name": name, "secret": {"secretName": f"$(params.{param})", "optional": True}}
 
 
-def catalog_task(command: Command) -> dict[str, Any]:
-    """The catalog Task of one step command, as a dict in Kubernetes key order."""
-    extras = extra_params(command)
+def catalog_task(command: Command, image: str = DEFAULT_STEP_IMAGE) -> dict[str, Any]:
+    """The catalog Task of one step command (its ``image`` param defaulting to ``image``), in Kubernetes key order."""
+    extras = extra_params(command, image)
     params = [_flag_param(flag) for flag in command.flags]
     params += [{"name": p.name, "type": "string", "description": p.description, "default": p.default} for p in extras]
     args = [f"--{flag.name}=$(params.{flag.name})" for flag in command.flags]

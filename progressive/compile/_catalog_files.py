@@ -26,6 +26,7 @@ from progressive.compile._reference import markdown_cell as _cell
 from progressive.compile._yaml import dump_documents
 from progressive.contract import COMMANDS, Command, ExitCode
 from progressive.model import (
+    DEFAULT_STEP_IMAGE,
     Analysis,
     Analyze,
     Approve,
@@ -191,13 +192,13 @@ def _permissions() -> list[str]:
     return lines
 
 
-def catalog_files() -> list[GeneratedFile]:
-    """Every catalog Task file and README, paths relative to the tasks folder."""
+def catalog_files(image: str = DEFAULT_STEP_IMAGE) -> list[GeneratedFile]:
+    """Every catalog Task file and README (``image`` the Tasks' default step image), paths relative to the folder."""
     files: list[GeneratedFile] = []
     for name in PIPELINE_COMMANDS:
         command = COMMANDS[name]
-        task = catalog_task(command)
+        task = catalog_task(command, image)
         folder = PurePosixPath(catalog_task_name(name), CATALOG_VERSION)
         files.append(GeneratedFile(folder / f"{catalog_task_name(name)}.yaml", dump_documents([task], TASKS_HEADER)))
-        files.append(GeneratedFile(folder / "README.md", task_readme(command, task, extra_params(command))))
+        files.append(GeneratedFile(folder / "README.md", task_readme(command, task, extra_params(command, image))))
     return files

@@ -1,6 +1,13 @@
 """What users declare: a ``Rollout`` and its parts. Frozen pydantic models, validated at construction."""
 
-from progressive.model._base import Duration, ModelError, duration_seconds, format_duration, format_errors
+from progressive.model._base import (
+    Duration,
+    ModelError,
+    check_image,
+    duration_seconds,
+    format_duration,
+    format_errors,
+)
 from progressive.model.analysis import (
     BUILTIN_CHECKS,
     Analysis,
@@ -61,6 +68,7 @@ __all__ = [
     "Webhook",
     "Workload",
     "build_plan",
+    "check_image",
     "duration_seconds",
     "format_duration",
     "format_errors",

@@ -29,6 +29,7 @@ __all__ = [
     "SecretKey",
     "ServiceName",
     "Weight",
+    "check_image",
     "duration_seconds",
     "format_duration",
     "format_errors",
@@ -97,7 +98,8 @@ _IMAGE = re.compile(
 )
 
 
-def _check_image(image: str) -> str:
+def check_image(image: str) -> str:
+    """``image`` if it is pinned by tag or digest (never ``:latest``); else ValueError saying what is wrong."""
     match = _IMAGE.fullmatch(image)
     if match is None:
         raise ValueError(f"{image!r} is not an image reference registry/repo:tag[@sha256:<64 hex>]")
@@ -147,7 +149,7 @@ def _freeze(values: Sequence[_T]) -> tuple[_T, ...]:
 
 Items = Annotated[Sequence[_T], AfterValidator(_freeze)]
 """A list or tuple in, a tuple out: users write ``steps=[...]`` (type-checks), the model stays immutable."""
-ImageRef = Annotated[str, AfterValidator(_check_image)]
+ImageRef = Annotated[str, AfterValidator(check_image)]
 """A container image pinned by tag or digest (``registry/repo:tag[@sha256:<64 hex>]``), never ``:latest``."""
 SecretKey = Annotated[str, AfterValidator(_check_secret_key)]
 """A key of a Secret's ``data``; it becomes a file name where the Secret is mounted."""

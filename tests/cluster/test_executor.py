@@ -13,11 +13,13 @@ from typing import Any
 
 from kubernetes import watch
 
+from progressive.model import DEFAULT_STEP_IMAGE
 from tests.cluster._processes import alive
 from tests.cluster._tekton import Obj, pipeline, ptask, start, task
 from tests.support.cluster import tekton
 from tests.support.cluster.access import Cluster
 from tests.support.cluster.tekton import condition
+from tests.support.image import step_image
 
 TERMINATION = "/tekton/termination"
 
@@ -258,3 +260,46 @@ def test_what_the_executor_cannot_imitate_fails_the_pod_at_once_with_the_feature
         "the test executor cannot imitate Tekton sidecar 'sidecar-side': Tekton stops a sidecar by swapping its image "
         "for the nop image, a container restart the executor cannot perform",
     )
+
+
+# what a container sees of itself: user, group, HOME, whether / is read-only, where `progressive` is
+WHO_AM_I = (
+    "import os, shutil\n"
+    "print(os.getuid(), os.getgid(), os.environ.get('HOME'), bool(os.statvfs('/').f_flag & os.ST_RDONLY),"
+    " shutil.which('progressive'))\n"
+)
+
+
+def test_a_step_image_container_runs_in_the_image_as_its_user(cluster: Cluster) -> None:
+    """The step image by its default name, and by any name pinned to its digest, runs in the unpacked image as
+    65532 with the image's environment; the root is read-only only when the securityContext says so."""
+    image = step_image()
+    restricted = {"runAsNonRoot": True, "readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False}
+    by_name = {**container("by-name", WHO_AM_I), "image": DEFAULT_STEP_IMAGE, "securityContext": restricted}
+    pinned = f"registry.example.com/mirror/progressive@{image.built.digest}"
+    by_digest = {**container("by-digest", WHO_AM_I), "image": pinned}
+    cluster.create(raw_pod("in-image", [by_name, by_digest]))
+    assert finished(cluster, "in-image")["status"]["phase"] == "Succeeded"
+    assert tekton.pod_log(cluster, "in-image", "by-name").split() == [
+        "65532", "65532", "/tmp", "True", "/opt/progressive/bin/progressive"
+    ]  # fmt: skip
+    assert tekton.pod_log(cluster, "in-image", "by-digest").split() == [
+        "65532", "65532", "/tmp", "False", "/opt/progressive/bin/progressive"
+    ]  # fmt: skip
+
+
+def test_run_as_non_root_refuses_user_0_as_the_kubelet_does(cluster: Cluster) -> None:
+    as_root = {
+        **container("as-root", WHO_AM_I),
+        "image": DEFAULT_STEP_IMAGE,
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 0},
+    }
+    cluster.create(raw_pod("as-root", [as_root]))
+
+    def refused() -> Obj | None:
+        statuses = pod(cluster, "as-root").get("status", {}).get("containerStatuses") or []
+        waiting = statuses[0]["state"].get("waiting") if statuses else None
+        return waiting if waiting and waiting.get("reason") == "CreateContainerConfigError" else None
+
+    waiting = cluster.wait_for("the container to be refused", refused, timeout=30)
+    assert waiting["message"] == "container has runAsNonRoot and image will run as root"

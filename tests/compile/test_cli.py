@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = """
@@ -344,3 +345,38 @@ def test_plan_says_what_each_analysis_does_when_inconclusive(tmp_path: Path, jud
     assert result.returncode == 0, result.stderr
     analyze_rows = [line for line in result.stdout.splitlines() if " analyze " in line]
     assert len(analyze_rows) == 1 and said in analyze_rows[0], result.stdout
+
+
+PUSHED = "registry.example.com/platform/progressive:0.1.0@sha256:" + "ab" * 32
+
+
+def test_compile_and_tasks_pin_the_image_given_with_image(tmp_path: Path) -> None:
+    """``--image`` is what every generated step runs (the pipeline's image param, the Tasks' default), and a
+    later ``--check`` with the same flag passes."""
+    source = write(tmp_path / "shop.py", GOOD)
+    compiled = progressive("compile", str(source), "-o", str(tmp_path / "out"), "--image", PUSHED)
+    assert compiled.returncode == 0, compiled.stderr
+    pipeline = yaml.safe_load((tmp_path / "out" / "shop" / "pipeline.yaml").read_text())
+    images = {
+        param["value"] for task in pipeline["spec"]["tasks"] for param in task["params"] if param["name"] == "image"
+    }
+    assert images == {PUSHED}
+    again = progressive("compile", str(source), "-o", str(tmp_path / "out"), "--image", PUSHED, "--check")
+    assert again.returncode == 0, again.stdout + again.stderr
+
+    tasks = progressive("tasks", "-o", str(tmp_path / "tasks"), "--image", PUSHED)
+    assert tasks.returncode == 0, tasks.stderr
+    for task_file in (tmp_path / "tasks").glob("*/*/*.yaml"):
+        params = yaml.safe_load(task_file.read_text())["spec"]["params"]
+        assert next(p["default"] for p in params if p["name"] == "image") == PUSHED, task_file
+
+
+@pytest.mark.parametrize("command", ["compile", "tasks"])
+def test_an_unpinned_image_is_one_line_naming_the_flag(tmp_path: Path, command: str) -> None:
+    args = [str(write(tmp_path / "shop.py", GOOD))] if command == "compile" else []
+    result = progressive(command, *args, "-o", str(tmp_path / "out"), "--image", "registry.example.com/p:latest")
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"progressive {command}: --image: 'registry.example.com/p:latest' uses :latest; pin a version or a digest\n"
+    )
+    assert not (tmp_path / "out").exists()

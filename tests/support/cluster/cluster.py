@@ -12,12 +12,14 @@ relay                  the API server's port as a Unix socket, for Tekton's name
 webhook-relay          Tekton's webhook (in its namespace) on 127.0.0.1, for the API server
 tekton-webhook         Tekton Pipelines' own admission webhook: validation and defaulting at create time
 tekton-controller      Tekton Pipelines' own controller, in a private network namespace
-executor               plays kubelet for TaskRun pods on ``executor-0``: runs Tekton's real entrypoint per step
+executor               plays kubelet for TaskRun pods on ``executor-0``: runs Tekton's real entrypoint per step,
+                       and the step image's containers in its unpacked root filesystem (:mod:`tests.support.image`)
 status-writers         stand-ins for data planes: Gateway API and Contour status, as their controllers write it
 =====================  ==========================================================================================
 
 Simulated, because nothing here can run containers or carry traffic: nodes, the Deployments' pods (kwok), step
-containers (host processes in their own mount namespace, see :mod:`.executor`) and the data planes' status.
+containers (the step image's unpacked root filesystem, chrooted as the image's user; other images as host
+processes; each in its own mount namespace, see :mod:`.executor`) and the data planes' status.
 
 The run directory (``.cluster/`` for ``scripts/cluster``, a temporary one per test session) holds ``kubeconfig``
 (admin), ``cluster.json`` (ports and paths), ``pki/``, ``etcd/``, ``logs/`` and ``pids/``. ``up`` is idempotent:
@@ -49,6 +51,7 @@ from tests.support.cluster.bootstrap import EXECUTOR_NODE, KWOK_NODE, bootstrap,
 from tests.support.cluster.kubeconfig import write_kubeconfig
 from tests.support.cluster.pki import Credentials, make_credentials
 from tests.support.cluster.processes import Component
+from tests.support.image import step_image
 from tests.support.prometheus import free_port
 
 __all__ = ["COMPONENTS", "ClusterFailed", "LocalCluster"]
@@ -221,7 +224,12 @@ class LocalCluster:
                 tekton_webhook_configuration(api, build.crds, ports.webhook)
                 _wait("Tekton's webhook admitting Tasks", lambda: _webhook_answers(api), 120, run, "tekton-webhook")
             self._start(components.tekton_controller(build, run, ports))
-            self._start(self._python("executor", "executor", f"--run={run}", f"--build={build.root}"))
+            image = step_image()
+            self._start(
+                self._python(
+                    "executor", "executor", f"--run={run}", f"--build={build.root}", f"--image-bundle={image.bundle}"
+                )
+            )
             self._start(self._python("status-writers", "status_writers", f"--kubeconfig={self.kubeconfig}"))
             with self.api_client() as api:
                 account = "/api/v1/namespaces/default/serviceaccounts/default"

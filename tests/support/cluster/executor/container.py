@@ -8,8 +8,15 @@ tests.support.cluster.executor.container SPEC.json``. In that namespace it mount
 changes to the working directory and ``exec``s the command with the resolved environment. Nothing it mounts is
 visible outside, so the steps of one pod, and different pods, see their own ``/tekton``.
 
-What is not imitated: the image (the host's filesystem is the container's, so commands resolve on the host's
-``PATH``), users and capabilities (the process runs as root), and resource limits.
+A container of an image the executor has (``spec["image"]``, see :mod:`.image`) gets that image's root filesystem
+instead: the unpacked ``rootfs`` bind-mounted at a root of its own, the scratch roots and volumes mounted inside it,
+``/proc`` and ``/dev``, the root remounted read-only when the securityContext asks, then ``chroot`` and the image's
+(or the securityContext's) user and group, with no supplementary groups. Mount points a volume needs and the image
+lacks are created in the unpacked root, as a runtime creates them.
+
+What is not imitated: for any other image, the image (the host's filesystem is the container's, so commands resolve
+on the host's ``PATH``) and users (the process runs as root); for every container, capabilities, seccomp and
+resource limits.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ SCRATCH_ROOTS = ("/tekton", "/workspace", "/ko-app")
 MS_RDONLY = 1
 MS_REMOUNT = 32
 MS_BIND = 4096
+MS_REC = 16384
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -51,16 +59,35 @@ def _prepare_target(target: Path, is_file: bool) -> None:
         target.mkdir(parents=True, exist_ok=True)
 
 
-def _mount_all(spec: dict[str, Any]) -> None:
-    for root in SCRATCH_ROOTS:
-        if any(m["target"] == root or m["target"].startswith(root + "/") for m in spec["mounts"]):
-            _mount("tmpfs", root, "tmpfs", 0)
+def _mount_all(spec: dict[str, Any], root: str = "") -> None:
+    """Scratch roots and volumes, under ``root`` (an image's new root) or on the host's tree (``""``)."""
+    for scratch in SCRATCH_ROOTS:
+        if any(m["target"] == scratch or m["target"].startswith(scratch + "/") for m in spec["mounts"]):
+            Path(root + scratch).mkdir(exist_ok=True)
+            _mount("tmpfs", root + scratch, "tmpfs", 0)
     for mount in sorted(spec["mounts"], key=lambda m: m["target"].count("/")):
-        source, target = mount["source"], mount["target"]
+        source, target = mount["source"], root + mount["target"]
         _prepare_target(Path(target), Path(source).is_file())
         _mount(source, target, None, MS_BIND)
         if mount.get("readOnly"):
             _mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+
+
+def _enter_image(spec: dict[str, Any]) -> None:
+    """Build the image's root (see the module docstring), ``chroot`` into it and become its user."""
+    image = spec["image"]
+    root = image["root"]
+    _mount(image["rootfs"], root, None, MS_BIND)
+    _mount_all(spec, root)
+    _mount("proc", f"{root}/proc", "proc", 0)
+    _mount("/dev", f"{root}/dev", None, MS_BIND | MS_REC)
+    Path(root + spec["workingDir"]).mkdir(parents=True, exist_ok=True)
+    if image["readOnly"]:
+        _mount(None, root, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+    os.chroot(root)
+    os.setgroups([])
+    os.setgid(image["gid"])
+    os.setuid(image["uid"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,9 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     spec: dict[str, Any] = json.loads(Path(args[0]).read_text())
     try:
-        _mount_all(spec)
+        if spec.get("image"):
+            _enter_image(spec)
+        else:
+            _mount_all(spec)
         working_dir = Path(spec["workingDir"])
-        working_dir.mkdir(parents=True, exist_ok=True)
+        if not spec.get("image"):
+            working_dir.mkdir(parents=True, exist_ok=True)
         os.chdir(working_dir)
     except OSError as error:
         print(f"executor: cannot set up the container: {error}", file=sys.stderr)

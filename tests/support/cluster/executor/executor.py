@@ -29,6 +29,7 @@ from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
 from tests.support.cluster.executor.container import SCRATCH_ROOTS
+from tests.support.cluster.executor.image import Bundle, load_bundle
 from tests.support.cluster.executor.logs import LogServer
 from tests.support.cluster.executor.node import heartbeat
 from tests.support.cluster.executor.pod import NODE, Host, PodRun
@@ -44,7 +45,15 @@ Obj = dict[str, Any]
 class Executor:
     """Watches and runs this node's pods until :meth:`stop`."""
 
-    def __init__(self, api: client.ApiClient, work: Path, bin_dir: Path, api_port: int, pki: Path) -> None:
+    def __init__(
+        self,
+        api: client.ApiClient,
+        work: Path,
+        bin_dir: Path,
+        api_port: int,
+        pki: Path,
+        images: tuple[Bundle, ...] = (),
+    ) -> None:
         self.api = api
         self.core = client.CoreV1Api(api)
         self.work = work
@@ -59,6 +68,7 @@ class Executor:
             ),
             host_dirs=work / "host-dirs.txt",
             api_port=api_port,
+            images=images,
         )
         for root in SCRATCH_ROOTS:
             self.host.ensure_host_dir(root)
@@ -208,10 +218,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.support.cluster.executor")
     parser.add_argument("--run", type=Path, required=True, help="the cluster's run directory")
     parser.add_argument("--build", type=Path, required=True, help="the cluster build (for Tekton's binaries)")
+    parser.add_argument(
+        "--image-bundle",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="an unpacked image (umoci's rootfs/ and config.json) whose references.txt lists the names it answers to",
+    )
     args = parser.parse_args(argv)
+    images = tuple(
+        load_bundle(tuple((bundle / "references.txt").read_text().split()), bundle) for bundle in args.image_bundle
+    )
     api = config.new_client_from_config(config_file=str(args.run / "kubeconfig"))  # type: ignore[no-untyped-call]
     api_port = int(json.loads((args.run / "cluster.json").read_text())["ports"]["apiserver"])
-    executor = Executor(api, args.run / "executor", args.build / "bin", api_port, args.run / "pki")
+    executor = Executor(api, args.run / "executor", args.build / "bin", api_port, args.run / "pki", images)
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
         executor.stop()

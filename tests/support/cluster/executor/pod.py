@@ -39,6 +39,7 @@ from kubernetes.client.exceptions import ApiException
 
 from tests.support.cluster.executor.container import SCRATCH_ROOTS
 from tests.support.cluster.executor.environment import ConfigError, expand, resolve_env
+from tests.support.cluster.executor.image import Bundle, find_bundle, run_as
 from tests.support.cluster.executor.status import ContainerState, now, pod_status, read_message
 from tests.support.cluster.executor.unsupported import Unsupported, check
 from tests.support.cluster.executor.volumes import MountError, lay_out, refresh_downward
@@ -63,6 +64,8 @@ class Host:
     """A file listing the mount points this executor had to create on the host."""
     api_port: int
     """The API server's port on 127.0.0.1: with no kube-proxy here, ``KUBERNETES_SERVICE_HOST`` points there."""
+    images: tuple[Bundle, ...] = ()
+    """Images whose containers run in their own root filesystem (:mod:`.image`); any other runs on the host."""
 
     def ensure_host_dir(self, target: str) -> None:
         """Make sure a mount point outside the scratch roots exists on the host, recording what was created."""
@@ -260,9 +263,11 @@ class PodRun(threading.Thread):
 
     def _start(self, spec: Obj, state: ContainerState) -> subprocess.Popen[bytes] | None:
         """Start a container's process, or record why it cannot start (None)."""
+        bundle = find_bundle(self.host.images, spec.get("image", ""))
         while True:
             try:
                 env = resolve_env(self.pod, spec, self._lookup)
+                user = run_as(bundle, self.pod, spec) if bundle else None
                 break
             except ConfigError as error:
                 if (state.waiting_reason, state.waiting_message) != ("CreateContainerConfigError", str(error)):
@@ -277,8 +282,11 @@ class PodRun(threading.Thread):
         argv = command + args
         if not command:
             raise Unsupported(f"container {spec['name']!r} without command (its image's ENTRYPOINT)")
-        env.setdefault("HOME", "/tekton/home" if self._mounts_at(spec, "/tekton/home") else "/root")
-        env["PATH"] = f"{env['PATH']}:{self.host.path}" if "PATH" in env else self.host.path
+        if bundle:
+            env = {**dict(bundle.env), **env}  # the image's environment under the container's, as runtimes merge them
+        else:
+            env.setdefault("HOME", "/tekton/home" if self._mounts_at(spec, "/tekton/home") else "/root")
+            env["PATH"] = f"{env['PATH']}:{self.host.path}" if "PATH" in env else self.host.path
         env.setdefault("HOSTNAME", self.name)
         # what the kubelet injects for the default/kubernetes Service, pointed at the server (no kube-proxy here)
         env.update(
@@ -288,9 +296,10 @@ class PodRun(threading.Thread):
         )
         container_spec = {
             "mounts": self._mounts(spec),
-            "workingDir": spec.get("workingDir") or "/",
+            "workingDir": spec.get("workingDir") or (bundle.cwd if bundle else "/"),
             "env": env,
             "argv": argv,
+            "image": self._image_root(spec, bundle, user) if bundle and user else None,
         }
         spec_file = self.dir / "containers" / f"{spec['name']}.json"
         spec_file.parent.mkdir(parents=True, exist_ok=True)
@@ -324,6 +333,19 @@ class PodRun(threading.Thread):
         state.started_at = now()
         return process
 
+    def _image_root(self, spec: Obj, bundle: Bundle, user: tuple[int, int]) -> Obj:
+        """Where and as whom :mod:`.container` runs a container of a known image."""
+        context = spec.get("securityContext") or {}
+        root = self.dir / "roots" / spec["name"]
+        root.mkdir(parents=True, exist_ok=True)
+        return {
+            "rootfs": str(bundle.rootfs),
+            "root": str(root),
+            "uid": user[0],
+            "gid": user[1],
+            "readOnly": bool(context.get("readOnlyRootFilesystem")),
+        }
+
     @staticmethod
     def _mounts_at(spec: Obj, target: str) -> bool:
         return any(m["mountPath"] == target for m in spec.get("volumeMounts") or [])
@@ -343,6 +365,7 @@ class PodRun(threading.Thread):
         term_file = self._termination_path(spec["name"])
         term_file.parent.mkdir(parents=True, exist_ok=True)
         term_file.touch()
+        term_file.chmod(0o666)  # as the kubelet leaves it, for a step of any user
         self._ensure_mount_point(str(Path(termination).parent))
         mounts.append({"source": str(term_file), "target": termination, "readOnly": False})
         for binary in ("entrypoint", "workingdirinit"):

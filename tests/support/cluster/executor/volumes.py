@@ -134,6 +134,8 @@ def lay_out(pod: Obj, pod_dir: Path, claims_dir: Path, lookup: Lookup, token: To
         path = pod_dir / "volumes" / name
         files = _volume_files(pod, volume, lookup, token)
         path.mkdir(parents=True, exist_ok=True)
+        if files is None:
+            path.chmod(0o777)  # an emptyDir is writable by every user, as the kubelet makes it
         mode = _default_mode(volume)
         for relative, content in (files or {}).items():
             _write(path / relative, content, mode)

@@ -1,0 +1,114 @@
+"""The step image: reproducible, small, configured as the Tasks expect, and running the step as they run it.
+
+``scripts/image build`` made it (cached: tests/support/image.py); these tests read it with the real tools
+(``skopeo``, ``umoci``) and run it with the executor's own container launcher: a private mount namespace, the
+unpacked root filesystem read-only, ``chroot``, user 65532.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from progressive import __version__
+from tests.routers.routing_support import install, install_deployments, load, split_canary_weights
+from tests.step.stepcli import argv, route_flags
+from tests.support.cluster.access import Cluster
+from tests.support.image import StepImage, run_in_image
+from tools.image.build import REPO, build
+
+SITE = "opt/progressive/lib/python3.11/site-packages"
+
+
+def _mounted_kubeconfig(kubeconfig: Path, folder: Path) -> dict[str, Path]:
+    """``kubeconfig`` and its CA file, readable by the image's user (as a mounted Secret would be), to mount at
+    ``/etc/progressive-test/``: a CA given as a file, as in-cluster, so the client writes no temporary file."""
+    config = yaml.safe_load(kubeconfig.read_text())
+    files = {}
+    for index, entry in enumerate(config["clusters"]):
+        ca = folder / f"ca-{index}.crt"
+        ca.write_bytes(Path(entry["cluster"]["certificate-authority"]).read_bytes())
+        ca.chmod(0o644)
+        files[f"/etc/progressive-test/{ca.name}"] = ca
+        entry["cluster"]["certificate-authority"] = f"/etc/progressive-test/{ca.name}"
+    mounted = folder / "kubeconfig"
+    mounted.write_text(yaml.safe_dump(config))
+    mounted.chmod(0o644)
+    return {**files, "/etc/progressive-test/kubeconfig": mounted}
+
+
+def test_a_second_build_from_the_same_inputs_gives_the_same_digest(image: StepImage, tmp_path: Path) -> None:
+    again = build(tmp_path / "dist", reuse_app_layer=False)
+    assert again.digest == image.built.digest
+    assert again.archive.read_bytes() == image.built.archive.read_bytes()
+
+
+def test_the_image_runs_progressive_as_user_65532_with_home_in_tmp(image: StepImage) -> None:
+    inspected = subprocess.run(
+        ["skopeo", "inspect", "--config", f"oci-archive:{image.built.archive}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    config = json.loads(inspected.stdout)["config"]
+    assert config["User"] == "65532:65532"
+    assert "HOME=/tmp" in config["Env"]
+    assert config["Entrypoint"] == ["progressive"]
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+    labels = config["Labels"]
+    assert labels["org.opencontainers.image.version"] == __version__
+    assert labels["org.opencontainers.image.revision"].startswith(head.stdout.strip())
+    assert labels["org.opencontainers.image.source"] == "https://github.com/tekton-progressive/progressive"
+
+
+def test_the_image_is_under_150_mb_with_no_compiler_package_cache_or_installer(image: StepImage) -> None:
+    assert image.built.size < 150_000_000, f"{image.built.size / 1e6:.1f} MB uncompressed"
+    rootfs = image.rootfs
+    for tool in ("gcc", "cc", "c++", "ld", "make", "apt", "apt-get", "pip", "pip3"):
+        assert not (rootfs / "usr" / "bin" / tool).exists(), tool
+    assert not list(rootfs.glob("var/cache/apt/archives/*.deb"))
+    assert not list(rootfs.glob("var/lib/apt/lists/*_Packages"))
+    assert not (rootfs / SITE / "pip").exists()
+    assert not (rootfs / SITE / "kubernetes" / "aio").exists()  # see tools/image/requirements.lock
+    assert "python3.11-minimal" in (rootfs / "usr/share/progressive/debian-packages.txt").read_text()
+
+
+def test_the_step_starts_in_the_image_on_a_read_only_root_as_65532(image: StepImage) -> None:
+    version = run_in_image(image, ["progressive", "--version"])
+    assert version.returncode == 0, version.stderr
+    assert __version__ in version.stdout
+    help_ = run_in_image(image, ["progressive", "step", "--help"])
+    assert help_.returncode == 0, help_.stderr
+    assert "set-weight" in help_.stdout
+    probe = (
+        "import os, pathlib\n"
+        "print(os.getuid(), os.getgid(), os.environ['HOME'])\n"
+        "try:\n"
+        "    pathlib.Path('/opt/progressive/written').write_text('x')\n"
+        "except OSError as error:\n"
+        "    print(error.strerror)\n"
+    )
+    who = run_in_image(image, ["python3", "-c", probe])
+    assert who.returncode == 0, who.stderr
+    assert who.stdout.splitlines() == ["65532 65532 /tmp", "Read-only file system"]
+
+
+def test_set_weight_runs_from_inside_the_image_against_the_cluster(
+    image: StepImage, cluster: Cluster, tmp_path: Path
+) -> None:
+    install_deployments(cluster)
+    install(cluster, load("httproute.yaml"))
+    result = run_in_image(
+        image,
+        ["progressive", "step", *argv("set-weight", **route_flags(cluster.namespace), weight="30")],
+        env={"KUBECONFIG": "/etc/progressive-test/kubeconfig"},
+        files=_mounted_kubeconfig(cluster.kubeconfig, tmp_path),
+    )
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    summary = json.loads(result.stdout.splitlines()[-1])
+    assert summary.get("weight") == 30, summary
+    route = cluster.must_get("gateway.networking.k8s.io/v1", "HTTPRoute", "storefront")
+    assert split_canary_weights(route) == [30, 30]

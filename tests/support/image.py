@@ -1,0 +1,116 @@
+"""The step image as the tests use it: built by ``scripts/image build`` (cached), unpacked by ``umoci``.
+
+The local cluster's executor runs every step container of this image in the unpacked root filesystem
+(:mod:`tests.support.cluster.executor.image`), so the end-to-end tests run the step as the image runs it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from progressive.model import DEFAULT_STEP_IMAGE
+from tests.support.cluster.executor.image import load_bundle
+from tools.image.build import REPO, Built, build, cache_dir
+
+__all__ = ["NONROOT", "StepImage", "run_in_image", "step_image", "unpack"]
+
+NONROOT = (65532, 65532)
+"""The image's user and group (``USER 65532:65532``)."""
+
+DIST = REPO / "dist"
+
+
+@dataclass(frozen=True)
+class StepImage:
+    """The built image and its unpacked bundle (``rootfs/``, ``config.json``, ``references.txt``)."""
+
+    built: Built
+    bundle: Path
+
+    @property
+    def rootfs(self) -> Path:
+        return self.bundle / "rootfs"
+
+    def runtime_spec(self) -> dict[str, object]:
+        """umoci's OCI runtime spec for the image (its ``process`` is the image config's user, env, cwd)."""
+        spec: dict[str, object] = json.loads((self.bundle / "config.json").read_text())
+        return spec
+
+
+def unpack(built: Built) -> Path:
+    """``umoci unpack`` the image once per digest; the bundle answers to the default reference and the digest."""
+    bundle = cache_dir() / "bundles" / built.digest.removeprefix("sha256:")
+    if not (bundle / "references.txt").exists():
+        shutil.rmtree(bundle, ignore_errors=True)
+        bundle.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["umoci", "unpack", "--image", f"{built.layout}:{built.reference.rsplit(':', 1)[1]}", str(bundle)],
+            check=True,
+            capture_output=True,
+        )
+        (bundle / "references.txt").write_text(f"{DEFAULT_STEP_IMAGE}\n{built.reference}\n{built.digest}\n")
+    return bundle
+
+
+def step_image() -> StepImage:
+    """Build (or take from the cache) and unpack the step image of this checkout.
+
+    One build at a time per machine (a lock in the cache folder): checkouts share the cached base and wheels.
+    """
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    with (cache_dir() / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        built = build(DIST)
+        return StepImage(built, unpack(built))
+
+
+def run_in_image(
+    image: StepImage,
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    files: Mapping[str, Path] | None = None,
+    user: tuple[int, int] = NONROOT,
+    read_only: bool = True,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` as the executor runs a step container of the image: same launcher, same mounts and chroot.
+
+    ``files`` maps a path inside the container to a host file bind-mounted there read-only (a kubeconfig, say);
+    ``env`` goes over the image's environment. The network is the test's own (the API server is on 127.0.0.1).
+    """
+    bundle = load_bundle((), image.bundle)
+    with tempfile.TemporaryDirectory(prefix="in-image-") as scratch:
+        root = Path(scratch) / "root"
+        root.mkdir()
+        spec = {
+            "mounts": [
+                {"source": str(path), "target": target, "readOnly": True} for target, path in (files or {}).items()
+            ],
+            "workingDir": bundle.cwd,
+            "env": {**dict(bundle.env), **(env or {})},
+            "argv": list(argv),
+            "image": {
+                "rootfs": str(image.rootfs),
+                "root": str(root),
+                "uid": user[0],
+                "gid": user[1],
+                "readOnly": read_only,
+            },
+        }
+        spec_file = Path(scratch) / "container.json"
+        spec_file.write_text(json.dumps(spec))
+        return subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "--",
+             sys.executable, "-m", "tests.support.cluster.executor.container", str(spec_file)],
+            capture_output=True, text=True, timeout=timeout, cwd=REPO, check=False,
+            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(REPO)},
+        )  # fmt: skip
