@@ -98,8 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return int(done.code or 0)
         invocation = parse(args)
         from progressive.step.run_lock import guarded  # noqa: PLC0415 - one run at a time per rollout
+        from progressive.step.session import command_scope  # noqa: PLC0415
 
-        with guarded(invocation) as proceed:
+        with command_scope(), guarded(invocation) as proceed:  # one client and one record read for both
             return _runner(invocation.command)(invocation) if proceed else 0
     except StepError as exc:
         emit({"action": action, "error": str(exc), "exit": int(exc.exit_code)})

@@ -44,7 +44,7 @@ def _capacity(session: Session, target: Target, *, remember: bool) -> int:
 
     When the record has none yet, the stable's replicas now are the capacity, saved when ``remember``.
     """
-    saved = session.store.read().for_run(session.run_id).stable_replicas
+    saved = session.store.current().for_run(session.run_id).stable_replicas
     if saved is not None:
         return saved
     stable = session.objects.get(DEPLOYMENTS.ref(target.namespace, target.stable))
@@ -139,7 +139,7 @@ def shift(
     """Move the canary to ``weight`` percent, verified; see the module docstring for the protocol."""
     target = router.target
     before = router.read()
-    resumed = session.store.read().for_run(session.run_id).pending_weight == weight
+    resumed = session.store.current().for_run(session.run_id).pending_weight == weight
     if before.at(weight):
         router.wait_accepted(target.accepted_timeout)
         effective = before.effective if before.effective is not None else weight
