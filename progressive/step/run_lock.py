@@ -237,8 +237,7 @@ def guarded(invocation: Invocation) -> Iterator[bool]:
 
 def _enter(invocation: Invocation, run_id: str, action: str) -> tuple[bool, _Claim | None]:
     """Decide before the command runs: (may it run, this step's hold on the Lease if it took one)."""
-    from progressive.step.run_timeouts import check_run_timeouts  # noqa: PLC0415 - only for steps of a run
-    from progressive.step.session import step_kube, step_store  # noqa: PLC0415
+    from progressive.step.session import step_kube, step_store  # noqa: PLC0415 - only for steps of a run
 
     namespace, rollout = invocation.text("namespace"), invocation.text("rollout")
     api_timeout = invocation.seconds("api-timeout")
@@ -266,6 +265,8 @@ def _enter(invocation: Invocation, run_id: str, action: str) -> tuple[bool, _Cla
         if held_by_other:
             assert current is not None
             raise Rejected(_refusal(where, current))  # before the timeouts check: this is the first thing to fix
+        from progressive.step.run_timeouts import check_run_timeouts  # noqa: PLC0415 - a run's first step only
+
         check_run_timeouts(objects, namespace, rollout, run_id, action)
     _take(lease, run_id, where, action, ended)
     # the renewals and the release start from the Lease as taken: one PUT each, no GET first

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from progressive.errors import InfrastructureError, StepError, UsageError
-from progressive.kube.deployments import spec_replicas
 from progressive.kube.resources import DEPLOYMENTS
 from progressive.routers import open_router, target_from
 from progressive.routers.base import MaybeWritten, Reading, Router, Target, Written
@@ -47,6 +46,8 @@ def _capacity(session: Session, target: Target, *, remember: bool) -> int:
     saved = session.store.current().for_run(session.run_id).stable_replicas
     if saved is not None:
         return saved
+    from progressive.kube.deployments import spec_replicas  # noqa: PLC0415 - the replica router only
+
     stable = session.objects.get(DEPLOYMENTS.ref(target.namespace, target.stable))
     session.objects.get(DEPLOYMENTS.ref(target.namespace, target.canary))
     replicas = spec_replicas(stable)
