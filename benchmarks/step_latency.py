@@ -13,6 +13,8 @@ table shows medians, and the ratio of ``set-weight``'s median to each ``kubectl 
 - ``progressive step set-weight``: a step of a run (``--run-id``): its Lease, the state record, read the route,
   record the pending weight, one PUT, read back, record the weight, an Event (``--wait-accepted=false``:
   waiting on the Gateway's status writer would measure its delay, not ours);
+- with ``--compare PROGRAM``: the same ``set-weight`` run by another ``progressive`` (a before/after row; both
+  share the rollout's Lease and state record, as two steps of one run);
 - ``kubectl patch --type merge``: the same weight change as one merge patch of ``spec.rules``, nothing
   read back or recorded. Measured twice: with kubectl's discovery cache warm (a workstation), and with
   a fresh ``--cache-dir`` per run (a fresh container, like a Tekton step). kubectl is the one built with
@@ -94,6 +96,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15, help="subprocess runs per row (median is shown)")
     parser.add_argument("--run", type=Path, help="run directory of a running local cluster (default: start one)")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        help="another `progressive` executable (e.g. a checkout of main's venv): its set-weight becomes a row too",
+    )
     args = parser.parse_args()
     if args.runs < 15:
         parser.error(f"--runs: {args.runs} is below 15")
@@ -130,6 +137,19 @@ def main() -> int:
         commands: dict[str, Callable[[int], list[str]]] = {
             HELP: lambda _r: [str(PROGRESSIVE), "step", "--help"],
             STEP: lambda r: [str(PROGRESSIVE), "step", "set-weight", *step_args, f"--weight={weights[r % 2]}"],
+            **(
+                {
+                    f"{STEP} ({args.compare})": lambda r: [
+                        str(args.compare),
+                        "step",
+                        "set-weight",
+                        *step_args,
+                        f"--weight={weights[r % 2]}",
+                    ]
+                }
+                if args.compare
+                else {}
+            ),
             WARM: lambda r: [*patch, "-p", patches[r % 2], "--cache-dir", str(workdir / "warm")],
             COLD: lambda r: [*patch, "-p", patches[r % 2], "--cache-dir", str(workdir / f"c{r}")],
         }
@@ -152,8 +172,10 @@ def main() -> int:
     for name, samples in rows.items():
         walls = [s.wall * 1000 for s in samples]
         print(f"| {name} | {wall[name]:.0f} | {min(walls):.0f} | {max(walls):.0f} | {cpu[name]:.0f} |")
-    for name in (WARM, COLD):
-        print(f"| **set-weight / {name}** | **{wall[STEP] / wall[name]:.2f}x** | | | {cpu[STEP] / cpu[name]:.2f}x |")
+    for step in (name for name in rows if name.startswith(STEP)):
+        for name in (WARM, COLD):
+            ratio = f"**{wall[step] / wall[name]:.2f}x** | | | {cpu[step] / cpu[name]:.2f}x"
+            print(f"| **{step.removeprefix('progressive step ')} / {name}** | {ratio} |")
     print("command: " + " ".join([sys.executable, *sys.argv]))
     return 0
 
