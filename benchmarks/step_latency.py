@@ -20,7 +20,7 @@ table shows medians, and the ratio of ``set-weight``'s median to each ``kubectl 
   a fresh ``--cache-dir`` per run (a fresh container, like a Tekton step). kubectl is the one built with
   the cluster.
 
-Every row alternates between two weights so every run really changes the route.
+Every run changes the route: each weight change sets the other of two weights than the one before.
 """
 
 from __future__ import annotations
@@ -153,12 +153,16 @@ def main() -> int:
             WARM: lambda r: [*patch, "-p", patches[r % 2], "--cache-dir", str(workdir / "warm")],
             COLD: lambda r: [*patch, "-p", patches[r % 2], "--cache-dir", str(workdir / f"c{r}")],
         }
+        # ``turn`` counts the weight changes: each one sets the other weight, so every run really changes the route
+        turn = 0
         for command in commands.values():  # one unmeasured round: caches, .pyc files, the warm cache
-            _time_one(command(1), env)
+            turn += 1
+            _time_one(command(turn), env)
         rows: dict[str, list[Sample]] = {name: [] for name in commands}
-        for run in range(args.runs):
+        for _round in range(args.runs):
             for name, command in commands.items():
-                rows[name].append(_time_one(command(run), env))
+                turn += name != HELP
+                rows[name].append(_time_one(command(turn), env))
     finally:
         api.close()  # type: ignore[no-untyped-call]
         if args.run is None:
