@@ -1,21 +1,26 @@
-"""Step latency: cold start, and an end-to-end ``set-weight`` beside ``kubectl patch`` doing the same change.
+"""Step latency: ``progressive step set-weight`` beside ``kubectl patch`` making the same change, interleaved.
 
 Run: ``.venv/bin/python benchmarks/step_latency.py [--runs 15] [--run DIR]``
 
 Everything runs against the real local cluster's kube-apiserver (``tests/support/cluster``; a temporary one is
 started unless ``--run`` names the run directory of one started with ``scripts/cluster up --run DIR``), in a
-namespace of its own holding the HTTPRoute fixture of the router tests. Each measurement is a fresh subprocess (a
-real cold start, as in a Tekton step container), timed from spawn to exit; the table shows medians.
+namespace of its own holding the HTTPRoute fixture of the router tests, with the admin kubeconfig. Each
+measurement is a fresh subprocess (a real cold start, as in a Tekton step container), timed from spawn to exit.
+The runs are interleaved (round ``i`` runs every row once, in turn) so a busy machine slows every row alike; the
+table shows medians, and the ratio of ``set-weight``'s median to each ``kubectl patch`` median.
 
-- ``progressive step --help``: interpreter start plus the step's import path;
-- ``progressive step set-weight``: connect, read the route and the state record, record the pending
-  weight, one PUT, read back, record the weight, record an Event (``--wait-accepted=false``: waiting on the
-  Gateway's status writer would measure its delay, not ours);
+- ``progressive step --help``: interpreter start plus the step's import path, without the Kubernetes client;
+- ``progressive step set-weight``: a step of a run (``--run-id``): its Lease, the state record, read the route,
+  record the pending weight, one PUT, read back, record the weight, an Event (``--wait-accepted=false``:
+  waiting on the Gateway's status writer would measure its delay, not ours);
+- with ``--compare PROGRAM``: the same ``set-weight`` run by another ``progressive`` (a before/after row; both
+  share the rollout's Lease and state record, as two steps of one run);
 - ``kubectl patch --type merge``: the same weight change as one merge patch of ``spec.rules``, nothing
   read back or recorded. Measured twice: with kubectl's discovery cache warm (a workstation), and with
-  a fresh ``--cache-dir`` per run (a fresh container, like a Tekton step).
+  a fresh ``--cache-dir`` per run (a fresh container, like a Tekton step). kubectl is the one built with
+  the cluster.
 
-Both alternate between two weights so every run really changes the route.
+Every run changes the route: each weight change sets the other of two weights than the one before.
 """
 
 from __future__ import annotations
@@ -48,6 +53,10 @@ from tests.support.cluster.cluster import LocalCluster  # noqa: E402
 NAMESPACE = "step-latency"
 TARGET = Target("gateway-api", NAMESPACE, "storefront", "storefront", "storefront-canary")
 PROGRESSIVE = Path(sys.executable).with_name("progressive")
+HELP = "progressive step --help"
+STEP = "progressive step set-weight"
+WARM = "kubectl patch (discovery cache warm)"
+COLD = "kubectl patch (fresh cache, like a new container)"
 
 
 def _median_ms(values: list[float]) -> float:
@@ -62,20 +71,16 @@ class Sample:
     cpu: float
 
 
-def _time(runs: int, command: Callable[[int], list[str]], env: dict[str, str]) -> list[Sample]:
-    samples = []
-    for run in range(runs):
-        args = command(run)
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.perf_counter()
-        done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
-        wall = time.perf_counter() - started
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        samples.append(Sample(wall, cpu))
-        if done.returncode != 0:
-            raise SystemExit(f"failed: {' '.join(args)}\n{done.stdout}{done.stderr}")
-    return samples
+def _time_one(args: list[str], env: dict[str, str]) -> Sample:
+    """Run ``args`` once as a subprocess; fail loudly when it fails."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(args)}\n{done.stdout}{done.stderr}")
+    return Sample(wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
 
 
 def _rules_at(route: dict[str, Any], weight: int) -> list[Any]:
@@ -91,9 +96,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15, help="subprocess runs per row (median is shown)")
     parser.add_argument("--run", type=Path, help="run directory of a running local cluster (default: start one)")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        help="another `progressive` executable (e.g. a checkout of main's venv): its set-weight becomes a row too",
+    )
     args = parser.parse_args()
-    if args.runs < 10:
-        parser.error(f"--runs: {args.runs} is below 10")
+    if args.runs < 15:
+        parser.error(f"--runs: {args.runs} is below 15")
     workdir = Path(tempfile.mkdtemp(prefix="step-latency-"))
     local = LocalCluster(args.run or workdir / "cluster")
     if args.run is None:
@@ -121,78 +131,55 @@ def main() -> int:
             "--wait-accepted=false",
         ]
 
-        rows: list[tuple[str, list[Sample]]] = []
-        rows.append(("progressive step --help", _time(args.runs, lambda _r: [str(PROGRESSIVE), "step", "--help"], env)))
-        rows.append(
-            (
-                "progressive step set-weight",
-                _time(
-                    args.runs,
-                    lambda r: [str(PROGRESSIVE), "step", "set-weight", *step_args, f"--weight={weights[r % 2]}"],
-                    env,
-                ),
-            )
-        )
         patches = [json.dumps({"spec": {"rules": _rules_at(route, w)}}) for w in weights]
-        base = [
-            kubectl,
-            "--kubeconfig",
-            str(kube.kubeconfig),
-            "-n",
-            NAMESPACE,
-            "patch",
-            "httproutes.gateway.networking.k8s.io",
-        ]
-
-        def warm(r: int) -> list[str]:
-            return [
-                *base,
-                "storefront",
-                "--type",
-                "merge",
-                "-p",
-                patches[r % 2],
-                "--cache-dir",
-                str(workdir / "warm"),
-            ]
-
-        def cold(r: int) -> list[str]:
-            return [
-                *base,
-                "storefront",
-                "--type",
-                "merge",
-                "-p",
-                patches[r % 2],
-                "--cache-dir",
-                str(workdir / f"c{r}"),
-            ]
-
-        _time(1, warm, env)  # fill the warm cache
-        rows.append(("kubectl patch --type merge (discovery cache warm)", _time(args.runs, warm, env)))
-        rows.append(("kubectl patch --type merge (fresh cache, like a new container)", _time(args.runs, cold, env)))
+        patch = [kubectl, "--kubeconfig", str(kube.kubeconfig), "-n", NAMESPACE, "patch"]
+        patch += ["httproutes.gateway.networking.k8s.io", "storefront", "--type", "merge"]
+        commands: dict[str, Callable[[int], list[str]]] = {
+            HELP: lambda _r: [str(PROGRESSIVE), "step", "--help"],
+            STEP: lambda r: [str(PROGRESSIVE), "step", "set-weight", *step_args, f"--weight={weights[r % 2]}"],
+            **(
+                {
+                    f"{STEP} ({args.compare})": lambda r: [
+                        str(args.compare),
+                        "step",
+                        "set-weight",
+                        *step_args,
+                        f"--weight={weights[r % 2]}",
+                    ]
+                }
+                if args.compare
+                else {}
+            ),
+            WARM: lambda r: [*patch, "-p", patches[r % 2], "--cache-dir", str(workdir / "warm")],
+            COLD: lambda r: [*patch, "-p", patches[r % 2], "--cache-dir", str(workdir / f"c{r}")],
+        }
+        # ``turn`` counts the weight changes: each one sets the other weight, so every run really changes the route
+        turn = 0
+        for command in commands.values():  # one unmeasured round: caches, .pyc files, the warm cache
+            turn += 1
+            _time_one(command(turn), env)
+        rows: dict[str, list[Sample]] = {name: [] for name in commands}
+        for _round in range(args.runs):
+            for name, command in commands.items():
+                turn += name != HELP
+                rows[name].append(_time_one(command(turn), env))
     finally:
         api.close()  # type: ignore[no-untyped-call]
         if args.run is None:
             local.down()
         shutil.rmtree(workdir, ignore_errors=True)
 
-    width = max(len(name) for name, _ in rows)
-    print(f"{'measurement':<{width}}  wall ms (median, min, max)   CPU ms (median)   runs={args.runs}, subprocess each")
-    for name, samples in rows:
-        walls, cpus = [s.wall for s in samples], [s.cpu for s in samples]
-        print(
-            f"{name:<{width}}  {_median_ms(walls):8.1f} {min(walls) * 1000:8.1f} {max(walls) * 1000:8.1f}"
-            f"   {_median_ms(cpus):12.1f}"
-        )
-    wall = {name: _median_ms([s.wall for s in samples]) for name, samples in rows}
-    cpu = {name: _median_ms([s.cpu for s in samples]) for name, samples in rows}
-    step = "progressive step set-weight"
-    for name in (n for n in wall if n.startswith("kubectl")):
-        print(
-            f"set-weight vs {name}: {wall[step] / wall[name]:.2f}x wall, {cpu[step] / cpu[name]:.2f}x CPU "
-            "(target: within 1.5x)"
-        )
+    wall = {name: _median_ms([s.wall for s in samples]) for name, samples in rows.items()}
+    cpu = {name: _median_ms([s.cpu for s in samples]) for name, samples in rows.items()}
+    print(f"| measurement ({args.runs} runs each, interleaved) | wall ms median | min | max | CPU ms median |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name, samples in rows.items():
+        walls = [s.wall * 1000 for s in samples]
+        print(f"| {name} | {wall[name]:.0f} | {min(walls):.0f} | {max(walls):.0f} | {cpu[name]:.0f} |")
+    for step in (name for name in rows if name.startswith(STEP)):
+        for name in (WARM, COLD):
+            ratio = f"**{wall[step] / wall[name]:.2f}x** | | | {cpu[step] / cpu[name]:.2f}x"
+            print(f"| **{step.removeprefix('progressive step ')} / {name}** | {ratio} |")
     print("command: " + " ".join([sys.executable, *sys.argv]))
     return 0
 

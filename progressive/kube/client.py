@@ -9,13 +9,19 @@ Order of precedence, and why: ``KUBECONFIG`` set in the environment is an explic
 with ``kubectl``); otherwise a Pod's mounted service account token (``KUBERNETES_SERVICE_HOST`` and the
 token file) is used, which is what a Tekton step normally has; otherwise ``~/.kube/config``.
 
+Only the client's modules that a connection uses are imported (:func:`_import_lean`): ``import kubernetes`` would
+run the package's ``__init__``, which imports every part of the client (watch, stream, dynamic, informer, leader
+election, ``create_from_yaml``, and both config loaders with their OAuth, ``requests`` and YAML dependencies).
+
 The client's own urllib3 retries are switched off: :mod:`progressive.kube.retry` decides what to retry,
 how often and for how long, in one place.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -87,6 +93,31 @@ class Kube:
         self.api.close()  # type: ignore[no-untyped-call]
 
 
+_EAGER_PACKAGES = ("kubernetes", "kubernetes.config", "kubernetes.utils")
+"""Packages of the official client whose ``__init__`` imports far more than a connection needs."""
+
+
+def _import_lean() -> None:
+    """Register the client's eager packages without running their ``__init__``.
+
+    Importing a module of them (``kubernetes.client.api_client``, ``kubernetes.config.incluster_config``) then
+    loads that module and what it imports, nothing else. The modules themselves are the official client's.
+
+    Only in a process that has not imported ``kubernetes`` yet (a step, a ``progressive`` command); where the
+    package was imported whole (a program that uses the client itself, the test suite) nothing changes.
+    """
+    if _EAGER_PACKAGES[0] in sys.modules:
+        return
+    for name in _EAGER_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        if spec is None:
+            return  # not installed: the import in connect() says so
+        sys.modules[name] = package = importlib.util.module_from_spec(spec)
+        parent, _, child = name.rpartition(".")
+        if parent:
+            setattr(sys.modules[parent], child, package)
+
+
 def _in_cluster(environ: Mapping[str, str]) -> bool:
     return bool(environ.get("KUBERNETES_SERVICE_HOST")) and SERVICE_ACCOUNT_TOKEN.is_file()
 
@@ -97,6 +128,7 @@ def connect(*, kubeconfig: str = "", context: str = "") -> Kube:
     ``kubeconfig`` (a path, as ``kubectl --kubeconfig``) wins over ``KUBECONFIG`` and the rest;
     ``context`` picks a context of the kubeconfig instead of its current one (``kubectl --context``).
     """
+    _import_lean()
     from kubernetes.client.api_client import ApiClient  # noqa: PLC0415 - keep `progressive step --help` fast
     from kubernetes.client.configuration import Configuration  # noqa: PLC0415
     from kubernetes.config.config_exception import ConfigException  # noqa: PLC0415

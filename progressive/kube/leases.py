@@ -103,11 +103,20 @@ class RolloutLease:
         self.objects = objects
         self.rollout = rollout
         self.ref: Ref = LEASES.ref(namespace, state_configmap(rollout))
+        self._seen: JSON | None = None
+        """The Lease as last read or written here; the next :meth:`change` starts from it (saves a GET)."""
+        self._loaded = False
+        """``_seen`` is what the server had when last asked (``None`` then means: there is no Lease)."""
 
     def read(self) -> Holding | None:
         """The Lease's spec; ``None`` when there is no Lease yet."""
-        found = self.objects.find(self.ref)
-        return None if found is None else _decode(found)
+        self._seen, self._loaded = self.objects.find(self.ref), True
+        return None if self._seen is None else _decode(self._seen)
+
+    def starting_from(self, other: RolloutLease) -> RolloutLease:
+        """This Lease, to be changed next from what ``other`` last read or wrote (a PUT with its version)."""
+        self._seen, self._loaded = other._seen, other._loaded
+        return self
 
     def change(self, change: Callable[[Holding | None], Holding | None]) -> Holding | None:
         """Apply ``change`` (``None`` in: no Lease; ``None`` out: nothing to write) and store the result.
@@ -116,10 +125,15 @@ class RolloutLease:
         function of its argument; it may raise a :class:`~progressive.errors.StepError` to write nothing.
         Returns the Lease's spec as stored (or as read, when nothing was written).
         """
-        for _ in range(3):  # a missing Lease may be created by another run between our read and our create
-            found = self.objects.find(self.ref)
+        for attempt in range(3):  # a missing Lease may be created by another run between our read and our create
+            # the first attempt starts from the last read or write: a stale version is a 409, then a fresh read
+            remembered = attempt == 0 and self._loaded
+            found = self._seen if remembered else self.objects.find(self.ref)
+            self._seen, self._loaded = found, False
             if found is None:
                 wanted = change(None)
+                if wanted is None and remembered:
+                    continue  # "nothing to do" is believed only from a fresh read
                 if wanted is None:
                     return None
                 body: JSON = {
@@ -133,7 +147,9 @@ class RolloutLease:
                     "spec": _encode(wanted),
                 }
                 try:
-                    return _decode(self.objects.create(self.ref, body))
+                    self._seen = self.objects.create(self.ref, body)
+                    self._loaded = True
+                    return _decode(self._seen)
                 except AlreadyExistsError:
                     continue  # AlreadyExists: read the other run's Lease and decide again
 
@@ -146,7 +162,9 @@ class RolloutLease:
                 return lease
 
             try:
-                return _decode(self.objects.update(self.ref, edit, seen=found).object)
+                self._seen = self.objects.update(self.ref, edit, seen=found).object
+                self._loaded = True
+                return _decode(self._seen)
             except NotFoundError:
                 continue  # deleted meanwhile (an operator): start over
         raise NotFoundError(f"{self.ref} was created and deleted repeatedly while being written")

@@ -39,6 +39,8 @@ class StateStore:
         self.ref: Ref = CONFIGMAPS.ref(namespace, state_configmap(rollout))
         self._seen: JSON | None = None
         """The ConfigMap as last read or written here: the next update starts from it (saves a GET)."""
+        self._loaded = False
+        """``_seen`` is what the server had when last asked (``None`` then means: there is no ConfigMap)."""
 
     def _decode(self, configmap: JSON | None) -> State:
         if configmap is None:
@@ -56,7 +58,18 @@ class StateStore:
     def read(self) -> State:
         """The record; ``State()`` when the ConfigMap or its key does not exist yet."""
         self._seen = self.objects.find(self.ref)
+        self._loaded = True
         return self._decode(self._seen)
+
+    def current(self) -> State:
+        """The record as this store last read or wrote it; read once when it has not yet.
+
+        A command reads the record once and works from that copy: every write still carries the
+        ``resourceVersion`` it was read at, so a change made by someone else in between is a 409, a fresh
+        read and the change applied again, never overwritten. Use :meth:`read` where a newer record matters
+        (a wait polling for an approval or an abort).
+        """
+        return self._decode(self._seen) if self._loaded else self.read()
 
     def update(self, change: Callable[[State], State]) -> State:
         """Apply ``change`` to the record and store it; return the stored record.
@@ -81,12 +94,14 @@ class StateStore:
             data[CONFIGMAP_KEY] = stamped.to_json()
             return configmap
 
-        for _ in range(3):  # create races: another writer may create it between our read and our create
-            try:
-                self._seen = self.objects.update(self.ref, edit, seen=self._seen).object
-                return outcome[0]
-            except NotFoundError:
-                self._seen = None
+        for attempt in range(3):  # create races: another writer may create it between our read and our create
+            if attempt > 0 or not self._loaded or self._seen is not None:  # known missing: create at once
+                try:
+                    self._seen = self.objects.update(self.ref, edit, seen=self._seen).object
+                    self._loaded = True
+                    return outcome[0]
+                except NotFoundError:
+                    self._seen = None
             first = change(State())
             stamped = first.evolve(updated_at=now_rfc3339())
             body: JSON = {
@@ -103,6 +118,6 @@ class StateStore:
                 created = self.objects.create(self.ref, body)
             except AlreadyExistsError:
                 continue
-            self._seen = created
+            self._seen, self._loaded = created, True
             return self._decode(created)
         raise InfrastructureError(f"{self.ref} was created and deleted repeatedly while being written")

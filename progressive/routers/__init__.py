@@ -18,17 +18,14 @@ replicas        the stable Deployment                         :mod:`~.replicas`
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from progressive.contract import ROUTER_NAMES
 from progressive.errors import UsageError
 from progressive.kube.objects import Objects
-from progressive.routers import contour, gateway_api, istio, smi, traefik
-from progressive.routers._split import SplitRouter
 from progressive.routers.base import Router, Target, check_target
-from progressive.routers.nginx import NginxRouter
-from progressive.routers.replicas import ReplicaRouter
 
 if TYPE_CHECKING:
     from progressive.kube.client import Kube
@@ -38,15 +35,41 @@ __all__ = ["ROUTERS", "Factory", "RouterFlags", "open_router", "router_for", "ta
 Factory = Callable[[Objects, Target, "int | None"], Router]
 """Builds a router from the object access, the target and the capacity (replica router only)."""
 
+
+def _split(provider_module: str) -> Factory:
+    """A weighted-split router; its provider's module is imported when the router is built, not before."""
+
+    def build(objects: Objects, target: Target, _capacity: int | None) -> Router:
+        from progressive.routers._split import SplitRouter  # noqa: PLC0415 - a step loads only its own router
+
+        provider = importlib.import_module(f"progressive.routers.{provider_module}").PROVIDER
+        return SplitRouter(objects, target, provider)
+
+    return build
+
+
+def _nginx(objects: Objects, target: Target, _capacity: int | None) -> Router:
+    from progressive.routers.nginx import NginxRouter  # noqa: PLC0415
+
+    return NginxRouter(objects, target)
+
+
+def _replicas(objects: Objects, target: Target, capacity: int | None) -> Router:
+    from progressive.routers.replicas import ReplicaRouter  # noqa: PLC0415
+
+    return ReplicaRouter(objects, target, capacity)
+
+
 ROUTERS: dict[str, Factory] = {
-    "gateway-api": lambda objects, target, _capacity: SplitRouter(objects, target, gateway_api.PROVIDER),
-    "istio": lambda objects, target, _capacity: SplitRouter(objects, target, istio.PROVIDER),
-    "nginx": lambda objects, target, _capacity: NginxRouter(objects, target),
-    "traefik": lambda objects, target, _capacity: SplitRouter(objects, target, traefik.PROVIDER),
-    "smi": lambda objects, target, _capacity: SplitRouter(objects, target, smi.PROVIDER),
-    "contour": lambda objects, target, _capacity: SplitRouter(objects, target, contour.PROVIDER),
-    "replicas": ReplicaRouter,
+    "gateway-api": _split("gateway_api"),
+    "istio": _split("istio"),
+    "nginx": _nginx,
+    "traefik": _split("traefik"),
+    "smi": _split("smi"),
+    "contour": _split("contour"),
+    "replicas": _replicas,
 }
+"""``--router`` value -> factory. Each imports its router's module when called: a step loads one router."""
 
 assert tuple(ROUTERS) == ROUTER_NAMES, "the registry and progressive.contract.ROUTER_NAMES must list the same routers"
 

@@ -49,7 +49,7 @@ from progressive.errors import CanaryFailed, Inconclusive, InfrastructureError, 
 from progressive.http_post import host_of
 from progressive.judge import sequential, threshold
 from progressive.judge.verdict import Decision
-from progressive.kube.client import Kube, connect
+from progressive.kube.client import Kube
 from progressive.kube.state_store import StateStore
 from progressive.metrics.counters import Cursor
 from progressive.metrics.errors import (
@@ -67,6 +67,7 @@ from progressive.metrics.templates import builtin, promql_duration, render
 from progressive.state import State
 from progressive.step.announce import announce, record_failure
 from progressive.step.invocation import Invocation, emit
+from progressive.step.session import step_kube, step_store
 from progressive.step.waiting import stop_if_aborted
 from progressive.webhooks import GateRequest, rollback_requested
 
@@ -279,8 +280,8 @@ def run(invocation: Invocation) -> int:
     )
     namespace, rollout = invocation.text("namespace"), invocation.text("rollout")
     stage = invocation.text("stage")
-    kube = connect()
-    store = StateStore(kube, namespace, rollout, api_timeout=invocation.seconds("api-timeout"))
+    kube = step_kube()
+    store = step_store(kube, namespace, rollout, api_timeout=invocation.seconds("api-timeout"))
     context = _Context(
         invocation=invocation,
         client=client,

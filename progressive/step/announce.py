@@ -96,7 +96,9 @@ def record_failure(invocation: Invocation, kube: Kube | None, reason: str, messa
 
 def _notify(invocation: Invocation, reason: str, message: str, *, warning: bool, fields: dict[str, object]) -> None:
     """Slack / JSON webhook from ``--notify-dir`` (:mod:`progressive.notify`, which never raises)."""
-    from progressive.notify import notify_transition  # noqa: PLC0415 - only commands that announce need it
+    if not _flag(invocation, "notify-dir"):
+        return  # nothing to send: the HTTP client and the notification formats are not even imported
+    from progressive.notify import notify_transition  # noqa: PLC0415 - only commands that notify need it
 
     notify_transition(invocation, reason, message, warning=warning, fields=fields)
 

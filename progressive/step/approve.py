@@ -24,11 +24,11 @@ import time
 from progressive.duration import format_duration
 from progressive.errors import DeadlineExceeded, UsageError
 from progressive.kube.approvals import ApprovalStore
-from progressive.kube.client import Kube, connect
-from progressive.kube.state_store import StateStore
+from progressive.kube.client import Kube
 from progressive.state import Approval, State
 from progressive.step.announce import announce
 from progressive.step.invocation import Invocation, emit
+from progressive.step.session import step_kube, step_store
 from progressive.step.waiting import enter_wait, stop_if_aborted
 
 __all__ = ["run"]
@@ -43,8 +43,8 @@ def run(invocation: Invocation) -> int:
         # An approval is recorded per stage; without one, people could not say what they approve and an
         # approval of "no stage" would open every gate of the run.
         raise UsageError("--stage: is required for approve: it names the gate people approve")
-    kube = connect()
-    store = StateStore(kube, namespace, rollout, api_timeout=invocation.seconds("api-timeout"))
+    kube = step_kube()
+    store = step_store(kube, namespace, rollout, api_timeout=invocation.seconds("api-timeout"))
     approvals = ApprovalStore(store.objects, namespace, rollout)
     what = f"stage {stage!r} of rollout {namespace}/{rollout}"
 

@@ -38,8 +38,12 @@ def _describe(flag_help: str, default: str | None) -> str:
     return f"{flag_help} (default: {default!r})" if default else flag_help
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``progressive step`` parser, one subparser per contract command."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``progressive step`` parser, one subparser per contract command.
+
+    ``only``: the flags of that command alone (the others are still listed by name), which is all a step needs
+    to parse its command line; building every command's flags would cost each step a noticeable start-up time.
+    """
     parser = _Parser(
         prog="progressive step",
         description="The container step of progressive's Tekton Tasks. Flags take values as --flag=VALUE.",
@@ -48,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="step_command", metavar="COMMAND", required=True, parser_class=_Parser)
     for command in COMMANDS.values():
         child = sub.add_parser(command.name, help=command.summary, description=command.description)
+        if only is not None and command.name != only:
+            continue
         for flag in command.flags:
             child.add_argument(
                 flag.option,
@@ -70,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse(argv: Sequence[str]) -> Invocation:
     """Parse and type-check a step command line; raise :class:`UsageError` on any bad flag."""
-    namespace = build_parser().parse_args(list(argv))
+    args = list(argv)
+    named = next((arg for arg in args if not arg.startswith("-")), None)
+    namespace = build_parser(named if named in COMMANDS else None).parse_args(args)
     command: Command = COMMANDS[namespace.step_command]
     values: dict[str, object] = {}
     for flag in command.flags:
@@ -98,8 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return int(done.code or 0)
         invocation = parse(args)
         from progressive.step.run_lock import guarded  # noqa: PLC0415 - one run at a time per rollout
+        from progressive.step.session import command_scope  # noqa: PLC0415
 
-        with guarded(invocation) as proceed:
+        with command_scope(), guarded(invocation) as proceed:  # one client and one record read for both
             return _runner(invocation.command)(invocation) if proceed else 0
     except StepError as exc:
         emit({"action": action, "error": str(exc), "exit": int(exc.exit_code)})

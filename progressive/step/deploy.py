@@ -104,7 +104,7 @@ def run(invocation: Invocation) -> int:
     stable_ref = DEPLOYMENTS.ref(namespace, invocation.text("stable-deployment"))
     canary_ref = DEPLOYMENTS.ref(namespace, invocation.text("canary-deployment"))
     try:
-        stop_if_aborted(invocation, session.kube, session.store.read().for_run(session.run_id), "deploy")
+        stop_if_aborted(invocation, session.kube, session.store.current().for_run(session.run_id), "deploy")
         check_before_deploy(invocation, session.objects, lambda found: emit({"action": "preflight", **found.to_json()}))
         stable = session.objects.get(stable_ref)
         canary = session.objects.get(canary_ref)

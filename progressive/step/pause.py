@@ -18,11 +18,10 @@ import time
 from progressive.duration import format_duration
 from progressive.errors import CanaryFailed
 from progressive.http_post import host_of
-from progressive.kube.client import connect
-from progressive.kube.state_store import StateStore
 from progressive.state import State
 from progressive.step.announce import announce
 from progressive.step.invocation import Invocation, emit
+from progressive.step.session import step_kube, step_store
 from progressive.step.waiting import enter_wait, stop_if_aborted
 from progressive.webhooks import GateRequest, rollback_requested
 
@@ -38,8 +37,8 @@ def run(invocation: Invocation) -> int:
     run_id, stage = invocation.text("run-id"), invocation.text("stage")
     duration, poll = invocation.seconds("duration"), max(invocation.seconds("poll-interval"), 0.05)
     rollback_url = invocation.text("rollback-webhook")
-    kube = connect()
-    store = StateStore(kube, namespace, rollout, api_timeout=invocation.seconds("api-timeout"))
+    kube = step_kube()
+    store = step_store(kube, namespace, rollout, api_timeout=invocation.seconds("api-timeout"))
     what = f"stage {stage!r} of rollout {namespace}/{rollout}"
 
     wait = enter_wait(store, run_id=run_id, stage=stage, phase="paused")

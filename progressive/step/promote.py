@@ -56,7 +56,7 @@ def run(invocation: Invocation) -> int:
     stable_ref = DEPLOYMENTS.ref(session.namespace, invocation.text("stable-deployment"))
     canary_ref = DEPLOYMENTS.ref(session.namespace, invocation.text("canary-deployment"))
     try:
-        stop_if_aborted(invocation, session.kube, session.store.read().for_run(session.run_id), "promote")
+        stop_if_aborted(invocation, session.kube, session.store.current().for_run(session.run_id), "promote")
         router = open_for(session, target)
         router.read()
         canary_template = template_of(objects.get(canary_ref))

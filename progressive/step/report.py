@@ -176,12 +176,11 @@ def run(invocation: Invocation) -> int:
     kube: Kube | None = None
     state = State()
     try:
-        from progressive.kube.client import connect  # noqa: PLC0415
-        from progressive.kube.state_store import StateStore  # noqa: PLC0415
+        from progressive.step.session import step_kube, step_store  # noqa: PLC0415
 
-        kube = connect()
-        store = StateStore(kube, namespace, rollout, api_timeout=invocation.seconds("api-timeout"))
-        record = store.read()
+        kube = step_kube()
+        store = step_store(kube, namespace, rollout, api_timeout=invocation.seconds("api-timeout"))
+        record = store.current()  # read by the run lock when this run holds the rollout, else read now
         state = record.for_run(run_id) if run_id else record
         if status != "Succeeded" and state.phase != "promoted":  # the rollback runs beside this report
             state = _wait_for_rollback(store.read, state, run_id, invocation.seconds("rollback-wait"))

@@ -135,7 +135,7 @@ def run(invocation: Invocation) -> int:
     try:
         router = open_for(session, target, remember=False)
         before = router.read()
-        raw_state = session.store.read()
+        raw_state = session.store.current()  # the run lock read it for this command
         state = raw_state.for_run(session.run_id)
         if state.stage and state.stage != session.stage and not state.rolled_back_from:
             # remember where the run stopped before this step's own stage name replaces it in the record

@@ -135,11 +135,11 @@ class _Claim:
 
     def record(self) -> State:
         """This run's state record now (a fresh one when the record belongs to another run)."""
-        from progressive.kube.state_store import StateStore  # noqa: PLC0415
+        from progressive.step.session import step_store  # noqa: PLC0415
 
         objects = self.lease.objects
-        store = StateStore(objects.kube, self.lease.ref.namespace, self.lease.rollout, api_timeout=objects.api_timeout)
-        return store.read().for_run(self.run_id)
+        store = step_store(objects.kube, self.lease.ref.namespace, self.lease.rollout, api_timeout=objects.api_timeout)
+        return store.read().for_run(self.run_id)  # fresh: a rollback beside this report may have moved on
 
     def stop(self) -> None:
         self.stopping.set()
@@ -237,14 +237,12 @@ def guarded(invocation: Invocation) -> Iterator[bool]:
 
 def _enter(invocation: Invocation, run_id: str, action: str) -> tuple[bool, _Claim | None]:
     """Decide before the command runs: (may it run, this step's hold on the Lease if it took one)."""
-    from progressive.kube.client import connect  # noqa: PLC0415 - only for steps of a run
-    from progressive.kube.state_store import StateStore  # noqa: PLC0415
-    from progressive.step.run_timeouts import check_run_timeouts  # noqa: PLC0415
+    from progressive.step.session import step_kube, step_store  # noqa: PLC0415 - only for steps of a run
 
     namespace, rollout = invocation.text("namespace"), invocation.text("rollout")
     api_timeout = invocation.seconds("api-timeout")
     where = f"rollout {namespace}/{rollout}"
-    objects = Objects(connect(), api_timeout)
+    objects = Objects(step_kube(), api_timeout)
     lease = RolloutLease(objects, namespace, rollout)
     current = lease.read()
     why_ended = _holder_ended(objects, namespace, current, run_id)
@@ -258,7 +256,8 @@ def _enter(invocation: Invocation, run_id: str, action: str) -> tuple[bool, _Cla
             return False, None
         if action == "report" and not ours:
             return True, None  # the report only reads: it takes nothing, so it cannot hold up the next run
-        owner = StateStore(objects.kube, namespace, rollout, api_timeout=api_timeout).read().run_id
+        # the command reads the record from this store again without asking the server (StateStore.current)
+        owner = step_store(objects.kube, namespace, rollout, api_timeout=api_timeout).read().run_id
         if not ours and owner and owner != run_id:
             _stand_aside(action, where, run_id, f"this run never held it (the state record is run {owner}'s)")
             return False, None
@@ -266,9 +265,12 @@ def _enter(invocation: Invocation, run_id: str, action: str) -> tuple[bool, _Cla
         if held_by_other:
             assert current is not None
             raise Rejected(_refusal(where, current))  # before the timeouts check: this is the first thing to fix
+        from progressive.step.run_timeouts import check_run_timeouts  # noqa: PLC0415 - a run's first step only
+
         check_run_timeouts(objects, namespace, rollout, run_id, action)
     _take(lease, run_id, where, action, ended)
-    claim = _Claim(RolloutLease(Objects(connect(), api_timeout), namespace, rollout), run_id)
+    # the renewals and the release start from the Lease as taken: one PUT each, no GET first
+    claim = _Claim(RolloutLease(objects, namespace, rollout).starting_from(lease), run_id)
     claim.renew_in_background()
     return True, claim
 

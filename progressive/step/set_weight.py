@@ -33,7 +33,7 @@ def run(invocation: Invocation) -> int:
     assert weight is not None  # required flag, checked by the CLI
     session = open_session(invocation)
     try:
-        stop_if_aborted(invocation, session.kube, session.store.read().for_run(session.run_id), "set-weight")
+        stop_if_aborted(invocation, session.kube, session.store.current().for_run(session.run_id), "set-weight")
         router = open_for(session, target)
         shifted = shift(session, invocation, router, weight, phase="progressing", undo=True)
     except StepError as exc:

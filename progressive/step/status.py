@@ -17,11 +17,10 @@ import json
 from typing import Any
 
 from progressive.errors import StepError
-from progressive.kube.client import connect
 from progressive.kube.objects import Objects
-from progressive.kube.state_store import StateStore
 from progressive.routers import open_router, target_from
 from progressive.step.invocation import Invocation, emit
+from progressive.step.session import step_kube, step_store
 
 __all__ = ["run"]
 
@@ -30,8 +29,8 @@ def run(invocation: Invocation) -> int:
     """Print the state record and the live weights."""
     namespace, rollout = invocation.text("namespace"), invocation.text("rollout")
     api_timeout = invocation.seconds("api-timeout")
-    kube = connect()
-    state = StateStore(kube, namespace, rollout, api_timeout=api_timeout).read()
+    kube = step_kube()
+    state = step_store(kube, namespace, rollout, api_timeout=api_timeout).read()
     record: dict[str, Any] = {
         "action": "status",
         "namespace": namespace,

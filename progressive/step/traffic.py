@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from progressive.errors import InfrastructureError, StepError, UsageError
-from progressive.kube.deployments import spec_replicas
 from progressive.kube.resources import DEPLOYMENTS
 from progressive.routers import open_router, target_from
 from progressive.routers.base import MaybeWritten, Reading, Router, Target, Written
@@ -44,9 +43,11 @@ def _capacity(session: Session, target: Target, *, remember: bool) -> int:
 
     When the record has none yet, the stable's replicas now are the capacity, saved when ``remember``.
     """
-    saved = session.store.read().for_run(session.run_id).stable_replicas
+    saved = session.store.current().for_run(session.run_id).stable_replicas
     if saved is not None:
         return saved
+    from progressive.kube.deployments import spec_replicas  # noqa: PLC0415 - the replica router only
+
     stable = session.objects.get(DEPLOYMENTS.ref(target.namespace, target.stable))
     session.objects.get(DEPLOYMENTS.ref(target.namespace, target.canary))
     replicas = spec_replicas(stable)
@@ -139,7 +140,7 @@ def shift(
     """Move the canary to ``weight`` percent, verified; see the module docstring for the protocol."""
     target = router.target
     before = router.read()
-    resumed = session.store.read().for_run(session.run_id).pending_weight == weight
+    resumed = session.store.current().for_run(session.run_id).pending_weight == weight
     if before.at(weight):
         router.wait_accepted(target.accepted_timeout)
         effective = before.effective if before.effective is not None else weight

@@ -30,11 +30,12 @@ from urllib.parse import urlsplit
 from progressive.duration import format_duration
 from progressive.errors import CanaryFailed, Rejected, StepError, UsageError
 from progressive.http_post import Reply, host_of
-from progressive.kube.client import Kube, connect
+from progressive.kube.client import Kube
 from progressive.kube.state_store import StateStore
 from progressive.state import State
 from progressive.step.announce import announce
 from progressive.step.invocation import Invocation, emit
+from progressive.step.session import step_kube, step_store
 from progressive.step.waiting import stop_if_aborted
 from progressive.webhooks import GateRequest, ask
 
@@ -193,8 +194,8 @@ def run(invocation: Invocation) -> int:
     """Call the gate and act on the answer by type; see the module docstring."""
     _check_url(invocation.text("url"))
     _metadata(invocation)
-    kube = connect()
-    store = StateStore(
+    kube = step_kube()
+    store = step_store(
         kube, invocation.text("namespace"), invocation.text("rollout"), api_timeout=invocation.seconds("api-timeout")
     )
     gate = _Gate(invocation, kube, store)

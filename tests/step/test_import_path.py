@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+from tests.routers.routing_support import install, load
+from tests.step.stepcli import argv, route_flags
+from tests.support.cluster.access import Cluster
 
 HEAVY = (
     "kubernetes",
@@ -39,3 +45,70 @@ def test_help_loads_no_client() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stderr.strip() == ""
     assert "set-weight" in done.stdout
+
+
+UNUSED_BY_SET_WEIGHT = (
+    # the other routers
+    "progressive.routers.istio",
+    "progressive.routers.nginx",
+    "progressive.routers.traefik",
+    "progressive.routers.smi",
+    "progressive.routers.contour",
+    "progressive.routers.replicas",
+    "progressive.kube.deployments",
+    # notifications: no --notify-dir
+    "progressive.notify",
+    "progressive.http_post",
+    # the timeouts check: only a run's first step reads its PipelineRun
+    "progressive.step.run_timeouts",
+    # the official client's parts a connection does not use
+    "kubernetes.watch",
+    "kubernetes.stream",
+    "kubernetes.dynamic",
+    "kubernetes.informer",
+    "kubernetes.leaderelection",
+    "kubernetes.utils.create_from_yaml",
+)
+
+
+def test_set_weight_imports_only_what_it_uses(cluster: Cluster) -> None:
+    """A real ``set-weight`` of a run on the cluster, in a fresh process, as a run's second step (holding the Lease)."""
+    install(cluster, load("httproute.yaml"))
+    watched = (*HEAVY[1:], *UNUSED_BY_SET_WEIGHT)
+    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+    loaded = []
+    for weight in ("30", "40"):
+        flags = argv("set-weight", **route_flags(cluster.namespace, wait_accepted="false"), weight=weight)
+        code = (
+            f"import sys\nfrom progressive.step.cli import main\nassert main({flags!r}) == 0\n"
+            f"print(','.join(n for n in {watched!r} if n in sys.modules), file=sys.stderr)"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        loaded.append(done.stderr.strip().splitlines()[-1])
+    # pydantic comes with the official client's ApiClient, yaml with its kubeconfig loader (KUBECONFIG is set)
+    assert loaded == ["pydantic,yaml,progressive.step.run_timeouts", "pydantic,yaml"]
+
+
+def test_in_cluster_credentials_load_without_the_kubeconfig_loader(tmp_path: Path) -> None:
+    """In a Pod the step never imports the kubeconfig loader (YAML, OAuth, ``requests``): only the in-cluster one."""
+    token, ca = tmp_path / "token", tmp_path / "ca.crt"
+    token.write_text("a-token")
+    ca.write_text("not empty")
+    environ = {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443"}
+    watched = ("kubernetes.config.kube_config", "yaml", "oauthlib", "requests")
+    code = (
+        "import sys\nfrom progressive.kube.client import _import_lean\n_import_lean()\n"
+        "from kubernetes.client.api_client import ApiClient\n"
+        "from kubernetes.client.configuration import Configuration\n"
+        "from kubernetes.config.incluster_config import InClusterConfigLoader\n"
+        "configuration = Configuration()\n"
+        f"loader = InClusterConfigLoader(token_filename={str(token)!r}, cert_filename={str(ca)!r},"
+        f" environ={environ!r})\n"
+        "loader.load_and_set(configuration)\n"
+        "ApiClient(configuration)\n"
+        "print(configuration.host, configuration.api_key['BearerToken'])\n"
+        f"print(','.join(n for n in {watched!r} if n in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines() == ["https://10.0.0.1:443 bearer a-token", ""]
