@@ -1,6 +1,6 @@
 """Step latency: ``progressive step set-weight`` beside ``kubectl patch`` making the same change, interleaved.
 
-Run: ``.venv/bin/python benchmarks/step_latency.py [--runs 15] [--run DIR]``
+Run: ``.venv/bin/python benchmarks/step_latency.py [--runs 15] [--run DIR] [--image]``
 
 Everything runs against the real local cluster's kube-apiserver (``tests/support/cluster``; a temporary one is
 started unless ``--run`` names the run directory of one started with ``scripts/cluster up --run DIR``), in a
@@ -15,6 +15,10 @@ table shows medians, and the ratio of ``set-weight``'s median to each ``kubectl 
   waiting on the Gateway's status writer would measure its delay, not ours);
 - with ``--compare PROGRAM``: the same ``set-weight`` run by another ``progressive`` (a before/after row; both
   share the rollout's Lease and state record, as two steps of one run);
+- with ``--image``: ``progressive step --help`` and the same ``set-weight`` inside the step image
+  (``scripts/image build``, unpacked), started as the local cluster's executor starts a step container: the
+  image's root read-only, ``chroot``, user 65532, the admin kubeconfig mounted. The time is taken inside the
+  image, from spawning ``progressive`` to its exit, so the launcher's own start is not counted;
 - ``kubectl patch --type merge``: the same weight change as one merge patch of ``spec.rules``, nothing
   read back or recorded. Measured twice: with kubectl's discovery cache warm (a workstation), and with
   a fresh ``--cache-dir`` per run (a fresh container, like a Tekton step). kubectl is the one built with
@@ -49,6 +53,8 @@ from progressive.routers.base import Target  # noqa: E402
 from tests.routers.routing_support import install, load, set_path  # noqa: E402
 from tests.support.cluster.access import Cluster, ResourceNames  # noqa: E402
 from tests.support.cluster.cluster import LocalCluster  # noqa: E402
+from tests.support.image import KUBECONFIG_IN_IMAGE, StepImage, mounted_kubeconfig, run_in_image  # noqa: E402
+from tests.support.image import step_image as build_step_image  # noqa: E402
 
 NAMESPACE = "step-latency"
 TARGET = Target("gateway-api", NAMESPACE, "storefront", "storefront", "storefront-canary")
@@ -57,6 +63,8 @@ HELP = "progressive step --help"
 STEP = "progressive step set-weight"
 WARM = "kubectl patch (discovery cache warm)"
 COLD = "kubectl patch (fresh cache, like a new container)"
+IMAGE_HELP = "in the image: progressive step --help"
+IMAGE_STEP = "in the image: progressive step set-weight"
 
 
 def _median_ms(values: list[float]) -> float:
@@ -83,6 +91,30 @@ def _time_one(args: list[str], env: dict[str, str]) -> Sample:
     return Sample(wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
 
 
+# runs inside the image: spawns argv, prints its wall and CPU time (what _time_one measures outside)
+_TIMER = """
+import json, resource, subprocess, sys, time
+before = resource.getrusage(resource.RUSAGE_CHILDREN)
+started = time.perf_counter()
+done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+wall = time.perf_counter() - started
+after = resource.getrusage(resource.RUSAGE_CHILDREN)
+cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+print(json.dumps({"wall": wall, "cpu": cpu, "code": done.returncode, "output": done.stdout + done.stderr}))
+"""
+
+
+def _time_in_image(image: StepImage, args: list[str], files: dict[str, Path]) -> Sample:
+    """Run ``args`` once inside the image, timed there; fail loudly when it fails."""
+    done = run_in_image(image, ["python3", "-c", _TIMER, *args], env={"KUBECONFIG": KUBECONFIG_IN_IMAGE}, files=files)
+    if done.returncode != 0:
+        raise SystemExit(f"failed in the image: {' '.join(args)}\n{done.stdout}{done.stderr}")
+    measured = json.loads(done.stdout.splitlines()[-1])
+    if measured["code"] != 0:
+        raise SystemExit(f"failed in the image: {' '.join(args)}\n{measured['output']}")
+    return Sample(measured["wall"], measured["cpu"])
+
+
 def _rules_at(route: dict[str, Any], weight: int) -> list[Any]:
     changed = copy.deepcopy(route)
     for split in gateway_api.find(route, TARGET).splits:
@@ -100,6 +132,9 @@ def main() -> int:
         "--compare",
         type=Path,
         help="another `progressive` executable (e.g. a checkout of main's venv): its set-weight becomes a row too",
+    )
+    parser.add_argument(
+        "--image", action="store_true", help="also run --help and set-weight inside the step image (scripts/image)"
     )
     args = parser.parse_args()
     if args.runs < 15:
@@ -131,6 +166,16 @@ def main() -> int:
             "--wait-accepted=false",
         ]
 
+        image = build_step_image() if args.image else None
+        files = mounted_kubeconfig(kube.kubeconfig, workdir) if image else {}
+
+        def timed(name: str, argv: list[str]) -> Sample:
+            return (
+                _time_in_image(image, argv, files)
+                if image and name in (IMAGE_HELP, IMAGE_STEP)
+                else _time_one(argv, env)
+            )
+
         patches = [json.dumps({"spec": {"rules": _rules_at(route, w)}}) for w in weights]
         patch = [kubectl, "--kubeconfig", str(kube.kubeconfig), "-n", NAMESPACE, "patch"]
         patch += ["httproutes.gateway.networking.k8s.io", "storefront", "--type", "merge"]
@@ -150,19 +195,33 @@ def main() -> int:
                 if args.compare
                 else {}
             ),
+            **(
+                {
+                    IMAGE_HELP: lambda _r: ["progressive", "step", "--help"],
+                    IMAGE_STEP: lambda r: [
+                        "progressive",
+                        "step",
+                        "set-weight",
+                        *step_args,
+                        f"--weight={weights[r % 2]}",
+                    ],
+                }
+                if image
+                else {}
+            ),
             WARM: lambda r: [*patch, "-p", patches[r % 2], "--cache-dir", str(workdir / "warm")],
             COLD: lambda r: [*patch, "-p", patches[r % 2], "--cache-dir", str(workdir / f"c{r}")],
         }
         # ``turn`` counts the weight changes: each one sets the other weight, so every run really changes the route
         turn = 0
-        for command in commands.values():  # one unmeasured round: caches, .pyc files, the warm cache
+        for name, command in commands.items():  # one unmeasured round: caches, .pyc files, the warm cache
             turn += 1
-            _time_one(command(turn), env)
+            timed(name, command(turn))
         rows: dict[str, list[Sample]] = {name: [] for name in commands}
         for _round in range(args.runs):
             for name, command in commands.items():
-                turn += name != HELP
-                rows[name].append(_time_one(command(turn), env))
+                turn += name not in (HELP, IMAGE_HELP)
+                rows[name].append(timed(name, command(turn)))
     finally:
         api.close()  # type: ignore[no-untyped-call]
         if args.run is None:
@@ -176,6 +235,10 @@ def main() -> int:
     for name, samples in rows.items():
         walls = [s.wall * 1000 for s in samples]
         print(f"| {name} | {wall[name]:.0f} | {min(walls):.0f} | {max(walls):.0f} | {cpu[name]:.0f} |")
+    if IMAGE_HELP in rows:
+        for inside, outside in ((IMAGE_HELP, HELP), (IMAGE_STEP, STEP)):
+            ratio = f"**{wall[inside] / wall[outside]:.2f}x** | | | {cpu[inside] / cpu[outside]:.2f}x"
+            print(f"| **{inside} / {outside}** | {ratio} |")
     for step in (name for name in rows if name.startswith(STEP)):
         for name in (WARM, COLD):
             ratio = f"**{wall[step] / wall[name]:.2f}x** | | | {cpu[step] / cpu[name]:.2f}x"

@@ -11,33 +11,14 @@ import json
 import subprocess
 from pathlib import Path
 
-import yaml
-
 from progressive import __version__
 from tests.routers.routing_support import install, install_deployments, load, split_canary_weights
 from tests.step.stepcli import argv, route_flags
 from tests.support.cluster.access import Cluster
-from tests.support.image import StepImage, run_in_image
+from tests.support.image import KUBECONFIG_IN_IMAGE, StepImage, mounted_kubeconfig, run_in_image
 from tools.image.build import REPO, build
 
 SITE = "opt/progressive/lib/python3.11/site-packages"
-
-
-def _mounted_kubeconfig(kubeconfig: Path, folder: Path) -> dict[str, Path]:
-    """``kubeconfig`` and its CA file, readable by the image's user (as a mounted Secret would be), to mount at
-    ``/etc/progressive-test/``: a CA given as a file, as in-cluster, so the client writes no temporary file."""
-    config = yaml.safe_load(kubeconfig.read_text())
-    files = {}
-    for index, entry in enumerate(config["clusters"]):
-        ca = folder / f"ca-{index}.crt"
-        ca.write_bytes(Path(entry["cluster"]["certificate-authority"]).read_bytes())
-        ca.chmod(0o644)
-        files[f"/etc/progressive-test/{ca.name}"] = ca
-        entry["cluster"]["certificate-authority"] = f"/etc/progressive-test/{ca.name}"
-    mounted = folder / "kubeconfig"
-    mounted.write_text(yaml.safe_dump(config))
-    mounted.chmod(0o644)
-    return {**files, "/etc/progressive-test/kubeconfig": mounted}
 
 
 def test_a_second_build_from_the_same_inputs_gives_the_same_digest(image: StepImage, tmp_path: Path) -> None:
@@ -104,8 +85,8 @@ def test_set_weight_runs_from_inside_the_image_against_the_cluster(
     result = run_in_image(
         image,
         ["progressive", "step", *argv("set-weight", **route_flags(cluster.namespace), weight="30")],
-        env={"KUBECONFIG": "/etc/progressive-test/kubeconfig"},
-        files=_mounted_kubeconfig(cluster.kubeconfig, tmp_path),
+        env={"KUBECONFIG": KUBECONFIG_IN_IMAGE},
+        files=mounted_kubeconfig(cluster.kubeconfig, tmp_path),
     )
     assert result.returncode == 0, (result.stdout, result.stderr)
     summary = json.loads(result.stdout.splitlines()[-1])

@@ -16,14 +16,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from progressive.model import DEFAULT_STEP_IMAGE
 from tests.support.cluster.executor.image import load_bundle
 from tools.image.build import REPO, Built, build, cache_dir
 
-__all__ = ["NONROOT", "StepImage", "run_in_image", "step_image", "unpack"]
+__all__ = ["KUBECONFIG_IN_IMAGE", "NONROOT", "StepImage", "mounted_kubeconfig", "run_in_image", "step_image", "unpack"]
 
 NONROOT = (65532, 65532)
 """The image's user and group (``USER 65532:65532``)."""
+MOUNTED = "/etc/progressive-test"
+KUBECONFIG_IN_IMAGE = f"{MOUNTED}/kubeconfig"
 
 DIST = REPO / "dist"
 
@@ -114,3 +118,21 @@ def run_in_image(
             capture_output=True, text=True, timeout=timeout, cwd=REPO, check=False,
             env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(REPO)},
         )  # fmt: skip
+
+
+def mounted_kubeconfig(kubeconfig: Path, folder: Path) -> dict[str, Path]:
+    """``kubeconfig`` and its CA file, readable by the image's user (as a mounted Secret would be), for
+    :func:`run_in_image`'s ``files`` (set ``KUBECONFIG`` to :data:`KUBECONFIG_IN_IMAGE`). The CA stays a file, as
+    in-cluster: given as data, the client would write it to a temporary file, and the root is read-only."""
+    config = yaml.safe_load(kubeconfig.read_text())
+    files = {}
+    for index, entry in enumerate(config["clusters"]):
+        ca = folder / f"ca-{index}.crt"
+        ca.write_bytes(Path(entry["cluster"]["certificate-authority"]).read_bytes())
+        ca.chmod(0o644)
+        files[f"{MOUNTED}/{ca.name}"] = ca
+        entry["cluster"]["certificate-authority"] = f"{MOUNTED}/{ca.name}"
+    mounted = folder / "kubeconfig"
+    mounted.write_text(yaml.safe_dump(config))
+    mounted.chmod(0o644)
+    return {**files, KUBECONFIG_IN_IMAGE: mounted}
