@@ -239,10 +239,10 @@ def main() -> int:
         for inside, outside in ((IMAGE_HELP, HELP), (IMAGE_STEP, STEP)):
             ratio = f"**{wall[inside] / wall[outside]:.2f}x** | | | {cpu[inside] / cpu[outside]:.2f}x"
             print(f"| **{inside} / {outside}** | {ratio} |")
-    for step in (name for name in rows if name.startswith(STEP)):
+    for step in (name for name in rows if name.startswith(STEP) or name == IMAGE_STEP):
         for name in (WARM, COLD):
             ratio = f"**{wall[step] / wall[name]:.2f}x** | | | {cpu[step] / cpu[name]:.2f}x"
-            print(f"| **{step.removeprefix('progressive step ')} / {name}** | {ratio} |")
+            print(f"| **{step.replace('progressive step ', '')} / {name}** | {ratio} |")
     print("command: " + " ".join([sys.executable, *sys.argv]))
     return 0
 

@@ -125,6 +125,8 @@ def mounted_kubeconfig(kubeconfig: Path, folder: Path) -> dict[str, Path]:
     :func:`run_in_image`'s ``files`` (set ``KUBECONFIG`` to :data:`KUBECONFIG_IN_IMAGE`). The CA stays a file, as
     in-cluster: given as data, the client would write it to a temporary file, and the root is read-only."""
     config = yaml.safe_load(kubeconfig.read_text())
+    folder = folder / "in-image"
+    folder.mkdir(exist_ok=True)
     files = {}
     for index, entry in enumerate(config["clusters"]):
         ca = folder / f"ca-{index}.crt"
