@@ -19,7 +19,6 @@ from tests.cluster._tekton import Obj, pipeline, ptask, start, task
 from tests.support.cluster import tekton
 from tests.support.cluster.access import Cluster
 from tests.support.cluster.tekton import condition
-from tests.support.image import step_image
 
 TERMINATION = "/tekton/termination"
 
@@ -273,10 +272,9 @@ WHO_AM_I = (
 def test_a_step_image_container_runs_in_the_image_as_its_user(cluster: Cluster) -> None:
     """The step image by its default name, and by any name pinned to its digest, runs in the unpacked image as
     65532 with the image's environment; the root is read-only only when the securityContext says so."""
-    image = step_image()
     restricted = {"runAsNonRoot": True, "readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False}
     by_name = {**container("by-name", WHO_AM_I), "image": DEFAULT_STEP_IMAGE, "securityContext": restricted}
-    pinned = f"registry.example.com/mirror/progressive@{image.built.digest}"
+    pinned = f"registry.example.com/mirror/progressive@{cluster.local.step_image_digest}"
     by_digest = {**container("by-digest", WHO_AM_I), "image": pinned}
     cluster.create(raw_pod("in-image", [by_name, by_digest]))
     assert finished(cluster, "in-image")["status"]["phase"] == "Succeeded"

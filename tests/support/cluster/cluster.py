@@ -22,9 +22,10 @@ containers (the step image's unpacked root filesystem, chrooted as the image's u
 processes; each in its own mount namespace, see :mod:`.executor`) and the data planes' status.
 
 The run directory (``.cluster/`` for ``scripts/cluster``, a temporary one per test session) holds ``kubeconfig``
-(admin), ``cluster.json`` (ports and paths), ``pki/``, ``etcd/``, ``logs/`` and ``pids/``. ``up`` is idempotent:
-a cluster whose components all run is left alone; otherwise whatever is left is stopped and everything starts
-again on the same ports and data. ``down`` stops only the processes it started, by pid.
+(admin), ``cluster.json`` (ports and paths), ``step-image.json`` (the step image the executor runs), ``pki/``,
+``etcd/``, ``logs/`` and ``pids/``. ``up`` is idempotent: a cluster whose components all run is left alone;
+otherwise whatever is left is stopped and everything starts again on the same ports and data. ``down`` stops only
+the processes it started, by pid.
 """
 
 from __future__ import annotations
@@ -225,6 +226,9 @@ class LocalCluster:
                 _wait("Tekton's webhook admitting Tasks", lambda: _webhook_answers(api), 120, run, "tekton-webhook")
             self._start(components.tekton_controller(build, run, ports))
             image = step_image()
+            (run / "step-image.json").write_text(
+                json.dumps({"digest": image.built.digest, "bundle": str(image.bundle)}, indent=2) + "\n"
+            )
             self._start(
                 self._python(
                     "executor", "executor", f"--run={run}", f"--build={build.root}", f"--image-bundle={image.bundle}"
@@ -260,6 +264,11 @@ class LocalCluster:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
         return Component(name, [sys.executable, "-m", f"tests.support.cluster.{module}", *args], env=env, cwd=REPO)
+
+    @property
+    def step_image_digest(self) -> str:
+        """The digest of the step image this cluster's executor runs (built when the cluster came up)."""
+        return str(json.loads((self.run / "step-image.json").read_text())["digest"])
 
     @staticmethod
     def _etcd_healthy(ports: components.Ports) -> bool:
