@@ -9,8 +9,12 @@ A string is written plain only when every YAML reader takes it back as that same
 resolver must call it a string, and so must YAML 1.2 and Go's YAML libraries (``kubectl``), which read
 ``y``/``n``, ``1e3`` or ``0o17`` as booleans and numbers; anything doubtful is double-quoted, ASCII only,
 with YAML escapes. PyYAML's pure-Python emitter took about 37 ms per compiled
-rollout, this one about 3 ms (``benchmarks/compile_bench.py``); every text emitted here is parsed back and
-checked before it is used.
+rollout, this one well under 1 ms (``benchmarks/compile_bench.py``).
+
+Only exact JSON types are written (``dict`` with ``str`` keys, ``list``, ``str``, ``int``, ``float``, ``bool``,
+``None``); anything else, a tuple or a ``str`` subclass included, raises ``TypeError``. With that, the text reads
+back as exactly the documents given (tests/compile/test_yaml.py for any such data, and every compiled file in
+tests/compile and tests/examples), which is why the compiler checks its documents in memory, not re-parsed.
 """
 
 from __future__ import annotations
@@ -63,22 +67,30 @@ def _literal(value: str) -> str | None:
 
 
 def _scalar(value: Any) -> str:
+    """A scalar in one line; exact types only, so what is written is exactly what reads back."""
+    kind = type(value)
+    if kind is str:
+        return value if _plain(value) else _quoted(value)
     if value is None:
         return "null"
-    if isinstance(value, bool):
+    if kind is bool:
         return "true" if value else "false"
-    if isinstance(value, int):
+    if kind is int:
         return repr(value)
-    if isinstance(value, float):
+    if kind is float:
         if math.isnan(value):
             return ".nan"
         if math.isinf(value):
             return ".inf" if value > 0 else "-.inf"
         text = repr(value)
         return text if "." in text else text.replace("e", ".0e", 1)  # YAML 1.1 floats need a dot
-    if not isinstance(value, str):
-        raise TypeError(f"cannot write {type(value).__name__} {value!r} as YAML")
-    return value if _plain(value) else _quoted(value)
+    raise TypeError(f"cannot write {kind.__name__} {value!r} as YAML: only dict, list, str, int, float, bool, None")
+
+
+def _key(key: Any) -> str:
+    if type(key) is not str:
+        raise TypeError(f"cannot write a {type(key).__name__} key {key!r} as YAML: keys are str")
+    return key if _plain(key) else _quoted(key)
 
 
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
@@ -105,38 +117,34 @@ def _quoted(value: str) -> str:
 
 def _block(value: Any, indent: str, lines: list[str], lead: str) -> None:
     """Write ``value`` whose first line starts with ``lead`` (``"key:"`` or ``"-"``) at ``indent``."""
-    if isinstance(value, Mapping) and value:
+    kind = type(value)
+    if kind is dict and value:
+        inner = indent + _INDENT
         if lead == "-":
             first = True
             for key, item in value.items():
-                _block(
-                    item,
-                    indent + _INDENT,
-                    lines,
-                    f"{indent}- {_scalar(key)}:" if first else f"{indent}  {_scalar(key)}:",
-                )
+                _block(item, inner, lines, f"{indent}- {_key(key)}:" if first else f"{inner}{_key(key)}:")
                 first = False
             return
         lines.append(lead)
         for key, item in value.items():
-            _block(item, indent + _INDENT, lines, f"{indent + _INDENT}{_scalar(key)}:")
+            _block(item, inner, lines, f"{inner}{_key(key)}:")
         return
-    if isinstance(value, list | tuple) and value:
+    if kind is list and value:
         if lead == "-":
             lines.append(f"{indent}-")
-            for item in value:
-                _block(item, indent + _INDENT, lines, "-")
-            return
-        lines.append(lead)
+        else:
+            lines.append(lead)
+        inner = indent + _INDENT
         for item in value:
-            _block(item, indent + _INDENT, lines, "-")
+            _block(item, inner, lines, "-")
         return
     prefix = f"{indent}-" if lead == "-" else lead
-    if isinstance(value, Mapping):
+    if kind is dict:
         lines.append(f"{prefix} {{}}")
-    elif isinstance(value, list | tuple):
+    elif kind is list:
         lines.append(f"{prefix} []")
-    elif isinstance(value, str) and "\n" in value and (header := _literal(value)) is not None:
+    elif kind is str and "\n" in value and (header := _literal(value)) is not None:
         lines.append(f"{prefix} {header}")
         body = value[:-1] if value.endswith("\n") else value
         lines.extend(f"{indent + _INDENT}{line}" if line else "" for line in body.split("\n"))
@@ -145,14 +153,16 @@ def _block(value: Any, indent: str, lines: list[str], lead: str) -> None:
 
 
 def _document(document: Mapping[str, Any]) -> list[str]:
+    if type(document) is not dict:
+        raise TypeError(f"cannot write a {type(document).__name__} as a YAML document: documents are dicts")
     lines = ["---"]
     for key, value in document.items():
-        _block(value, "", lines, f"{_scalar(key)}:")
+        _block(value, "", lines, f"{_key(key)}:")
     return lines
 
 
 def dump_documents(documents: Iterable[Mapping[str, Any]], header: str = "") -> str:
-    """Render documents as one multi-document YAML text, each starting with ``---``.
+    """Render documents as one multi-document YAML text, each starting with ``---``; exact JSON types only.
 
     ``header`` lines are written first as ``#`` comments (e.g. which command generated the file).
     """
