@@ -79,7 +79,10 @@ def _files(
 
     def add(path: PurePosixPath, content: Sequence[dict[str, Any]], header: str) -> None:
         files.append(GeneratedFile(path, dump_documents(content, header)))
-        documents.extend(Document(str(path), index, document) for index, document in enumerate(content))
+        documents.extend(
+            Document(str(path), index, document, exact_json=True)  # dump_documents refuses any other type
+            for index, document in enumerate(content)
+        )
 
     add(folder / "pipeline.yaml", [pipeline_doc], f"{generated}\n{apply}")
     add(

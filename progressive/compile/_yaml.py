@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
 from typing import Any
 
 import yaml
@@ -40,7 +39,6 @@ _NUMBER_LIKE = re.compile(
 _INDENT = "  "
 
 
-@lru_cache(maxsize=8192)
 def _plain(value: str) -> bool:
     """Whether ``value`` can be written without quotes and read back unchanged by any YAML reader."""
     if not value or value != value.strip() or not value.isprintable():
@@ -70,7 +68,7 @@ def _scalar(value: Any) -> str:
     """A scalar in one line; exact types only, so what is written is exactly what reads back."""
     kind = type(value)
     if kind is str:
-        return value if _plain(value) else _quoted(value)
+        return _text(value)
     if value is None:
         return "null"
     if kind is bool:
@@ -90,7 +88,30 @@ def _scalar(value: Any) -> str:
 def _key(key: Any) -> str:
     if type(key) is not str:
         raise TypeError(f"cannot write a {type(key).__name__} key {key!r} as YAML: keys are str")
-    return key if _plain(key) else _quoted(key)
+    return _text(key)
+
+
+def _key_text(key: Any) -> str:
+    if type(key) is str and (text := _TEXTS.get(key)) is not None:
+        return text
+    return _key(key)
+
+
+_TEXTS: dict[str, str] = {}
+_TEXTS_KEPT = 16384
+
+
+def _text(value: str) -> str:
+    """A string as a one-line scalar: plain if every reader reads it back as that string, else double-quoted.
+
+    Remembered: keys and most values repeat in every compiled rollout.
+    """
+    text = _TEXTS.get(value)
+    if text is None:
+        text = value if _plain(value) else _quoted(value)
+        if len(_TEXTS) < _TEXTS_KEPT:
+            _TEXTS[value] = text
+    return text
 
 
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
@@ -98,6 +119,8 @@ _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 def _quoted(value: str) -> str:
     """A YAML double-quoted scalar, ASCII only; YAML escapes whole code points, where JSON writes UTF-16 pairs."""
+    if value.isascii() and value.isprintable():  # the common case: only quotes and backslashes to escape
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     out = ['"']
     for char in value:
         code = ord(char)
@@ -116,28 +139,34 @@ def _quoted(value: str) -> str:
 
 
 def _block(value: Any, indent: str, lines: list[str], lead: str) -> None:
-    """Write ``value`` whose first line starts with ``lead`` (``"key:"`` or ``"-"``) at ``indent``."""
+    """Write ``value`` whose first line starts with ``lead`` (``"key:"`` or ``"-"``) at ``indent``.
+
+    A one-line string item is written in place (most items are): the same line the general case writes.
+    """
     kind = type(value)
     if kind is dict and value:
         inner = indent + _INDENT
-        if lead == "-":
-            first = True
-            for key, item in value.items():
-                _block(item, inner, lines, f"{indent}- {_key(key)}:" if first else f"{inner}{_key(key)}:")
-                first = False
-            return
-        lines.append(lead)
+        first = f"{indent}- " if lead == "-" else None  # the first key of a mapping in a sequence
+        if first is None:
+            lines.append(lead)
         for key, item in value.items():
-            _block(item, inner, lines, f"{inner}{_key(key)}:")
+            if first is None:
+                item_lead = f"{inner}{_key_text(key)}:"
+            else:
+                item_lead, first = f"{first}{_key_text(key)}:", None
+            if type(item) is str and "\n" not in item:
+                lines.append(f"{item_lead} {_TEXTS.get(item) or _text(item)}")
+            else:
+                _block(item, inner, lines, item_lead)
         return
     if kind is list and value:
-        if lead == "-":
-            lines.append(f"{indent}-")
-        else:
-            lines.append(lead)
+        lines.append(f"{indent}-" if lead == "-" else lead)
         inner = indent + _INDENT
         for item in value:
-            _block(item, inner, lines, "-")
+            if type(item) is str and "\n" not in item:
+                lines.append(f"{inner}- {_TEXTS.get(item) or _text(item)}")
+            else:
+                _block(item, inner, lines, "-")
         return
     prefix = f"{indent}-" if lead == "-" else lead
     if kind is dict:

@@ -154,6 +154,7 @@ class _Text(str):
         ({"a": _Text("x")}, "_Text 'x'"),
         ({"a": OrderedDict(b=1)}, "OrderedDict"),
         ({"a": {1: "x"}}, "int key 1"),
+        ({"kind": "X", "spec": {_Text("kind"): "X"}}, "_Text key"),
         ({"a": [b"x"]}, "bytes b'x'"),
         (OrderedDict(a=1), "OrderedDict as a YAML document"),
     ],
