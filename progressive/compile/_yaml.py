@@ -9,7 +9,7 @@ A string is written plain only when every YAML reader takes it back as that same
 resolver must call it a string, and so must YAML 1.2 and Go's YAML libraries (``kubectl``), which read
 ``y``/``n``, ``1e3`` or ``0o17`` as booleans and numbers; anything doubtful is double-quoted, ASCII only,
 with YAML escapes. PyYAML's pure-Python emitter took about 37 ms per compiled
-rollout, this one well under 1 ms (``benchmarks/compile_bench.py``).
+rollout, this one about 1 ms (``benchmarks/compile_bench.py``).
 
 Only exact JSON types are written (``dict`` with ``str`` keys, ``list``, ``str``, ``int``, ``float``, ``bool``,
 ``None``); anything else, a tuple or a ``str`` subclass included, raises ``TypeError``. With that, the text reads
