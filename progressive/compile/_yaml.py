@@ -9,8 +9,12 @@ A string is written plain only when every YAML reader takes it back as that same
 resolver must call it a string, and so must YAML 1.2 and Go's YAML libraries (``kubectl``), which read
 ``y``/``n``, ``1e3`` or ``0o17`` as booleans and numbers; anything doubtful is double-quoted, ASCII only,
 with YAML escapes. PyYAML's pure-Python emitter took about 37 ms per compiled
-rollout, this one about 3 ms (``benchmarks/compile_bench.py``); every text emitted here is parsed back and
-checked before it is used.
+rollout, this one about 1 ms (``benchmarks/compile_bench.py``).
+
+Only exact JSON types are written (``dict`` with ``str`` keys, ``list``, ``str``, ``int``, ``float``, ``bool``,
+``None``); anything else, a tuple or a ``str`` subclass included, raises ``TypeError``. With that, the text reads
+back as exactly the documents given (tests/compile/test_yaml.py for any such data, and every compiled file in
+tests/compile and tests/examples), which is why the compiler checks its documents in memory, not re-parsed.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
 from typing import Any
 
 import yaml
@@ -36,7 +39,6 @@ _NUMBER_LIKE = re.compile(
 _INDENT = "  "
 
 
-@lru_cache(maxsize=8192)
 def _plain(value: str) -> bool:
     """Whether ``value`` can be written without quotes and read back unchanged by any YAML reader."""
     if not value or value != value.strip() or not value.isprintable():
@@ -63,22 +65,53 @@ def _literal(value: str) -> str | None:
 
 
 def _scalar(value: Any) -> str:
+    """A scalar in one line; exact types only, so what is written is exactly what reads back."""
+    kind = type(value)
+    if kind is str:
+        return _text(value)
     if value is None:
         return "null"
-    if isinstance(value, bool):
+    if kind is bool:
         return "true" if value else "false"
-    if isinstance(value, int):
+    if kind is int:
         return repr(value)
-    if isinstance(value, float):
+    if kind is float:
         if math.isnan(value):
             return ".nan"
         if math.isinf(value):
             return ".inf" if value > 0 else "-.inf"
         text = repr(value)
         return text if "." in text else text.replace("e", ".0e", 1)  # YAML 1.1 floats need a dot
-    if not isinstance(value, str):
-        raise TypeError(f"cannot write {type(value).__name__} {value!r} as YAML")
-    return value if _plain(value) else _quoted(value)
+    raise TypeError(f"cannot write {kind.__name__} {value!r} as YAML: only dict, list, str, int, float, bool, None")
+
+
+def _key(key: Any) -> str:
+    if type(key) is not str:
+        raise TypeError(f"cannot write a {type(key).__name__} key {key!r} as YAML: keys are str")
+    return _text(key)
+
+
+def _key_text(key: Any) -> str:
+    if type(key) is str and (text := _TEXTS.get(key)) is not None:
+        return text
+    return _key(key)
+
+
+_TEXTS: dict[str, str] = {}
+_TEXTS_KEPT = 16384
+
+
+def _text(value: str) -> str:
+    """A string as a one-line scalar: plain if every reader reads it back as that string, else double-quoted.
+
+    Remembered: keys and most values repeat in every compiled rollout.
+    """
+    text = _TEXTS.get(value)
+    if text is None:
+        text = value if _plain(value) else _quoted(value)
+        if len(_TEXTS) < _TEXTS_KEPT:
+            _TEXTS[value] = text
+    return text
 
 
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
@@ -86,6 +119,8 @@ _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 def _quoted(value: str) -> str:
     """A YAML double-quoted scalar, ASCII only; YAML escapes whole code points, where JSON writes UTF-16 pairs."""
+    if value.isascii() and value.isprintable():  # the common case: only quotes and backslashes to escape
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     out = ['"']
     for char in value:
         code = ord(char)
@@ -104,39 +139,41 @@ def _quoted(value: str) -> str:
 
 
 def _block(value: Any, indent: str, lines: list[str], lead: str) -> None:
-    """Write ``value`` whose first line starts with ``lead`` (``"key:"`` or ``"-"``) at ``indent``."""
-    if isinstance(value, Mapping) and value:
-        if lead == "-":
-            first = True
-            for key, item in value.items():
-                _block(
-                    item,
-                    indent + _INDENT,
-                    lines,
-                    f"{indent}- {_scalar(key)}:" if first else f"{indent}  {_scalar(key)}:",
-                )
-                first = False
-            return
-        lines.append(lead)
+    """Write ``value`` whose first line starts with ``lead`` (``"key:"`` or ``"-"``) at ``indent``.
+
+    A one-line string item is written in place (most items are): the same line the general case writes.
+    """
+    kind = type(value)
+    if kind is dict and value:
+        inner = indent + _INDENT
+        first = f"{indent}- " if lead == "-" else None  # the first key of a mapping in a sequence
+        if first is None:
+            lines.append(lead)
         for key, item in value.items():
-            _block(item, indent + _INDENT, lines, f"{indent + _INDENT}{_scalar(key)}:")
+            if first is None:
+                item_lead = f"{inner}{_key_text(key)}:"
+            else:
+                item_lead, first = f"{first}{_key_text(key)}:", None
+            if type(item) is str and "\n" not in item:
+                lines.append(f"{item_lead} {_TEXTS.get(item) or _text(item)}")
+            else:
+                _block(item, inner, lines, item_lead)
         return
-    if isinstance(value, list | tuple) and value:
-        if lead == "-":
-            lines.append(f"{indent}-")
-            for item in value:
-                _block(item, indent + _INDENT, lines, "-")
-            return
-        lines.append(lead)
+    if kind is list and value:
+        lines.append(f"{indent}-" if lead == "-" else lead)
+        inner = indent + _INDENT
         for item in value:
-            _block(item, indent + _INDENT, lines, "-")
+            if type(item) is str and "\n" not in item:
+                lines.append(f"{inner}- {_TEXTS.get(item) or _text(item)}")
+            else:
+                _block(item, inner, lines, "-")
         return
     prefix = f"{indent}-" if lead == "-" else lead
-    if isinstance(value, Mapping):
+    if kind is dict:
         lines.append(f"{prefix} {{}}")
-    elif isinstance(value, list | tuple):
+    elif kind is list:
         lines.append(f"{prefix} []")
-    elif isinstance(value, str) and "\n" in value and (header := _literal(value)) is not None:
+    elif kind is str and "\n" in value and (header := _literal(value)) is not None:
         lines.append(f"{prefix} {header}")
         body = value[:-1] if value.endswith("\n") else value
         lines.extend(f"{indent + _INDENT}{line}" if line else "" for line in body.split("\n"))
@@ -145,14 +182,16 @@ def _block(value: Any, indent: str, lines: list[str], lead: str) -> None:
 
 
 def _document(document: Mapping[str, Any]) -> list[str]:
+    if type(document) is not dict:
+        raise TypeError(f"cannot write a {type(document).__name__} as a YAML document: documents are dicts")
     lines = ["---"]
     for key, value in document.items():
-        _block(value, "", lines, f"{_scalar(key)}:")
+        _block(value, "", lines, f"{_key(key)}:")
     return lines
 
 
 def dump_documents(documents: Iterable[Mapping[str, Any]], header: str = "") -> str:
-    """Render documents as one multi-document YAML text, each starting with ``---``.
+    """Render documents as one multi-document YAML text, each starting with ``---``; exact JSON types only.
 
     ``header`` lines are written first as ``#`` comments (e.g. which command generated the file).
     """

@@ -73,7 +73,7 @@ def validate_documents(documents: Iterable[Document], references: Iterable[Docum
                 f"{data.get('apiVersion')} {kind} is not checked: only tekton.dev/v1 {', '.join(KIND_SCHEMAS)}",
             )
             continue
-        for path, message in schema_errors(data):
+        for path, message in schema_errors(data, exact_json=document.exact_json):
             findings.append(Finding(document.file, document.index, path, message, "schema", document.line_of(path)))
         tekton.append(document)
 

@@ -23,13 +23,16 @@ class Document:
     """One YAML document: where it came from (file, index in the file) and its parsed content.
 
     ``lines`` maps paths (``spec.tasks[0].name``) to their line in the file, 1-based, when the document
-    was read from text with lines (``load_paths``); ``""`` is the document's first line.
+    was read from text with lines (``load_paths``); ``""`` is the document's first line. ``exact_json`` says
+    ``data`` is known to hold only exact JSON types (dict, list, str, int, float, bool, None), as the compiler's
+    documents do (its YAML emitter refuses anything else); the schema check then need not look through it first.
     """
 
     file: str
     index: int
     data: Any
     lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
+    exact_json: bool = field(default=False, compare=False, repr=False)
 
     def line_of(self, path: str) -> int:
         """Line of ``path``, else of its nearest parent in the file (a missing field: its parent's); 0 if none."""
@@ -158,6 +161,8 @@ def load_paths(paths: Iterable[str | Path]) -> list[Document]:
 
 def mapping(value: Any) -> Mapping[str, Any]:
     """``value`` if it is a mapping, else an empty one (the schema check reports wrong types)."""
+    if type(value) is dict:  # nearly always, and much cheaper than the ABC check
+        return value
     return value if isinstance(value, Mapping) else {}
 
 

@@ -41,11 +41,19 @@ class PipelineSummary:
     finally_timeouts: tuple[tuple[str, float], ...]
 
 
-def _param_values(task: Mapping[str, Any]) -> Iterator[tuple[Path, str]]:
+def _param_references(task: Mapping[str, Any]) -> Iterator[tuple[Path, tuple[Reference, ...]]]:
+    """The ``$(...)`` in each param value of a pipeline task that has any, with the value's path."""
     for index, param in enumerate(items(task.get("params"))):
         value = mapping(param).get("value")
+        if type(value) is str:  # the common case, without building paths for values that reference nothing
+            found = references(value)
+            if found:
+                yield ("params", index, "value"), found
+            continue
         for path, text in _texts(value):
-            yield ("params", index, "value", *path), text
+            found = references(text)
+            if found:
+                yield ("params", index, "value", *path), found
 
 
 def _texts(value: Any) -> Iterator[tuple[Path, str]]:
@@ -103,6 +111,7 @@ class _PipelineChecker:
         self.dag_names = {t["name"] for t in self.dag if isinstance(t.get("name"), str)}
         self.final_names = {t["name"] for t in self.final if isinstance(t.get("name"), str)}
         self.workspaces = self.check_workspace_declarations()
+        self.declared: dict[int, tuple[Mapping[str, Any], set[str], list[str]]] = {}
 
     def at(self, path: Path, rule: str, message: str) -> None:
         self.report((*self.prefix, *path), rule, message)
@@ -178,8 +187,10 @@ class _PipelineChecker:
                 self.at((*where, "runAfter", index), "run-after", f"runAfter {other!r} is not a task in tasks")
             else:
                 deps.add(str(other))
-        texts = [*_param_values(task), *_when_texts(task)]
-        for path, text in texts:
+        for path, found in _param_references(task):
+            for reference in found:
+                deps |= self.check_variable((*where, *path), reference, task_name=name, final=final)
+        for path, text in _when_texts(task):
             for reference in references(text):
                 deps |= self.check_variable((*where, *path), reference, task_name=name, final=final)
         for path, text in _inline_texts(task):
@@ -225,14 +236,28 @@ class _PipelineChecker:
         spec = self.referenced_task(task)
         if spec is None:
             return
-        declared = {p["name"]: p for p in map(mapping, items(spec.get("params"))) if isinstance(p.get("name"), str)}
+        declared, required = self.declared_params(spec)
         label = f"Task {mapping(task.get('taskRef')).get('name')!r}" if "taskRef" in task else "the inline taskSpec"
         for name, index in passed.items():
             if name not in declared:
                 self.at((*where, "params", index, "name"), "task-ref", f"{label} declares no param {name!r}")
-        for name, param in declared.items():
-            if name not in passed and "default" not in param and not ("taskSpec" in task and name in self.params):
+        for name in required:
+            if name not in passed and not ("taskSpec" in task and name in self.params):
                 self.at((*where, "params"), "task-ref", f"{label} needs param {name!r}, which has no default")
+
+    def declared_params(self, spec: Mapping[str, Any]) -> tuple[set[str], list[str]]:
+        """The names of the params a Task spec declares, and of those without a default.
+
+        Worked out once per spec and Pipeline: its pipeline tasks share Tasks.
+        """
+        known = self.declared.get(id(spec))
+        if known is not None and known[0] is spec:
+            return known[1], known[2]
+        params = {p["name"]: p for p in map(mapping, items(spec.get("params"))) if isinstance(p.get("name"), str)}
+        declared = set(params)
+        required = [name for name, param in params.items() if "default" not in param]
+        self.declared[id(spec)] = (spec, declared, required)
+        return declared, required
 
     def check_when(self, where: Path, task: Mapping[str, Any]) -> None:
         for index, raw_expression in enumerate(items(task.get("when"))):

@@ -9,8 +9,8 @@ references a string holds: ``params.x`` -> ``("params", "x")``, ``params["a.b"]`
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = ["Reference", "references"]
 
@@ -58,8 +58,18 @@ def _parse(expression: str) -> tuple[tuple[str, ...], str | None]:
     return tuple(parts), index
 
 
-def references(value: str) -> Iterator[Reference]:
+def references(value: str) -> tuple[Reference, ...]:
     """Every ``$(...)`` in ``value``, in order."""
+    if "$(" not in value:
+        return ()
+    return _references(value)
+
+
+@lru_cache(maxsize=4096)
+def _references(value: str) -> tuple[Reference, ...]:
+    """Remembered: the same params and arguments come back in every pipeline task and every compiled rollout."""
+    found = []
     for match in _REFERENCE.finditer(value):
         parts, index = _parse(match.group(1))
-        yield Reference(match.group(1), parts, index, match.span() == (0, len(value)))
+        found.append(Reference(match.group(1), parts, index, match.span() == (0, len(value))))
+    return tuple(found)

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from progressive import ModelError, Rollout
 from progressive.compile import catalog_tasks, compile_rollout
 from progressive.validate import Document, load_text, validate_documents
+from tests.compile.readback import assert_reads_back_exactly
 from tests.compile.rollouts import ROUTERS, THRESHOLD
 
 LINE = re.compile(r"^[A-Za-z_][\w.\[\]-]*: \S")
@@ -162,5 +163,6 @@ def test_a_clear_error_or_valid_tekton(data: dict[str, Any]) -> None:
             assert "Traceback" not in line
         return
     compiled = compile_rollout(rollout, "generated.py")  # raises CompilerBug on any finding
+    assert_reads_back_exactly(compiled)  # so the in-memory check saw what is written
     documents = [doc for file in compiled.files for doc in load_text(file.content, str(file.path))]
     assert validate_documents(documents, _CATALOG) == []

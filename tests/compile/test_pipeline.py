@@ -5,17 +5,18 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from pathlib import PurePosixPath
 
 import pytest
 import yaml
 
 from progressive import Rollout, Run
-from progressive.compile import TIMEOUT_ANNOTATIONS, CompilerBug, GeneratedFile, compile_rollout
+from progressive.compile import TIMEOUT_ANNOTATIONS, CompilerBug, compile_rollout
 from progressive.compile._rollout import check_compiled
 from progressive.duration import parse_duration
 from progressive.naming import TASK_RUN_SPECS_ANNOTATION
 from progressive.permissions import backend_services, rollout_rules
+from progressive.validate import Document
+from tests.compile.readback import assert_reads_back_exactly
 from tests.compile.rollouts import ROUTERS, all_rollouts, everything, per_router
 
 
@@ -185,14 +186,20 @@ def test_compiling_twice_gives_the_same_bytes(rollout: Rollout) -> None:
     assert first == second
 
 
+@pytest.mark.parametrize("rollout", all_rollouts(), ids=lambda r: r.name)
+def test_what_is_written_reads_back_as_what_was_checked(rollout: Rollout) -> None:
+    assert_reads_back_exactly(compile_rollout(rollout, "x.py"))
+
+
 def test_a_compiler_bug_is_reported_not_written() -> None:
-    broken = GeneratedFile(
-        PurePosixPath("x/pipeline.yaml"),
-        "apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata:\n  name: x\nspec:\n  tasks:\n"
-        "    - name: a\n      taskRef:\n        name: progressive-pause\n      runAfter: [b]\n",
-    )
+    broken = {
+        "apiVersion": "tekton.dev/v1",
+        "kind": "Pipeline",
+        "metadata": {"name": "x"},
+        "spec": {"tasks": [{"name": "a", "taskRef": {"name": "progressive-pause"}, "runAfter": ["b"]}]},
+    }
     with pytest.raises(CompilerBug, match=r"bug in progressive.*runAfter 'b' is not a task in tasks"):
-        check_compiled([broken])
+        check_compiled([Document("x/pipeline.yaml", 0, broken)])
 
 
 def test_hooks_run_as_their_own_account_without_a_token() -> None:

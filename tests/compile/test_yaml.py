@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections import OrderedDict
 from typing import Any
 
 import pytest
@@ -139,3 +141,25 @@ def test_special_floats() -> None:
         yaml.safe_load(dump_documents([{"n": float("nan")}]))["n"]
         != yaml.safe_load(dump_documents([{"n": float("nan")}]))["n"]
     )
+
+
+class _Text(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("document", "refused"),
+    [
+        ({"a": (1, 2)}, "tuple (1, 2)"),
+        ({"a": _Text("x")}, "_Text 'x'"),
+        ({"a": OrderedDict(b=1)}, "OrderedDict"),
+        ({"a": {1: "x"}}, "int key 1"),
+        ({"kind": "X", "spec": {_Text("kind"): "X"}}, "_Text key"),
+        ({"a": [b"x"]}, "bytes b'x'"),
+        (OrderedDict(a=1), "OrderedDict as a YAML document"),
+    ],
+)
+def test_only_exact_json_types_are_written(document: Any, refused: str) -> None:
+    """Anything else might read back as another type or value, and the compiler checks what it wrote in memory."""
+    with pytest.raises(TypeError, match=re.escape(refused)):
+        dump_documents([document])

@@ -21,6 +21,7 @@ from progressive.commands._rollouts import load_rollouts
 from progressive.compile import catalog_tasks, compile_rollout, dump_documents
 from progressive.compile._reference import model_reference
 from progressive.validate import Document, load_text, validate_documents
+from tests.compile.readback import assert_reads_back_exactly
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
@@ -64,6 +65,12 @@ def test_example_documents_pass_the_checker(example: Path) -> None:
     documents = load_text(golden_text(example), example.name)
     references = [Document("catalog", index, task) for index, task in enumerate(catalog_tasks())]
     assert [str(f) for f in validate_documents(documents, references)] == []
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[path.stem for path in EXAMPLES])
+def test_example_files_read_back_as_what_was_checked(example: Path) -> None:
+    for loaded in load_rollouts([example]):
+        assert_reads_back_exactly(compile_rollout(loaded.rollout, example.name))
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[path.stem for path in EXAMPLES])
