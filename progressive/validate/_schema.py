@@ -11,17 +11,20 @@ places (its ``pattern`` ``$`` does not match before a final newline; it refuses 
 cannot take), and those documents simply get the full check. The one thing it accepts that jsonschema does not
 is a tuple as an array, so data that may hold types other than JSON's (``exact_json`` false) is looked through
 first. ``tests/validate/test_schema.py`` holds both to the same verdict on many broken documents.
+
+``jsonschema_rs`` only makes the check faster: where it is not installed (the step image leaves it out, see
+``tools/image/requirements.lock``; the step never checks Tekton documents), jsonschema checks every document,
+with the same verdicts and messages.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Iterator, Sequence
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
-
-import jsonschema_rs
 
 from progressive.validate._documents import items, mapping, path_text
 
@@ -51,10 +54,21 @@ def _schema(name: str) -> dict[str, Any]:
     return loaded
 
 
+def _accelerator() -> Any:
+    """The ``jsonschema_rs`` module, or None where it is not installed."""
+    try:
+        return importlib.import_module("jsonschema_rs")
+    except ImportError:
+        return None
+
+
+_RS = _accelerator()
+
+
 @cache
-def _quick(name: str) -> jsonschema_rs.Draft7Validator:
+def _quick(name: str) -> Any:
     # Formats are not checked, as jsonschema does not check them without a format checker.
-    return jsonschema_rs.Draft7Validator(_schema(name), validate_formats=False)
+    return _RS.Draft7Validator(_schema(name), validate_formats=False)
 
 
 @cache
@@ -81,7 +95,7 @@ def json_types_only(data: Any) -> bool:
 
 def _passes(schema: str, data: Any, *, exact_json: bool) -> bool:
     """True only when ``data`` certainly has no errors against ``schema``; False means: ask jsonschema."""
-    if not (exact_json or json_types_only(data)):
+    if _RS is None or not (exact_json or json_types_only(data)):
         return False
     try:
         return bool(_quick(schema).is_valid(data))

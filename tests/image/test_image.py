@@ -77,6 +77,21 @@ def test_the_step_starts_in_the_image_on_a_read_only_root_as_65532(image: StepIm
     assert who.stdout.splitlines() == ["65532 65532 /tmp", "Read-only file system"]
 
 
+def test_validate_runs_in_the_image_without_the_schema_accelerator(image: StepImage, tmp_path: Path) -> None:
+    """The image leaves jsonschema_rs out (requirements.lock); validate falls back to jsonschema, same messages."""
+    assert not list((image.rootfs / SITE).glob("jsonschema_rs*"))
+    task = REPO / "tasks" / "progressive-pause" / "0.1" / "progressive-pause.yaml"
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(task.read_text().replace("  steps:", "  stepz:", 1))
+    broken.chmod(0o644)
+    files = {"/etc/progressive-test/task.yaml": task, "/etc/progressive-test/broken.yaml": broken}
+    good = run_in_image(image, ["progressive", "validate", "/etc/progressive-test/task.yaml"], files=files)
+    assert good.returncode == 0, good.stdout + good.stderr
+    bad = run_in_image(image, ["progressive", "validate", "/etc/progressive-test/broken.yaml"], files=files)
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert "unknown field ('stepz' was unexpected)" in bad.stdout + bad.stderr
+
+
 def test_set_weight_runs_from_inside_the_image_against_the_cluster(
     image: StepImage, cluster: Cluster, tmp_path: Path
 ) -> None:
