@@ -138,7 +138,9 @@ def measure_one(local: LocalCluster, names: ResourceNames, stack: PrometheusStac
             time.sleep(0.2)
         total = time.monotonic() - started
         if tekton.condition(obj)[:2] != ("True", "Completed"):
-            raise AssertionError(f"{label}: run {run} ended {tekton.condition(obj)}: {shop.outcomes(run)}")
+            failed = [name for name, ended in tekton.step_outcomes(cluster, run).items() if ended == "Error"]
+            tail = "\n".join(tekton.logs(cluster, run, container=f"step-{name}")[-3000:] for name in failed[:1])
+            raise AssertionError(f"{label}: run {run} ended {tekton.condition(obj)}: {shop.outcomes(run)}\n{tail}")
         pods = len(cluster.list("v1", "Pod", labelSelector=f"tekton.dev/pipelineRun={run}"))
         return Measured(pods, first, total, _analysis_seconds(tekton.logs(cluster, run)))
     finally:

@@ -110,7 +110,8 @@ def run(invocation: Invocation) -> int:
         if recorded.canary_weight or recorded.pending_weight:
             # A retried stage runs its deploy step again after this run moved traffic: writing the
             # Deployment again (e.g. replicas) could change what the canary serves, so leave it.
-            emit({"action": "deploy", "changed": False, "resumed": True, "canary_weight": recorded.canary_weight})
+            weight = recorded.pending_weight if recorded.pending_weight is not None else recorded.canary_weight
+            emit({"action": "deploy", "changed": False, "resumed": True, "weight": weight})
             return 0
         check_before_deploy(invocation, session.objects, lambda found: emit({"action": "preflight", **found.to_json()}))
         stable = session.objects.get(stable_ref)

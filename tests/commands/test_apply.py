@@ -309,6 +309,8 @@ def test_manifests_put_rbac_first_and_the_pipeline_last() -> None:
     assert kinds[:3] == ["ServiceAccount", "Role", "RoleBinding"] and kinds[-1] == "Pipeline"
     assert all(document["metadata"]["namespace"] == "store" for document in manifests(compiled))
     referenced = {
-        task["taskRef"]["name"] for task in [*compiled.pipeline["spec"]["tasks"], *compiled.pipeline["spec"]["finally"]]
+        task["taskRef"]["name"]
+        for task in [*compiled.pipeline["spec"]["tasks"], *compiled.pipeline["spec"]["finally"]]
+        if "taskRef" in task  # the other stages are steps of inline Tasks
     }
     assert {d["metadata"]["name"] for d in manifests(compiled) if d["kind"] == "Task"} == referenced

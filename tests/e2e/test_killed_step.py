@@ -104,7 +104,7 @@ def test_a_weight_change_killed_before_it_was_confirmed_is_retried_and_resumes(m
     assert (final.get("changed"), final.get("resumed"), final.get("weight")) == (False, True, 10), final
     # the retried pod's deploy step saw that this run had moved traffic and wrote nothing
     (_, deployed) = stage_logs(shop, run, "stage-10", "deploy")
-    assert json_lines(deployed)[-1] == {"action": "deploy", "changed": False, "resumed": True, "canary_weight": 10}
+    assert json_lines(deployed)[-1] == {"action": "deploy", "changed": False, "resumed": True, "weight": 10}
     assert shop.image("web") == NEW_IMAGE and shop.weights() == {"web": 100, "web-canary": 0}
 
 

@@ -107,6 +107,33 @@ def test_a_stage_timeout_rolls_back(make_shop: Callable[..., Shop]) -> None:
     assert shop.replicas("web-canary") == 0
 
 
+def test_a_stage_past_its_steps_timeout_fails_its_pod_and_rolls_back(make_shop: Callable[..., Shop]) -> None:
+    """A stage that is a step of a shared pod has its budget as the step's ``timeout``: Tekton stops the step
+    there, fails the TaskRun and skips the steps after it. The installed Pipeline's ``analyze-10`` gets 2 s (the
+    analysis needs at least 3), as a hand-tuned Pipeline could."""
+    shop = make_shop()
+    shop.traffic()
+    tasks = shop.compiled.pipeline["spec"]["tasks"]
+    index = next(i for i, task in enumerate(tasks) if task["name"] == "stage-10")
+    steps = [step["name"] for step in tasks[index]["taskSpec"]["steps"]]
+    assert steps == ["deploy", "weight-10", "analyze-10"]
+    patch = [{"op": "replace", "path": f"/spec/tasks/{index}/taskSpec/steps/2/timeout", "value": "2s"}]
+    shop.cluster.patch(TEKTON, "Pipeline", "web", patch, merge="json")
+    run = shop.start()
+    done = shop.wait(run)
+    outcomes = shop.outcomes(run)
+    assert condition(done)[:2] == ("False", "Failed"), (outcomes, shop.logs(run))
+    steps_ended = shop.step_outcomes(run)
+    assert (steps_ended["deploy"], steps_ended["weight-10"]) == ("Completed", "Completed"), steps_ended
+    assert steps_ended["analyze-10"] == "TimeoutExceeded", steps_ended
+    stage = shop.task_runs(run)["stage-10"]
+    assert "exceeded the specified timeout limit" in condition(stage)[2], condition(stage)
+    assert outcomes["stage-50"].startswith("skipped"), outcomes
+    assert outcomes["rollback"] == "Succeeded", outcomes
+    assert shop.weights() == {"web": 100, "web-canary": 0}
+    assert shop.replicas("web-canary") == 0 and shop.image("web") == OLD_IMAGE
+
+
 ADMISSION = "admissionregistration.k8s.io/v1"
 TASKS_TIMEOUT = 50
 """Seconds: time for the 10% stage's pod (deploy, weight-10, a short analysis; about 20 s here) with a margin

@@ -227,6 +227,6 @@ def test_a_rerun_after_this_run_moved_traffic_writes_nothing(
     api_proxy.log.clear()
     again = run_step(capsys, *deploy(workload.namespace, "--replicas=0"))
     assert again.code == 0, again.lines
-    assert again.last == {"action": "deploy", "changed": False, "resumed": True, "canary_weight": 10}
+    assert again.last == {"action": "deploy", "changed": False, "resumed": True, "weight": 10}
     assert [e for e in api_proxy.log.writes() if e.resource == "deployments"] == []
     assert canary(workload)["metadata"]["generation"] == generation and canary(workload)["spec"]["replicas"] == 10

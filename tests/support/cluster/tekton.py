@@ -167,7 +167,7 @@ def started_step(
             if attempt and _attempt(pod) != attempt:
                 continue
             if any(c["name"] == container for c in pod["spec"]["containers"]):
-                log = pod_log(cluster, pod["metadata"]["name"], container)
+                log = pod_log(cluster, pod["metadata"]["name"], container) or ""  # the client gives None for ""
                 if not log.startswith("(no log:") and ready(log):
                     return pod
         return None
