@@ -26,6 +26,14 @@ def _sessions(pod: Path) -> dict[int, str]:
     return out
 
 
+def _program(argv: list[str]) -> str:
+    """``entrypoint``, or ``progressive step approve`` for a Python process running the step."""
+    words = [Path(argv[0]).name, *argv[1:]]
+    if words[0].startswith("python") and len(words) > 1:
+        words = [Path(words[1]).name, *words[2:]]
+    return " ".join(words[:3]) if words[0] == "progressive" else words[0]
+
+
 def container_memory(pod: Path) -> dict[str, list[tuple[int, str]]]:
     """Container -> (RSS kB, command line) of each of its live processes."""
     sessions = _sessions(pod)
@@ -36,12 +44,12 @@ def container_memory(pod: Path) -> dict[str, list[tuple[int, str]]]:
         try:
             session = int(proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[3])
             status = proc.joinpath("status").read_text()
-            command = proc.joinpath("cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            argv = proc.joinpath("cmdline").read_bytes().decode(errors="replace").split("\0")
         except (OSError, IndexError, ValueError):
             continue
         if session in sessions:
             rss = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
-            found.setdefault(sessions[session], []).append((rss, command[:60]))
+            found.setdefault(sessions[session], []).append((rss, _program(argv)))
     return found
 
 
@@ -49,12 +57,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, required=True, help="run directory of a running local cluster")
     args = parser.parse_args()
-    print("| pod | container | RSS (MB) | processes |")
+    print("| pod | container | RSS (MB) | processes (RSS MB) |")
     print("| --- | --- | --- | --- |")
     for pod in sorted((args.run / "executor" / "pods").glob("*")):
         for container, processes in sorted(container_memory(pod).items()):
             rss = sum(kilobytes for kilobytes, _ in processes) / 1024
-            commands = "; ".join(command.split(" -")[0] for _, command in processes)
+            commands = "; ".join(f"{command} {kilobytes / 1024:.1f}" for kilobytes, command in processes)
             print(f"| {pod.name[:8]} | {container} | {rss:.1f} | {commands} |")
     return 0
 
