@@ -42,7 +42,14 @@ from progressive.commands._connection import add_cluster_arguments, connect_to_c
 from progressive.commands._pick import pick_rollout
 from progressive.commands._tekton import PIPELINES, TASKS
 from progressive.commands.compile import EXIT_COMPILER_BUG
-from progressive.compile import PIPELINE_COMMANDS, CompiledRollout, CompilerBug, catalog_task, compile_rollout
+from progressive.compile import (
+    PIPELINE_COMMANDS,
+    CompiledRollout,
+    CompilerBug,
+    catalog_task,
+    catalog_task_name,
+    compile_rollout,
+)
 from progressive.contract import COMMANDS
 from progressive.duration import parse_duration
 from progressive.errors import ConfigError, NotFoundError, StepError
@@ -97,15 +104,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def manifests(compiled: CompiledRollout) -> list[dict[str, Any]]:
-    """What apply writes, in order: RBAC, the catalog Tasks the Pipeline uses, hook Tasks, the Pipeline.
+    """What apply writes, in order: RBAC, the catalog Tasks the Pipeline references, hook Tasks, the Pipeline.
 
     The rollout's own documents are the compiled dicts themselves (not copies): read them, do not change them.
+    Stages that run as steps of a shared pod's inline Task need no catalog Task.
     """
     namespace = compiled.rollout.namespace
-    used = {invocation.command for invocation in compiled.invocations if invocation.command is not None}
+    spec = compiled.pipeline["spec"]
+    referenced = {task["taskRef"]["name"] for task in [*spec["tasks"], *spec["finally"]] if "taskRef" in task}
     tasks = []
     for name in PIPELINE_COMMANDS:
-        if name in used:
+        if catalog_task_name(name) in referenced:
             task = catalog_task(COMMANDS[name])
             task["metadata"] = {"name": task["metadata"]["name"], "namespace": namespace, **task["metadata"]}
             tasks.append(task)

@@ -20,8 +20,8 @@ from progressive.compile._catalog import (
     extra_params,
 )
 from progressive.compile._files import GeneratedFile
-from progressive.compile._invocations import stage_invocations
-from progressive.compile._pipeline import pipeline
+from progressive.compile._invocations import StageInvocation, stage_invocations
+from progressive.compile._pipeline import catalog_pipeline_task
 from progressive.compile._reference import markdown_cell as _cell
 from progressive.compile._yaml import dump_documents
 from progressive.contract import COMMANDS, Command, ExitCode
@@ -49,8 +49,8 @@ TASKS_HEADER = (
 
 
 @cache
-def _sample_pipeline() -> dict[str, Any]:
-    """The Pipeline of a sample rollout that uses every catalog Task, for the READMEs' examples."""
+def _sample_invocations() -> tuple[StageInvocation, ...]:
+    """The stages of a sample rollout that uses every catalog Task, for the READMEs' examples."""
     rollout = Rollout(
         name="shop",
         namespace="prod",
@@ -61,18 +61,17 @@ def _sample_pipeline() -> dict[str, Any]:
         webhooks=(Webhook(name="load-test", type="pre-rollout", url="http://loadtester.test/"),),
         notifications=Notifications(),
     )
-    return pipeline(rollout, stage_invocations(rollout))
+    return tuple(stage_invocations(rollout))
 
 
 def _example(command: str) -> str:
-    """The sample Pipeline's first pipeline task that runs ``command``, as YAML."""
-    spec = _sample_pipeline()["spec"]
-    section = "tasks"
-    task = next((t for t in spec["tasks"] if t["taskRef"]["name"] == catalog_task_name(command)), None)
-    if task is None:
-        section = "finally"
-        task = next(t for t in spec["finally"] if t["taskRef"]["name"] == catalog_task_name(command))
-    return dump_documents([{section: [task]}]).removeprefix("---\n")
+    """A pipeline task that runs the sample rollout's first stage of ``command`` through this Task, as YAML.
+
+    Compiled Pipelines run most stages as steps of a shared inline Task; this is the same stage on its own.
+    """
+    invocation = next(i for i in _sample_invocations() if i.task == catalog_task_name(command))
+    section = "finally" if invocation.final else "tasks"
+    return dump_documents([{section: [catalog_pipeline_task(invocation)]}]).removeprefix("---\n")
 
 
 def _params_table(command: Command, extras: Sequence[TaskParam]) -> list[str]:

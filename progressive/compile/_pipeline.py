@@ -27,7 +27,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from progressive.compile._groups import PipelineTaskGroup, pipeline_task_groups
 from progressive.compile._invocations import StageInvocation
+from progressive.compile._stage_task import stage_task_params, stage_task_spec
 from progressive.duration import format_duration, parse_duration
 from progressive.model import Rollout
 from progressive.naming import TASK_RUN_SPECS_ANNOTATION, hooks_service_account, rbac_name
@@ -35,6 +37,7 @@ from progressive.naming import TASK_RUN_SPECS_ANNOTATION, hooks_service_account,
 __all__ = [
     "TASK_RUN_SPECS_ANNOTATION",
     "TIMEOUT_ANNOTATIONS",
+    "catalog_pipeline_task",
     "hook_task_run_specs",
     "pipeline",
     "pipeline_run",
@@ -86,39 +89,59 @@ def _stage_line(invocation: StageInvocation) -> str:
     return f"{stage.name}: {stage.kind} (canary {stage.weight}%, {invocation.timeout})"
 
 
-def _pipeline_task(invocation: StageInvocation, previous: str | None) -> dict[str, Any]:
-    task: dict[str, Any] = {"name": invocation.name, "taskRef": {"name": invocation.task}}
+def _group_lines(group: PipelineTaskGroup) -> list[str]:
+    if group.single:
+        return [f"- {_stage_line(group.invocations[0])}"]
+    return [
+        f"- {group.name} ({group.timeout}), one pod, a step per stage:",
+        *(f"  - {_stage_line(invocation)}" for invocation in group.invocations),
+    ]
+
+
+def _pipeline_task(group: PipelineTaskGroup, previous: str | None) -> dict[str, Any]:
+    invocation = group.invocations[0]
+    task: dict[str, Any] = {"name": group.name}
+    if group.single:
+        task["taskRef"] = {"name": invocation.task}
     if previous is not None:
         task["runAfter"] = [previous]
     if invocation.unless_succeeded is not None:
         status = f"$(tasks.{invocation.unless_succeeded}.status)"
         task["when"] = [{"input": status, "operator": "notin", "values": ["Succeeded"]}]
-    task["timeout"] = invocation.timeout
-    params = invocation.params
+    task["timeout"] = group.timeout
+    params = invocation.params if group.single else {p["name"]: p["value"] for p in stage_task_params(group)}
     if params:
         task["params"] = [{"name": name, "value": value} for name, value in params.items()]
+    if not group.single:
+        task["taskSpec"] = stage_task_spec(group)
     return task
+
+
+def catalog_pipeline_task(invocation: StageInvocation) -> dict[str, Any]:
+    """One stage as a pipeline task of its own, referencing its catalog Task (the catalog READMEs' example)."""
+    return _pipeline_task(PipelineTaskGroup(invocation.name, (invocation,)), None)
 
 
 def pipeline(rollout: Rollout, invocations: Sequence[StageInvocation]) -> dict[str, Any]:
     """The rollout's Pipeline, named after the rollout, in the rollout's namespace."""
-    stages = [invocation for invocation in invocations if not invocation.final]
-    final = [invocation for invocation in invocations if invocation.final]
+    groups = pipeline_task_groups(invocations)
+    stages = [group for group in groups if not group.final]
+    final = [group for group in groups if group.final]
     tasks: list[dict[str, Any]] = []
     previous: str | None = None
-    for invocation in stages:
-        tasks.append(_pipeline_task(invocation, previous))
-        previous = invocation.name
+    for group in stages:
+        tasks.append(_pipeline_task(group, previous))
+        previous = group.name
     description = "\n".join(
         [
             f"Progressive rollout {rollout.name}: canary Deployment {rollout.workload.canary} against stable "
             f"{rollout.workload.stable} in namespace {rollout.namespace}, traffic through {rollout.router.type}.",
             "",
             "Stages, in order (each stops the rollout if it fails):",
-            *(f"- {_stage_line(invocation)}" for invocation in stages),
+            *(line for group in stages for line in _group_lines(group)),
             "",
             "Finally (rollback on every outcome but a completed promotion):",
-            *(f"- {_stage_line(invocation)}" for invocation in final),
+            *(line for group in final for line in _group_lines(group)),
         ]
     )
     return {
@@ -137,7 +160,7 @@ def pipeline(rollout: Rollout, invocations: Sequence[StageInvocation]) -> dict[s
                 for name, container in rollout.workload.image_params().items()
             ],
             "tasks": tasks,
-            "finally": [_pipeline_task(invocation, None) for invocation in final],
+            "finally": [_pipeline_task(group, None) for group in final],
         },
     }
 

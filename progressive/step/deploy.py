@@ -14,7 +14,8 @@ nothing changed.
 
 The stable's replica count is saved in the state record (``stable_replicas``) the first time a run
 deploys, so later stages know the capacity the rollout started with. Running the step again with the
-same flags writes nothing and only waits.
+same flags writes nothing and only waits; once this run has moved traffic (a retried TaskRun runs its
+deploy step again before the stage's weight change) it writes nothing and does not wait.
 """
 
 from __future__ import annotations
@@ -104,7 +105,14 @@ def run(invocation: Invocation) -> int:
     stable_ref = DEPLOYMENTS.ref(namespace, invocation.text("stable-deployment"))
     canary_ref = DEPLOYMENTS.ref(namespace, invocation.text("canary-deployment"))
     try:
-        stop_if_aborted(invocation, session.kube, session.store.current().for_run(session.run_id), "deploy")
+        recorded = session.store.current().for_run(session.run_id)
+        stop_if_aborted(invocation, session.kube, recorded, "deploy")
+        if recorded.canary_weight or recorded.pending_weight:
+            # A retried stage runs its deploy step again after this run moved traffic: writing the
+            # Deployment again (e.g. replicas) could change what the canary serves, so leave it.
+            weight = recorded.pending_weight if recorded.pending_weight is not None else recorded.canary_weight
+            emit({"action": "deploy", "changed": False, "resumed": True, "weight": weight})
+            return 0
         check_before_deploy(invocation, session.objects, lambda found: emit({"action": "preflight", **found.to_json()}))
         stable = session.objects.get(stable_ref)
         canary = session.objects.get(canary_ref)

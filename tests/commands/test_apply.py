@@ -33,13 +33,9 @@ EXPECTED = [
     "serviceaccount/progressive-checkout-hooks",
     "secret/progressive-checkout-approvals",
     "role.rbac.authorization.k8s.io/progressive-checkout-approver",
-    "task.tekton.dev/progressive-set-weight",
-    "task.tekton.dev/progressive-deploy",
-    "task.tekton.dev/progressive-analyze",
-    "task.tekton.dev/progressive-promote",
+    "task.tekton.dev/progressive-promote",  # the other stages are steps of the Pipeline's inline Tasks
     "task.tekton.dev/progressive-rollback",
-    "task.tekton.dev/progressive-approve",
-    "task.tekton.dev/progressive-webhook",
+    "task.tekton.dev/progressive-webhook",  # the post-rollout gate, in finally
     "task.tekton.dev/progressive-report",
     "task.tekton.dev/checkout-smoke",
     "pipeline.tekton.dev/checkout",
@@ -81,15 +77,20 @@ def go_duration(text: str) -> str:
 
 def as_tekton_stores(spec: dict[str, Any]) -> dict[str, Any]:
     """A compiled Pipeline or Task spec as Tekton's defaulting webhook stores it: each ``taskRef`` gets ``kind:
-    Task``, each ``timeout`` Go's duration format, each step empty ``computeResources``; nothing else changes."""
+    Task``, each ``timeout`` Go's duration format, each step empty ``computeResources``, an inline ``taskSpec``
+    empty ``metadata`` and ``spec: null``; nothing else changes."""
     stored = copy.deepcopy(spec)
     for task in [*stored.get("tasks", []), *stored.get("finally", [])]:
         if "taskRef" in task:
             task["taskRef"].setdefault("kind", "Task")
         if "timeout" in task:
             task["timeout"] = go_duration(task["timeout"])
+        if "taskSpec" in task:
+            task["taskSpec"] = {"metadata": {}, "spec": None, **as_tekton_stores(task["taskSpec"])}
     for step in stored.get("steps", []):
         step.setdefault("computeResources", {})
+        if "timeout" in step:
+            step["timeout"] = go_duration(step["timeout"])
     return stored
 
 
@@ -120,7 +121,7 @@ def test_apply_creates_every_object_then_a_second_apply_changes_nothing(
     assert pipeline["metadata"]["labels"] == compiled.pipeline["metadata"]["labels"]
     hook = cluster.must_get(TEKTON, "Task", "checkout-smoke")
     assert hook["spec"] == as_tekton_stores(compiled.hooks[0]["spec"])
-    catalog = cluster.must_get(TEKTON, "Task", "progressive-analyze")
+    catalog = cluster.must_get(TEKTON, "Task", "progressive-promote")
     assert catalog["metadata"]["labels"] == {"app.kubernetes.io/version": "0.1"}
     # what the steps run as: exactly the compiled RBAC
     role = cluster.must_get(RBAC, "Role", "progressive-checkout")
@@ -151,7 +152,7 @@ def test_apply_creates_every_object_then_a_second_apply_changes_nothing(
     assert second.code == 0, second.err
     assert second.lines == [
         *(f"{name} unchanged" for name in EXPECTED),
-        f"nothing changed: all 16 objects of rollout checkout in namespace {cluster.namespace} are up to date",
+        f"nothing changed: all 12 objects of rollout checkout in namespace {cluster.namespace} are up to date",
     ]
     assert api_proxy.log.writes() == []  # the server saw nothing to change: no write, no new resourceVersion
     assert versions(cluster) == before
@@ -309,6 +310,8 @@ def test_manifests_put_rbac_first_and_the_pipeline_last() -> None:
     assert kinds[:3] == ["ServiceAccount", "Role", "RoleBinding"] and kinds[-1] == "Pipeline"
     assert all(document["metadata"]["namespace"] == "store" for document in manifests(compiled))
     referenced = {
-        task["taskRef"]["name"] for task in [*compiled.pipeline["spec"]["tasks"], *compiled.pipeline["spec"]["finally"]]
+        task["taskRef"]["name"]
+        for task in [*compiled.pipeline["spec"]["tasks"], *compiled.pipeline["spec"]["finally"]]
+        if "taskRef" in task  # the other stages are steps of inline Tasks
     }
     assert {d["metadata"]["name"] for d in manifests(compiled) if d["kind"] == "Task"} == referenced

@@ -290,19 +290,19 @@ def test_follow_names_the_failed_stage_its_evidence_and_the_rollback(
     (run,) = runs(live)
     name = run["metadata"]["name"]
     assert f"following PipelineRun {ns}/{name} " in text
-    assert task_line("deploy", f"started (TaskRun {name}-deploy)") in text
-    assert re.search(r"deploy {15}Succeeded in \d+s\n", text), text
-    assert task_line("weight-10", "weight=10") in text
-    assert task_line("analyze-10", "verdict=fail  summary=fail: canary worse than baseline") in text
+    # the 10% stage's pod runs deploy, weight-10 and analyze-10 as steps: one TaskRun, their results together
+    assert task_line("stage-10", f"started (TaskRun {name}-stage-10)") in text
+    assert task_line("stage-10", "verdict=fail  summary=fail: canary worse than baseline") in text
+    assert re.search(r"stage-10 {13}.*  weight=10\n", text), text
     # Tekton's own words for a step that exited 1 (reason StepFailed, the container's terminated reason appended),
-    # and for the stage the failure stopped
-    assert re.search(r'analyze-10 {11}StepFailed in \d+s: "step-analyze" exited with code 1: Error\n', text), text
+    # naming the stage's step, and for the stage the failure stopped
+    assert re.search(r'stage-10 {13}StepFailed in \d+s: "step-analyze-10" exited with code 1: Error\n', text), text
     assert task_line("promote", "skipped (PipelineRun was stopping)") in text
     assert re.search(r"rollback {13}Succeeded in \d+s", text), text
-    assert f"PipelineRun {name} Failed: Tasks Completed: 5 (Failed: 1, Cancelled 0), Skipped: 1" in text
+    assert f"PipelineRun {name} Failed: Tasks Completed: 3 (Failed: 1, Cancelled 0), Skipped: 1" in text
     last = done.lines[-1]
     assert last.startswith(
-        f'{name} failed; stage analyze-10 failed (StepFailed: "step-analyze" exited with code 1: Error); '
+        f'{name} failed; stage stage-10 failed (StepFailed: "step-analyze-10" exited with code 1: Error); '
         "evidence: fail: canary worse than baseline"
     ), last
     assert last.endswith("; rollback rollback succeeded"), last
@@ -311,7 +311,7 @@ def test_follow_names_the_failed_stage_its_evidence_and_the_rollback(
     shown = cli(capsys, "status", "web", "-n", ns)  # the same run, as status reads it
     assert shown.code == 0, shown.err
     assert shown.lines[1].split()[2:9] == ["rolled-back", "rollback", "0%", "0%", "fail", name, "Failed"]
-    assert f"PipelineRun {name}: stage analyze-10 failed (StepFailed)" in shown.lines
+    assert f"PipelineRun {name}: stage stage-10 failed (StepFailed)" in shown.lines
 
 
 def test_start_follow_and_status_take_a_good_release_to_promoted(
@@ -320,10 +320,9 @@ def test_start_follow_and_status_take_a_good_release_to_promoted(
     ns = live.namespace
     done = cli(capsys, "start", "web", "-n", ns, "-p", f"image={GOOD}", "--follow", "--poll-interval", "200ms")
     assert done.code == 0, done.out + done.err
-    for task in ("deploy", "weight-10", "analyze-10", "promote", "report"):
+    for task in ("stage-10", "promote", "report"):  # stage-10: deploy, weight-10 and analyze-10 in one pod
         assert re.search(rf"{task} +Succeeded in \d+s", done.out), (task, done.out)
-    assert task_line("weight-10", "weight=10") in done.out
-    assert task_line("analyze-10", "verdict=pass") in done.out
+    assert task_line("stage-10", "verdict=pass") in done.out and "  weight=10\n" in done.out
     assert task_line("rollback", "skipped (When Expressions evaluated to false)") in done.out
     assert done.lines[-1].endswith(" succeeded: every stage passed and the canary was promoted")
     record = state(live)

@@ -8,6 +8,7 @@ never hands the step a value it would refuse.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -51,15 +52,31 @@ def test_every_invocation_parses_with_the_step_cli(rollout: Rollout) -> None:
 
 @pytest.mark.parametrize("rollout", all_rollouts(), ids=lambda r: r.name)
 def test_pipeline_params_are_the_invocations(rollout: Rollout) -> None:
+    """A stage alone passes its params to its catalog Task; a stage in a shared pod runs them as its step's argv."""
     compiled = compile_rollout(rollout)
     spec = compiled.pipeline["spec"]
-    tasks = {task["name"]: task for task in [*spec["tasks"], *spec["finally"]]}
-    assert list(tasks) == [invocation.name for invocation in compiled.invocations]
+    where: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {}
+    for task in [*spec["tasks"], *spec["finally"]]:
+        if "taskRef" in task:
+            where[task["name"]] = (task, None)
+        for step in task.get("taskSpec", {}).get("steps", []):
+            where[step["name"]] = (task, step)
+    assert list(where) == [invocation.name for invocation in compiled.invocations]
     for invocation in compiled.invocations:
-        task = tasks[invocation.name]
-        assert task["taskRef"] == {"name": invocation.task}
-        assert {p["name"]: p["value"] for p in task.get("params", [])} == invocation.params
-        assert task["timeout"] == invocation.timeout
+        task, step = where[invocation.name]
+        if step is None:
+            assert task["taskRef"] == {"name": invocation.task}
+            assert {p["name"]: p["value"] for p in task.get("params", [])} == invocation.params
+            assert task["timeout"] == invocation.timeout
+            continue
+        values = {p["name"]: p["value"] for p in task["params"]}
+        resolved = {f"params.{name}": value for name, value in values.items()}
+        argv = [*step["command"], *step["args"]]
+        flags = [arg for arg in argv if not arg.startswith("--result-")]
+        assert flags == [arg.replace(RUN_ID, "$(params.run-id)") for arg in invocation.argv()], invocation.name
+        assert resolved["params.run-id"] == RUN_ID
+        assert step["timeout"] == invocation.timeout
+        assert task["taskSpec"]["stepTemplate"]["image"] == invocation.task_params["image"]
 
 
 def test_every_stage_names_itself_and_the_run() -> None:

@@ -360,10 +360,22 @@ class Shop:
         """Pipeline task -> its TaskRun's Succeeded reason (skipped tasks: ``skipped: <reason>``)."""
         return tekton.outcomes(self.cluster, run)
 
+    def step_outcomes(self, run: str) -> dict[str, str]:
+        """Stage (step) -> Tekton's reason for its end (``Completed``, ``Error``, ``Skipped``...)."""
+        return tekton.step_outcomes(self.cluster, run)
+
+    def exit_code(self, run: str, stage: str) -> int:
+        """The exit code of a stage's step (whichever pipeline task ran it)."""
+        return int(tekton.step_states(self.cluster, run)[stage]["terminated"]["exitCode"])
+
+    def stage_logs(self, run: str, stage: str) -> str:
+        """The log of one stage's step container (``step-<stage>``) in the run's pods."""
+        return tekton.logs(self.cluster, run, container=f"step-{stage}")
+
     def logs(self, run: str, pipeline_task: str | None = None) -> str:
         return tekton.logs(self.cluster, run, pipeline_task)
 
-    def attempt_logs(self, run: str, pipeline_task: str) -> list[str]:
+    def attempt_logs(self, run: str, pipeline_task: str, stage: str | None = None) -> list[str]:
         """The step logs of each attempt of a pipeline task, first attempt first.
 
         Tekton runs a retry in a new pod (``<taskrun>-pod-retry<N>``) and keeps the previous pods, so each
@@ -376,6 +388,8 @@ class Shop:
         for pod in sorted(pods, key=_attempt_of):
             name = pod["metadata"]["name"]
             steps = [c["name"] for c in pod["spec"]["containers"] if c["name"].startswith("step-")]
+            if stage is not None:  # one stage's step of the pipeline task
+                steps = [step for step in steps if step == f"step-{stage}"]
             out.append("\n".join(tekton.pod_log(self.cluster, name, step) for step in steps))
         return out
 

@@ -51,7 +51,8 @@ def test_an_approved_gate_lets_the_release_through(make_shop: Callable[..., Shop
     assert "approved by admin (note: ada)" in approved.stdout + approved.stderr  # the API server's name
     done = shop.wait(run)
     assert condition(done)[:2] == ("True", "Completed"), (shop.outcomes(run), shop.logs(run))
-    assert shop.outcomes(run)["approve-10"] == "Succeeded"
+    assert shop.outcomes(run)["stage-10"] == "Succeeded"  # the approval is a step of the 10% stage's pod
+    assert shop.step_outcomes(run)["approve-10"] == "Completed"
     assert shop.image("web") == NEW_IMAGE and shop.weights() == {"web": 100, "web-canary": 0}
     approvals = shop.state()["approvals"]
     assert [(a["stage"], a["decision"], a["by"], a["note"]) for a in approvals] == [
@@ -69,10 +70,10 @@ def test_an_aborted_gate_rolls_back(make_shop: Callable[..., Shop]) -> None:
     done = shop.wait(run)
     outcomes = shop.outcomes(run)
     assert condition(done)[:2] == ("False", "Failed"), (outcomes, shop.logs(run))
-    assert outcomes["approve-10"] == "StepFailed" and outcomes["rollback"] == "Succeeded"
-    step = shop.task_runs(run)["approve-10"]["status"]["steps"][0]
-    assert step["terminated"]["exitCode"] == 7  # a gate said no
-    assert "checkout errors" in shop.logs(run, "approve-10")
+    assert outcomes["stage-10"] == "StepFailed" and outcomes["rollback"] == "Succeeded"
+    assert shop.step_outcomes(run)["approve-10"] == "Error"
+    assert shop.exit_code(run, "approve-10") == 7  # a gate said no
+    assert "checkout errors" in shop.stage_logs(run, "approve-10")
     assert shop.weights() == {"web": 100, "web-canary": 0}
     assert shop.replicas("web-canary") == 0 and shop.image("web") == OLD_IMAGE
 
@@ -87,8 +88,10 @@ def test_a_failing_webhook_gate_rolls_back(make_shop: Callable[..., Shop], http_
     done = shop.wait(run)
     outcomes = shop.outcomes(run)
     assert condition(done)[:2] == ("False", "Failed"), (outcomes, shop.logs(run))
-    gate_stage = next(name for name in outcomes if "promotion" in name)
-    assert outcomes[gate_stage] == "StepFailed" and outcomes["promote"].startswith("skipped")
+    steps = shop.step_outcomes(run)
+    gate_stage = next(name for name in steps if "promotion" in name)
+    # the gate is the first step of promote's pod: it fails, so the promote step is skipped
+    assert outcomes["promote"] == "StepFailed" and (steps[gate_stage], steps["promote"]) == ("Error", "Skipped"), steps
     assert outcomes["rollback"] == "Succeeded"
     asked = http_receiver.requests("/promote")
     assert len(asked) >= 2 and all(r.method == "POST" for r in asked)
@@ -151,9 +154,9 @@ def test_only_a_person_bound_to_the_approver_role_can_approve(make_shop: Callabl
     assert condition(done)[:2] == ("True", "Completed"), (shop.outcomes(run), shop.logs(run))
     (approval,) = shop.state()["approvals"]
     assert (approval["by"], approval["authenticated"], approval["note"]) == (person, True, "grace")
-    results = shop.task_runs(run)["approve-10"]["status"]["results"]
+    results = shop.task_runs(run)["stage-10"]["status"]["results"]
     assert {"name": "approved-by", "type": "string", "value": person} in results
-    assert f"approved by {person} (note: grace) at " in shop.logs(run, "approve-10")
+    assert f"approved by {person} (note: grace) at " in shop.stage_logs(run, "approve-10")
 
 
 def test_a_hook_runs_without_the_rollouts_powers(make_shop: Callable[..., Shop]) -> None:
@@ -175,7 +178,7 @@ def test_a_hook_runs_without_the_rollouts_powers(make_shop: Callable[..., Shop])
     assert not [m for m in mounts if m.startswith("/var/run/secrets")], mounts
     credentials = [v for v in pod["spec"].get("volumes") or [] if "projected" in v or "secret" in v]
     assert credentials == [], credentials  # Tekton's pod builder added no credentials of its own either
-    steps_pod = shop.cluster.must_get("v1", "Pod", runs["weight-10"]["status"]["podName"])
+    steps_pod = shop.cluster.must_get("v1", "Pod", runs["stage-10"]["status"]["podName"])
     assert steps_pod["spec"]["serviceAccountName"] == "progressive-web"  # the steps keep theirs
 
     # Even with a token of its account (TokenRequest, as an admin could), the hook could change nothing.

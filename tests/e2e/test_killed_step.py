@@ -25,10 +25,10 @@ KILLED = 255
 """The step's exit code when its process was killed by a signal and Tekton's entrypoint was not."""
 
 
-def add_retries(shop: Shop, stage: str) -> None:
+def add_retries(shop: Shop, pipeline_task: str) -> None:
     """Patch ``retries: 1`` into one pipeline task of the stored Pipeline."""
     tasks = shop.compiled.pipeline["spec"]["tasks"]
-    index = next(i for i, task in enumerate(tasks) if task["name"] == stage)
+    index = next(i for i, task in enumerate(tasks) if task["name"] == pipeline_task)
     patch = [{"op": "add", "path": f"/spec/tasks/{index}/retries", "value": 1}]
     shop.cluster.patch(TEKTON, "Pipeline", "web", patch, merge="json")
 
@@ -46,32 +46,32 @@ def json_lines(text: str) -> list[dict[str, Any]]:
 
 def kill_when(shop: Shop, run: str, stage: str, ready: Callable[[str], bool], timeout: float = 120.0) -> None:
     """SIGKILL the stage's step process (first attempt) once ``ready(its log so far)`` holds."""
-    pod = tekton.running_step(shop.cluster, run, stage, attempt=1, timeout=timeout)
-    name = pod["metadata"]["name"]
-    steps = [c["name"] for c in pod["spec"]["containers"] if c["name"].startswith("step-")]
+    pod = tekton.started_step(shop.cluster, run, stage, attempt=1, ready=ready, timeout=timeout)
+    kill_step(shop.cluster, pod, match=f"--stage={stage}")
 
-    def log() -> str:
-        return "\n".join(tekton.pod_log(shop.cluster, name, step) for step in steps)
 
-    shop.cluster.wait_for(f"{stage}'s step ready to be killed", lambda: ready(log()), timeout=timeout, interval=0.2)
-    kill_step(shop.cluster, pod)
+def stage_logs(shop: Shop, run: str, pipeline_task: str, stage: str) -> list[str]:
+    """The log of one stage's step in each attempt of its pipeline task, first attempt first."""
+    return shop.attempt_logs(run, pipeline_task, stage)
 
 
 def test_an_analysis_killed_mid_stage_is_retried_and_resumes(make_shop: Callable[..., Shop]) -> None:
     shop = make_shop()
-    add_retries(shop, "analyze-10")
+    add_retries(shop, "stage-10")
     shop.traffic()
     run = shop.start()
     kill_when(shop, run, "analyze-10", lambda log: sum('"poll"' in line for line in log.splitlines()) >= 2)
     done = shop.wait(run)
     assert condition(done)[:2] == ("True", "Completed"), (shop.outcomes(run), shop.logs(run))
-    analysis = shop.task_runs(run)["analyze-10"]
-    killed = analysis["status"]["retriesStatus"][0]
-    assert killed["steps"][0]["terminated"]["exitCode"] == KILLED, killed
-    assert killed["conditions"][0]["message"] == f'"step-analyze" exited with code {KILLED}: Error', killed
-    # the second attempt carried on from the evidence the first had persisted in the state record (its
-    # poll counter and dwell clock start again: min_duration is counted anew, the evidence is not lost)
-    first, second = shop.attempt_logs(run, "analyze-10")
+    stage = shop.task_runs(run)["stage-10"]
+    killed = stage["status"]["retriesStatus"][0]
+    analysis = next(step for step in killed["steps"] if step["name"] == "analyze-10")
+    assert analysis["terminated"]["exitCode"] == KILLED, killed
+    assert killed["conditions"][0]["message"] == f'"step-analyze-10" exited with code {KILLED}: Error', killed
+    # the retried pod ran deploy and weight-10 again (both found their work done) and the analysis carried on
+    # from the evidence the first had persisted in the state record (its poll counter and dwell clock start
+    # again: min_duration is counted anew, the evidence is not lost)
+    first, second = stage_logs(shop, run, "stage-10", "analyze-10")
     before = [line for line in json_lines(first) if "poll" in line]
     after = [line for line in json_lines(second) if "poll" in line]
     assert len(before) >= 2 and after, (first, second)
@@ -86,7 +86,7 @@ def test_an_analysis_killed_mid_stage_is_retried_and_resumes(make_shop: Callable
 
 def test_a_weight_change_killed_before_it_was_confirmed_is_retried_and_resumes(make_shop: Callable[..., Shop]) -> None:
     shop = make_shop()
-    add_retries(shop, "weight-10")
+    add_retries(shop, "stage-10")
     shop.traffic()
     # the Gateway takes 3 s to accept each change: the step is killed after its write, while it waits
     shop.gateway_delay(3000)
@@ -96,11 +96,15 @@ def test_a_weight_change_killed_before_it_was_confirmed_is_retried_and_resumes(m
     assert shop.state()["pending_weight"] == 10
     done = shop.wait(run)
     assert condition(done)[:2] == ("True", "Completed"), (shop.outcomes(run), shop.logs(run))
-    retried = shop.task_runs(run)["weight-10"]["status"]["retriesStatus"][0]
-    assert retried["steps"][0]["terminated"]["exitCode"] == KILLED, retried
-    _first, second = shop.attempt_logs(run, "weight-10")
+    retried = shop.task_runs(run)["stage-10"]["status"]["retriesStatus"][0]
+    weight = next(step for step in retried["steps"] if step["name"] == "weight-10")
+    assert weight["terminated"]["exitCode"] == KILLED, retried
+    _first, second = stage_logs(shop, run, "stage-10", "weight-10")
     final = json_lines(second)[-1]
     assert (final.get("changed"), final.get("resumed"), final.get("weight")) == (False, True, 10), final
+    # the retried pod's deploy step saw that this run had moved traffic and wrote nothing
+    (_, deployed) = stage_logs(shop, run, "stage-10", "deploy")
+    assert json_lines(deployed)[-1] == {"action": "deploy", "changed": False, "resumed": True, "weight": 10}
     assert shop.image("web") == NEW_IMAGE and shop.weights() == {"web": 100, "web-canary": 0}
 
 
@@ -114,7 +118,8 @@ def test_without_retries_a_killed_step_rolls_back_and_a_new_run_converges(make_s
     done = shop.wait(first)
     outcomes = shop.outcomes(first)
     assert condition(done)[:2] == ("False", "Failed"), (outcomes, shop.logs(first))
-    assert outcomes["weight-10"] == "StepFailed" and outcomes["rollback"] == "Succeeded"
+    assert outcomes["stage-10"] == "StepFailed" and outcomes["rollback"] == "Succeeded"
+    assert shop.step_outcomes(first)["analyze-10"] == "Skipped"
     assert shop.weights() == {"web": 100, "web-canary": 0} and shop.image("web") == OLD_IMAGE
     second = shop.start()
     again = shop.wait(second)

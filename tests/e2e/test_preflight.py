@@ -38,10 +38,11 @@ def test_a_query_prometheus_refuses_stops_the_run_before_the_first_weight_change
     done = shop.wait(run)
     outcomes = shop.outcomes(run)
     assert condition(done)[:2] == ("False", "Failed"), (outcomes, shop.logs(run))
-    assert outcomes["deploy"] == "StepFailed", outcomes
-    assert outcomes["weight-10"].startswith("skipped: "), outcomes
+    steps = shop.step_outcomes(run)
+    assert outcomes["stage-10"] == "StepFailed" and steps["deploy"] == "Error", (outcomes, steps)
+    assert steps["weight-10"] == "Skipped", steps
     assert outcomes["rollback"] == "Succeeded", (outcomes, shop.logs(run, "rollback"))
-    log = shop.logs(run, "deploy")
+    log = shop.stage_logs(run, "deploy")
     assert "preflight failed, nothing was changed" in log
     assert "query analysis.judge.checks[0].query: Prometheus refuses it" in log
     assert '"exit":8' in log

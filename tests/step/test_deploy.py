@@ -212,3 +212,21 @@ def test_missing_canary_exits_3(cluster_env: Cluster, capsys: pytest.CaptureFixt
     assert result.last["error"] == (
         f"preflight failed, nothing was changed: deployments: Deployment {cluster_env.namespace}/ghost not found"
     )
+
+
+def test_a_rerun_after_this_run_moved_traffic_writes_nothing(
+    workload: Cluster, api_proxy: FaultProxy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A retried stage pod runs its deploy step again after the weight change: it must not touch the canary
+    (here ``--replicas=0``, the replica ratio's deploy, would take the canary's 10% of the pods away)."""
+    first = run_step(capsys, *deploy(workload.namespace))
+    assert first.code == 0, first.lines
+    recorded = state(workload) | {"canary_weight": 10, "phase": "progressing"}
+    workload.patch("v1", "ConfigMap", "progressive-storefront", {"data": {CONFIGMAP_KEY: json.dumps(recorded)}})
+    generation = canary(workload)["metadata"]["generation"]
+    api_proxy.log.clear()
+    again = run_step(capsys, *deploy(workload.namespace, "--replicas=0"))
+    assert again.code == 0, again.lines
+    assert again.last == {"action": "deploy", "changed": False, "resumed": True, "weight": 10}
+    assert [e for e in api_proxy.log.writes() if e.resource == "deployments"] == []
+    assert canary(workload)["metadata"]["generation"] == generation and canary(workload)["spec"]["replicas"] == 10

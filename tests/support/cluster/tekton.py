@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,31 @@ def outcomes(cluster: Cluster, run: str) -> dict[str, str]:
     return out
 
 
+def step_states(cluster: Cluster, run: str) -> dict[str, Obj]:
+    """Step name -> its ``status.steps`` entry, over every TaskRun of the run (a stage's step is named after it).
+
+    Each entry also carries ``pipelineTask``, the pipeline task whose pod ran the step.
+    """
+    out: dict[str, Obj] = {}
+    for pipeline_task, task_run in task_runs(cluster, run).items():
+        for step in (task_run.get("status") or {}).get("steps") or []:
+            out[str(step["name"])] = {**step, "pipelineTask": pipeline_task}
+    return out
+
+
+def step_outcomes(cluster: Cluster, run: str) -> dict[str, str]:
+    """Step -> how it ended: Tekton's ``terminationReason`` (``Completed``, ``Error``, ``Skipped``,
+    ``TimeoutExceeded``...), ``running`` / ``waiting`` for a step not ended yet."""
+    out = {}
+    for name, step in step_states(cluster, run).items():
+        terminated = step.get("terminated")
+        if terminated is None:
+            out[name] = "running" if "running" in step else "waiting"
+        else:
+            out[name] = str(step.get("terminationReason") or terminated.get("reason") or "")
+    return out
+
+
 def _pods(cluster: Cluster, run: str) -> list[Obj]:
     selector = f"tekton.dev/pipelineRun={run}"
     pods = cluster.list("v1", "Pod", labelSelector=selector)
@@ -86,16 +112,18 @@ def pod_log(cluster: Cluster, pod: str, container: str) -> str:
     return text
 
 
-def logs(cluster: Cluster, run: str, pipeline_task: str | None = None) -> str:
-    """Every step's log of a run's pods (of one pipeline task if given), each under a header line."""
+def logs(cluster: Cluster, run: str, pipeline_task: str | None = None, *, container: str | None = None) -> str:
+    """Every step's log of a run's pods (of one pipeline task, one container if given), each under a header."""
     parts = []
     for pod in _pods(cluster, run):
         labels = pod["metadata"].get("labels") or {}
         if pipeline_task is not None and labels.get("tekton.dev/pipelineTask") != pipeline_task:
             continue
-        for container in pod["spec"]["containers"]:
+        for container_spec in pod["spec"]["containers"]:
+            if container is not None and container_spec["name"] != container:
+                continue
             name = pod["metadata"]["name"]
-            parts.append(f"--- {name} {container['name']}\n{pod_log(cluster, name, container['name'])}")
+            parts.append(f"--- {name} {container_spec['name']}\n{pod_log(cluster, name, container_spec['name'])}")
     return "\n".join(parts)
 
 
@@ -115,6 +143,36 @@ def running_step(cluster: Cluster, run: str, pipeline_task: str, *, attempt: int
         return None
 
     return cluster.wait_for(f"a running step of {pipeline_task} in {run}", find, timeout=timeout)
+
+
+def started_step(
+    cluster: Cluster,
+    run: str,
+    stage: str,
+    *,
+    attempt: int = 0,
+    ready: Callable[[str], bool] = lambda log: bool(log.strip()),
+    timeout: float = 60.0,
+) -> Obj:
+    """Wait until the step of ``stage`` (container ``step-<stage>``, of retry ``attempt``, 0 = any) has started:
+    ``ready(its log so far)``, by default a first line; the pod.
+
+    A pod's step containers all run from the start, each in Tekton's entrypoint waiting for the step before it
+    (``running_step`` cannot tell them apart); a step's own output is the sign that it runs.
+    """
+    container = f"step-{stage}"
+
+    def find() -> Obj | None:
+        for pod in _pods(cluster, run):
+            if attempt and _attempt(pod) != attempt:
+                continue
+            if any(c["name"] == container for c in pod["spec"]["containers"]):
+                log = pod_log(cluster, pod["metadata"]["name"], container) or ""  # the client gives None for ""
+                if not log.startswith("(no log:") and ready(log):
+                    return pod
+        return None
+
+    return cluster.wait_for(f"step {stage} of {run} started", find, timeout=timeout, interval=0.2)
 
 
 def _attempt(pod: Obj) -> int:
