@@ -69,7 +69,7 @@ _VALIDATOR_NAMES = {
     "_check_label": "DNS label",
     "_check_subdomain": "DNS subdomain",
     "_check_weight": "weight 0-100",
-    "_check_image": "image reference",
+    "check_image": "image reference",
     "_check_no_substitution": "string without $(",
 }
 

@@ -357,10 +357,16 @@ def test_compile_and_tasks_pin_the_image_given_with_image(tmp_path: Path) -> Non
     compiled = progressive("compile", str(source), "-o", str(tmp_path / "out"), "--image", PUSHED)
     assert compiled.returncode == 0, compiled.stderr
     pipeline = yaml.safe_load((tmp_path / "out" / "shop" / "pipeline.yaml").read_text())
-    images = {
-        param["value"] for task in pipeline["spec"]["tasks"] for param in task["params"] if param["name"] == "image"
+    tasks = pipeline["spec"]["tasks"] + pipeline["spec"]["finally"]
+    step_images = {
+        step.get("image") or task["taskSpec"]["stepTemplate"]["image"]
+        for task in tasks
+        for step in task.get("taskSpec", {}).get("steps", [])
     }
-    assert images == {PUSHED}
+    catalog_images = {
+        param["value"] for task in tasks if "taskRef" in task for param in task["params"] if param["name"] == "image"
+    }  # a catalog Task's image param is its step image
+    assert step_images | catalog_images == {PUSHED}
     again = progressive("compile", str(source), "-o", str(tmp_path / "out"), "--image", PUSHED, "--check")
     assert again.returncode == 0, again.stdout + again.stderr
 
