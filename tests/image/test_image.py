@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 from progressive import __version__
@@ -108,3 +109,20 @@ def test_set_weight_runs_from_inside_the_image_against_the_cluster(
     assert summary.get("weight") == 30, summary
     route = cluster.must_get("gateway.networking.k8s.io/v1", "HTTPRoute", "storefront")
     assert split_canary_weights(route) == [30, 30]
+
+
+def test_push_copies_the_image_with_skopeo_and_prints_the_pinned_reference(image: StepImage, tmp_path: Path) -> None:
+    """``scripts/image push`` to a skopeo transport (no registry here): the copy has the built digest."""
+    destination = f"oci:{tmp_path / 'pushed'}:0.1.0"
+    pushed = subprocess.run(
+        [sys.executable, "-m", "tools.image", "push", destination, "--dist", str(image.built.archive.parent)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    assert pushed.returncode == 0, pushed.stderr
+    assert pushed.stdout.splitlines()[-1] == image.built.digest
+    assert "compile" not in pushed.stdout  # a layout on disk, not a registry a cluster could pull from
+    inspected = subprocess.run(["skopeo", "inspect", destination], capture_output=True, text=True, check=True)
+    assert json.loads(inspected.stdout)["Digest"] == image.built.digest

@@ -1,14 +1,13 @@
 """``scripts/image build`` and ``scripts/image push REF``: the step image, without a container engine.
 
 build   writes dist/oci/ (an OCI layout) and dist/progressive-<version>.oci.tar, and prints the digest last.
-push    copies that archive to REF with skopeo (docker://REF unless REF names a transport) and prints the
-        reference to compile with: progressive compile --image REF@sha256:...
+push    copies that archive to REF with skopeo (docker://REF unless REF names a transport), prints the
+        reference to compile with (progressive compile --image REF@sha256:...) and the digest last.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -53,10 +52,11 @@ def _push(args: argparse.Namespace) -> int:
             print(f"scripts/image push: skopeo copy to {destination} failed ({result.returncode})", file=sys.stderr)
             return result.returncode
         digest = digest_file.read_text().strip()
-    name = args.ref.removeprefix("docker://").split("@")[0]
     print(f"pushed   {archive.name} to {destination}")
-    print(f"compile  progressive compile --image {name}@{digest} ...")
-    print(json.dumps({"reference": f"{name}@{digest}"}) if args.json else digest)
+    if destination.startswith("docker://"):
+        name = destination.removeprefix("docker://").split("@")[0]
+        print(f"compile  progressive compile --image {name}@{digest} ...")
+    print(digest)
     return 0
 
 
@@ -71,7 +71,6 @@ def main(argv: list[str] | None = None) -> int:
     push_parser = commands.add_parser("push", help="Copy the built image to REF with skopeo.")
     push_parser.add_argument("ref", metavar="REF", help="e.g. registry.example.com/platform/progressive:0.1.0")
     push_parser.add_argument("--dist", default=str(REPO / "dist"), metavar="DIST")
-    push_parser.add_argument("--json", action="store_true", help="Print the pushed reference as JSON last.")
     push_parser.add_argument("skopeo_args", nargs="*", metavar="-- SKOPEO-ARGS",
                              help="More skopeo copy options, e.g. -- --dest-creds USER:TOKEN is NOT advised; "
                                   "use --authfile or REGISTRY_AUTH_FILE.")  # fmt: skip
