@@ -113,7 +113,9 @@ def test_the_demo_on_tekton_promotes_the_good_release_and_rolls_back_the_bad_one
     assert not any(line.startswith("$ scripts/cluster") for line in lines)  # the cluster given is used, not started
     installed = section(lines, "the catalog Tasks")
     assert "task.tekton.dev/progressive-analyze created" in installed  # kubectl apply -R -f tasks/
-    assert "task.tekton.dev/progressive-analyze unchanged" in installed  # then progressive apply: the same Task
+    # then progressive apply: the catalog Tasks the Pipeline references (promote, rollback, report), the same ones
+    assert "task.tekton.dev/progressive-promote unchanged" in installed
+    assert "task.tekton.dev/progressive-analyze unchanged" not in installed  # the stages' steps are inline
     assert "pipeline.tekton.dev/web created" in installed
 
     with local_cluster.api_client() as api:

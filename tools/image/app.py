@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tools.image import layers
 from tools.image.layers import Layer, write_layer
 
 __all__ = ["APP_ROOT", "app_layer", "builder", "wheelhouse"]
@@ -122,12 +123,13 @@ def app_layer(
 ) -> Layer:
     """Install into a fresh ``work/app`` (mounted at ``/opt/progressive``) and archive it as a layer.
 
-    With ``cache``, a layer built before from the same inputs (base, wheels, project wheel, epoch, this file) is
-    reused; without, it is built again (what the reproducibility test does).
+    With ``cache``, a layer built before from the same inputs (base, wheels, project wheel, epoch, this file, the
+    layer writer) is reused; without, it is built again (what the reproducibility test does).
     """
     key = hashlib.sha256(
         "\n".join([base.digest, wheels.name, str(epoch), hashlib.sha256(project.read_bytes()).hexdigest()]).encode()
         + Path(__file__).read_bytes()
+        + Path(layers.__file__).read_bytes()  # how the layer is written is an input too
     ).hexdigest()[:16]
     if cache and (cache / f"app-{key}" / "done").exists():
         digest, diff_id, size, uncompressed = (cache / f"app-{key}" / "done").read_text().split()

@@ -6,8 +6,8 @@ out as Debian 12 does. Then the standard library is compiled to ``unchecked-hash
 root filesystem can never cache it and every step would otherwise recompile what it imports. ``/etc/passwd`` names
 the step's user (65532, ``nonroot``), as distroless images do.
 
-Built once per set of inputs (this file, the package list, mmdebstrap's version) and cached: the mirror is the
-other input, which is why the package versions are written into the image
+Built once per set of inputs (this file, the layer writer, the package list, mmdebstrap's version) and cached:
+the mirror is the other input, which is why the package versions are written into the image
 (``/usr/share/progressive/debian-packages.txt``).
 """
 
@@ -18,6 +18,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from tools.image import layers
 from tools.image.layers import Layer, write_layer
 
 __all__ = ["BASE_EPOCH", "PACKAGES", "base_layer"]
@@ -76,7 +77,7 @@ def _keep(name: str) -> bool:
 
 def _key() -> str:
     mmdebstrap = subprocess.run(["mmdebstrap", "--version"], capture_output=True, text=True, check=True).stdout
-    source = Path(__file__).read_bytes()
+    source = Path(__file__).read_bytes() + Path(layers.__file__).read_bytes()  # the layer writer is an input too
     return hashlib.sha256(repr((PACKAGES, MIRROR, SUITE, mmdebstrap)).encode() + source).hexdigest()[:16]
 
 
