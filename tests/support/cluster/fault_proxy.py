@@ -228,6 +228,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         if fault is not None and fault.kind == "status":
             payload = _status_body(fault.code, info)
+            record(fault.code, False)  # before the answer: the client may read the log as soon as it has it
             self.send_response(fault.code)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
@@ -235,7 +236,6 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header("Retry-After", str(fault.retry_after))
             self.end_headers()
             self.wfile.write(payload)
-            record(fault.code, False)
             return
         if (
             fault is not None
