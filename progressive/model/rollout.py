@@ -18,7 +18,7 @@ from progressive.naming import DNS_LABEL_MAX, RESOURCE_PREFIX, hook_task, rbac_n
 __all__ = ["DEFAULT_STEP_IMAGE", "Rollout"]
 
 DEFAULT_STEP_IMAGE = "ghcr.io/tekton-progressive/progressive:0.1.0"
-"""The step image built from this repository's Dockerfile; pin it by digest in production."""
+"""The name `scripts/image build` gives the step image it builds; push it and compile with `--image REF@sha256:...`."""
 
 _REFERENCE = re.compile(r"\$\(([^()]*)\)")
 _HOOK_CONTEXT = frozenset({"context.pipelineRun.name", "context.pipelineRun.namespace", "context.pipelineRun.uid"})
