@@ -131,16 +131,15 @@ def app_layer(
         + Path(__file__).read_bytes()
         + Path(layers.__file__).read_bytes()  # how the layer is written is an input too
     ).hexdigest()[:16]
-    if cache and (cache / f"app-{key}" / "done").exists():
-        digest, diff_id, size, uncompressed = (cache / f"app-{key}" / "done").read_text().split()
-        return Layer(cache / f"app-{key}" / "layer.tar.gz", digest, diff_id, int(size), int(uncompressed))
+    folder = cache / f"app-{key}" if cache else None
+    if folder and (folder / "done").exists():
+        return Layer.from_record(folder / "layer.tar.gz", folder / "done")
     layer = _install(base_rootfs, wheels, project, work, epoch)
-    if cache:
-        folder = cache / f"app-{key}"
+    if folder:
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         shutil.copy(layer.path, folder / "layer.tar.gz")
-        (folder / "done").write_text(f"{layer.digest} {layer.diff_id} {layer.size} {layer.uncompressed_size}\n")
+        layer.save_record(folder / "done")
     return layer
 
 

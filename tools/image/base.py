@@ -141,6 +141,5 @@ def base_layer(cache: Path) -> tuple[Path, Layer]:
         folder.mkdir(parents=True)
         _debootstrap(rootfs)
         layer = write_layer(rootfs, "", blob, BASE_EPOCH, keep=_keep)
-        done.write_text(f"{layer.digest} {layer.diff_id} {layer.size} {layer.uncompressed_size}\n")
-    digest, diff_id, size, uncompressed = done.read_text().split()
-    return rootfs, Layer(blob, digest, diff_id, int(size), int(uncompressed))
+        layer.save_record(done)
+    return rootfs, Layer.from_record(blob, done)

@@ -34,6 +34,16 @@ class Layer:
     size: int
     uncompressed_size: int
 
+    def save_record(self, record: Path) -> None:
+        """Write what :meth:`from_record` reads back: how a cache remembers a layer it built."""
+        record.write_text(f"{self.digest} {self.diff_id} {self.size} {self.uncompressed_size}\n")
+
+    @classmethod
+    def from_record(cls, blob: Path, record: Path) -> Layer:
+        """The layer whose blob is ``blob``, as :meth:`save_record` described it."""
+        digest, diff_id, size, uncompressed = record.read_text().split()
+        return cls(blob, digest, diff_id, int(size), int(uncompressed))
+
 
 def _walk(root: Path, keep: Callable[[str], bool]) -> Iterator[tuple[str, Path]]:
     """``(archive name, path)`` of every entry under ``root`` that ``keep`` accepts, parents first, sorted."""
