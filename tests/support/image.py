@@ -7,10 +7,10 @@ The local cluster's executor runs every step container of this image in the unpa
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from progressive.model import DEFAULT_STEP_IMAGE
+from tests.support.cluster.executor.container import image_root, launch_command
 from tests.support.cluster.executor.image import load_bundle
 from tools.image.build import REPO, Built, build, cache_dir
 
@@ -64,8 +65,10 @@ def unpack(built: Built) -> Path:
     return bundle
 
 
+@functools.cache
 def step_image() -> StepImage:
-    """Build (or take from the cache) and unpack the step image of this checkout.
+    """Build (or take from the cache) and unpack the step image of this checkout, once per process (the cluster
+    and the image tests of one pytest session use the same one).
 
     One build at a time per machine (a lock in the cache folder): checkouts share the cached base and wheels.
     """
@@ -102,19 +105,12 @@ def run_in_image(
             "workingDir": bundle.cwd,
             "env": {**dict(bundle.env), **(env or {})},
             "argv": list(argv),
-            "image": {
-                "rootfs": str(image.rootfs),
-                "root": str(root),
-                "uid": user[0],
-                "gid": user[1],
-                "readOnly": read_only,
-            },
+            "image": image_root(image.rootfs, root, user, read_only=read_only),
         }
         spec_file = Path(scratch) / "container.json"
         spec_file.write_text(json.dumps(spec))
         return subprocess.run(
-            ["unshare", "--mount", "--propagation", "private", "--",
-             sys.executable, "-m", "tests.support.cluster.executor.container", str(spec_file)],
+            launch_command(spec_file),
             capture_output=True, text=True, timeout=timeout, cwd=REPO, check=False,
             env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(REPO)},
         )  # fmt: skip

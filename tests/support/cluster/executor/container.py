@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SCRATCH_ROOTS", "main"]
+__all__ = ["SCRATCH_ROOTS", "image_root", "launch_command", "main"]
 
 SCRATCH_ROOTS = ("/tekton", "/workspace", "/ko-app")
 """Get a fresh tmpfs in every container; any other mount point must already exist on the host."""
@@ -39,6 +39,19 @@ MS_BIND = 4096
 MS_REC = 16384
 
 _libc = ctypes.CDLL(None, use_errno=True)
+
+
+_MODULE = "tests.support.cluster.executor.container"
+
+
+def launch_command(spec_file: Path) -> list[str]:
+    """The command line that starts a container from its spec file (run it as root, from the repository)."""
+    return ["unshare", "--mount", "--propagation", "private", "--", sys.executable, "-m", _MODULE, str(spec_file)]
+
+
+def image_root(rootfs: Path, root: Path, user: tuple[int, int], *, read_only: bool) -> dict[str, Any]:
+    """The ``image`` entry of a spec: the unpacked ``rootfs``, the empty folder it is mounted at, uid and gid."""
+    return {"rootfs": str(rootfs), "root": str(root), "uid": user[0], "gid": user[1], "readOnly": read_only}
 
 
 def _mount(source: str | None, target: str, fstype: str | None, flags: int) -> None:

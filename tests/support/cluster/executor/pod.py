@@ -37,7 +37,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.support.cluster.executor.container import SCRATCH_ROOTS
+from tests.support.cluster.executor.container import SCRATCH_ROOTS, image_root, launch_command
 from tests.support.cluster.executor.environment import ConfigError, expand, resolve_env
 from tests.support.cluster.executor.image import Bundle, find_bundle, run_as
 from tests.support.cluster.executor.status import ContainerState, now, pod_status, read_message
@@ -308,17 +308,7 @@ class PodRun(threading.Thread):
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("ab") as out:
             process = subprocess.Popen(
-                [
-                    "unshare",
-                    "--mount",
-                    "--propagation",
-                    "private",
-                    "--",
-                    sys.executable,
-                    "-m",
-                    "tests.support.cluster.executor.container",
-                    str(spec_file),
-                ],
+                launch_command(spec_file),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -338,13 +328,7 @@ class PodRun(threading.Thread):
         context = spec.get("securityContext") or {}
         root = self.dir / "roots" / spec["name"]
         root.mkdir(parents=True, exist_ok=True)
-        return {
-            "rootfs": str(bundle.rootfs),
-            "root": str(root),
-            "uid": user[0],
-            "gid": user[1],
-            "readOnly": bool(context.get("readOnlyRootFilesystem")),
-        }
+        return image_root(bundle.rootfs, root, user, read_only=bool(context.get("readOnlyRootFilesystem")))
 
     @staticmethod
     def _mounts_at(spec: Obj, target: str) -> bool:
