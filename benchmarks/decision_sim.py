@@ -36,7 +36,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 import numpy as np
 
-from benchmarks._model import POLICIES, SEED, Cell, grid
+from benchmarks._model import DOCS_PEERS, POLICIES, SEED, STRICT_PEERS, Cell, grid
 from benchmarks._peers import ARGO_DOCS, FLAGGER_DOCS, KAYENTA_DOCS, P99_DOCS, P99_TIGHT, Argo, Flagger, Kayenta
 from benchmarks._report import criteria, ordered, scoreboard, table, write_csv
 from benchmarks._seq import Sequential, pre_rollout_dispersion
@@ -45,18 +45,8 @@ from progressive.judge.sequential import SequentialSettings
 
 __all__ = ["MAIN_POLICIES", "main", "make_policy", "run_cell"]
 
-MAIN_POLICIES = (
-    "flagger",
-    "argo-fl0",
-    "argo-fl1",
-    "kayenta",
-    "seq-5m",
-    "seq-1m",
-    "seq-10s",
-    "flagger-docs",
-    "argo-docs",
-    "kayenta-docs",
-)
+MAIN_POLICIES = (*STRICT_PEERS, "seq-5m", "seq-1m", "seq-10s", *DOCS_PEERS)
+"""The default run: both sets of peers (benchmarks/_model.py names them) and our three judges."""
 OPTIONAL_POLICIES = ("kayenta-peek", "seq-5m-hold")
 TEMPERED = {"seq-5m": "seq-5m-tempered", "seq-1m": "seq-1m-tempered", "seq-10s": "seq-10s-tempered"}
 _SEQ = {
