@@ -38,6 +38,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "Start a rollout: create a PipelineRun, like tkn pipeline start.",
     ),
     "status": ("progressive.commands.status", "Show where a rollout stands."),
+    "report": ("progressive.commands.report", "Write one run of a rollout as an HTML page with plots."),
     "approve": ("progressive.commands.approve", "Approve the stage a rollout is waiting at."),
     "abort": (
         "progressive.commands.abort",

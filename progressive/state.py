@@ -15,6 +15,8 @@ Pure standard library: the step imports it on every start.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, Self
 
@@ -42,6 +44,15 @@ Phase = Literal[
 
 HISTORY_LIMIT = 20
 """Finished runs kept in ``history`` (one line each), oldest dropped first."""
+
+TIMELINE_LIMIT = 400
+"""Marks kept in ``timeline``; past it the oldest analysis polls are dropped first (weights, verdicts, gates
+and outcomes are few and are what a report cannot do without). 400 polls of about 250 bytes stay far below a
+ConfigMap's 1 MiB."""
+
+MarkKind = Literal["started", "weight", "poll", "verdict", "gate", "outcome"]
+"""What a :attr:`State.timeline` entry records: the run's first write, a verified weight, one analysis poll, a
+stage's verdict, a gate's decision, how the run ended."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +112,9 @@ class State:
     run again resumes the same wait instead of starting a new one."""
     updated_at: str = ""
     history: tuple[str, ...] = ()
+    timeline: tuple[Mapping[str, Any], ...] = ()
+    """What happened in this run, in order, for ``progressive report``: ``{"t": unix seconds, "kind": MarkKind,
+    "stage": ..., ...}`` (see :meth:`mark`). A new run starts with an empty timeline."""
 
     def for_run(self, run_id: str) -> State:
         """This record if it belongs to ``run_id``, else a fresh one that keeps only the history."""
@@ -110,11 +124,20 @@ class State:
         if self.run_id:
             line = f"{self.run_id} {self.phase or 'unknown'} weight={self.canary_weight} verdict={self.verdict}"
             history = (*history, line)[-HISTORY_LIMIT:]
-        return State(run_id=run_id, history=history)
+        return State(run_id=run_id, history=history).mark("started", "")
 
     def evolve(self, **changes: Any) -> State:
         """A copy with ``changes`` applied (dataclasses.replace)."""
         return replace(self, **changes)
+
+    def mark(self, kind: MarkKind, stage: str, *, at: float | None = None, **fields: Any) -> State:
+        """A copy with one more :attr:`timeline` entry (JSON-able ``fields``), capped at :data:`TIMELINE_LIMIT`."""
+        entry = {"t": round(time.time() if at is None else at, 3), "kind": kind, "stage": stage, **fields}
+        timeline = (*self.timeline, entry)
+        while len(timeline) > TIMELINE_LIMIT:
+            oldest_poll = next((i for i, item in enumerate(timeline) if item.get("kind") == "poll"), 0)
+            timeline = timeline[:oldest_poll] + timeline[oldest_poll + 1 :]
+        return replace(self, timeline=timeline)
 
     def approval_for(self, stage: str) -> Approval | None:
         """The decision on ``stage``: an abort wins, then the latest approval naming the stage or none."""
@@ -143,4 +166,5 @@ class State:
         aborted_raw = data.pop("aborted", None)
         aborted = Approval(**aborted_raw) if aborted_raw else None
         history = tuple(data.pop("history", ()) or ())
-        return cls(**data, approvals=approvals, aborted=aborted, history=history)
+        timeline = tuple(item for item in data.pop("timeline", ()) or () if isinstance(item, dict))
+        return cls(**data, approvals=approvals, aborted=aborted, history=history, timeline=timeline)

@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from progressive.kube.client import Kube
 
-__all__ = ["KubeContext", "add_cluster_arguments", "child_environment", "connect_to_cluster", "kube_context"]
+__all__ = [
+    "KubeContext",
+    "add_cluster_arguments",
+    "api_timeout",
+    "child_environment",
+    "connect_to_cluster",
+    "kube_context",
+]
 
 _SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
@@ -38,6 +45,17 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="Context of the kubeconfig to use (default: its current context); also the default namespace and user.",
     )
+
+
+def api_timeout(args: argparse.Namespace) -> float:
+    """Seconds of ``--api-timeout`` (the time limit for retrying one API call); one line naming the flag if bad."""
+    from progressive.duration import parse_duration  # noqa: PLC0415
+    from progressive.errors import ConfigError  # noqa: PLC0415
+
+    try:
+        return parse_duration(args.api_timeout)
+    except ValueError:
+        raise ConfigError(f"--api-timeout: {args.api_timeout!r} is not a Go duration such as 30s or 2m") from None
 
 
 def connect_to_cluster(args: argparse.Namespace) -> Kube:

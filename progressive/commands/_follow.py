@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING
 
 from progressive.commands._tekton import PIPELINERUNS, TASKRUNS, Condition, children, condition, results, skipped
 from progressive.duration import format_duration
-from progressive.errors import NotFoundError
+from progressive.errors import NotFoundError, StepError
 
 if TYPE_CHECKING:
+    from progressive.commands._watch import Watch
     from progressive.kube.objects import JSON, Objects
 
 __all__ = ["UNCLAIMED_AFTER", "Follower", "follow"]
@@ -160,10 +161,35 @@ def follow(
     finally_tasks: Collection[str],
     rollback_task: str,
     rollout: str,
+    live: bool = False,
 ) -> int:
-    """Print the run's progress until it ends; exit code 0 succeeded, 1 failed, 130 interrupted."""
-    follower = Follower(name, finally_tasks, rollback_task, write=lambda text: print(text, flush=True))
-    print(f"following PipelineRun {namespace}/{name} (Ctrl-C stops following; the run goes on)", flush=True)
+    """Print the run's progress until it ends; exit code 0 succeeded, 1 failed, 130 interrupted.
+
+    On a terminal (``live``) the rollout's status (``progressive status``'s table: weights read from the
+    routing object, the judge's evidence now, a gate waiting) stays under the lines, redrawn at every poll.
+    """
+    from progressive.commands._watch import Watch  # noqa: PLC0415
+
+    with Watch(sys.stdout, live=live) as view:
+        follower = Follower(name, finally_tasks, rollback_task, write=view.line)
+        return _follow(objects, follower, view, namespace=namespace, rollout=rollout, poll_interval=poll_interval)
+
+
+def _status_view(objects: Objects, namespace: str, rollout: str) -> str:
+    """``progressive status``'s table for the live view, or why it cannot be read now."""
+    from progressive.commands.status import read_status, table  # noqa: PLC0415
+
+    try:
+        return table(read_status(objects.kube, namespace, rollout, api_timeout=objects.api_timeout))
+    except StepError as exc:
+        return f"status: {exc}"
+
+
+def _follow(
+    objects: Objects, follower: Follower, view: Watch, *, namespace: str, rollout: str, poll_interval: float
+) -> int:
+    name = follower.name
+    view.line(f"following PipelineRun {namespace}/{name} (Ctrl-C stops following; the run goes on)")
     began = time.monotonic()
     noted = False
     try:
@@ -173,10 +199,9 @@ def follow(
                 raise NotFoundError(f"PipelineRun {namespace}/{name} was deleted while being followed")
             if not noted and not condition(run).status and time.monotonic() - began > UNCLAIMED_AFTER:
                 noted = True
-                print(
+                view.line(
                     f"note: no controller has picked {name} up after {format_duration(UNCLAIMED_AFTER)}; is Tekton "
-                    "Pipelines running (kubectl get pods -n tekton-pipelines)?",
-                    flush=True,
+                    "Pipelines running (kubectl get pods -n tekton-pipelines)?"
                 )
             for child in children(run):
                 if follower.task_done(child.pipeline_task):
@@ -185,8 +210,10 @@ def follow(
                 if task_run is not None:
                     follower.observe_task(child.pipeline_task, task_run)
             follower.observe_run(run)
+            if view.live:
+                view.show(_status_view(objects, namespace, rollout))
             if condition(run).done:
-                print(follower.summary(), flush=True)
+                view.line(follower.summary())
                 return 0 if condition(run).succeeded else 1
             time.sleep(poll_interval)
     except KeyboardInterrupt:

@@ -45,7 +45,7 @@ from pathlib import Path
 from types import FrameType, MappingProxyType
 from typing import Any
 
-from progressive.commands._progress import Progress, time_limit
+from progressive.commands._progress import ProgressView, time_limit
 from progressive.compile import StageInvocation
 from progressive.contract import COMMANDS, ExitCode
 from progressive.duration import format_duration
@@ -133,7 +133,7 @@ def run_child(
     env: Mapping[str, str],
     *,
     timeout: float,
-    progress: Progress,
+    progress: ProgressView,
     signals: Signals | None,
     clock: Callable[[], float] = time.monotonic,
 ) -> StageRun:
@@ -217,7 +217,7 @@ class LocalRun:
     """Resolved invocations, except ``$(tasks.status)`` (known only once the stages are done)."""
     env: Mapping[str, str]
     workdir: Path
-    progress: Progress
+    progress: ProgressView
     signals: Signals
     tasks_budget: float
     finally_budget: float

@@ -20,11 +20,34 @@ import shutil
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from progressive.duration import format_duration, parse_duration
 
-__all__ = ["Progress", "describe", "time_limit"]
+__all__ = ["Progress", "ProgressView", "Said", "describe", "step_record", "time_limit"]
+
+
+class ProgressView(Protocol):
+    """What a local run tells the person watching it: :class:`Progress` (lines) or ``_live.LiveScreen`` (a screen)."""
+
+    def line(self, text: str) -> None:
+        """A permanent line."""
+
+    def stage_started(self, label: str, name: str, weight: int, limit: float, note: str = "") -> None:
+        """A stage begins."""
+
+    def output(self, text: str) -> None:
+        """One line the stage printed."""
+
+    def tick(self) -> None:
+        """Time passed."""
+
+    def stage_finished(self, text: str) -> None:
+        """The stage ended; ``text`` says how."""
+
+    def close(self) -> None:
+        """The run is over: leave the last screen on the terminal."""
+
 
 _PLAIN_POLL_EVERY = 5.0
 """Seconds between two poll lines in a log (verdict changes are printed at once)."""
@@ -40,6 +63,17 @@ def _count(value: Any) -> str:
     return f"{value:.0f}" if isinstance(value, int | float) else "?"
 
 
+def step_record(text: str) -> dict[str, Any] | None:
+    """The JSON object a step printed on this line; ``None`` for anything else (a hook's own output)."""
+    import json  # noqa: PLC0415
+
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def describe(record: Mapping[str, Any]) -> tuple[str, bool] | None:
     """(text, is_poll) for one step output line, or ``None`` when it is not worth showing."""
     if "error" in record and "exit" in record:
@@ -52,13 +86,18 @@ def describe(record: Mapping[str, Any]) -> tuple[str, bool] | None:
             False,
         )
     if "poll" in record and "verdict" in record:
-        evidence = ", ".join(f"{name} e={_number(value)}" for name, value in (record.get("e_values") or {}).items())
+        evidence = ", ".join(f"{name} {_number(value)}" for name, value in (record.get("e_values") or {}).items())
+        threshold = (record.get("decision") or {}).get("threshold")
+        if evidence:
+            line = f" of {_number(threshold)} to roll back" if isinstance(threshold, int | float) else ""
+            evidence = f"evidence {evidence}{line}"
         counts = record.get("counts") or {}
         errors = counts.get("errors") or {}
         traffic = ""
         if errors:
             traffic = (
-                f" (canary {_count(errors.get('canary_total'))} req, baseline {_count(errors.get('baseline_total'))})"
+                f" (canary {_count(errors.get('canary_total'))} requests, "
+                f"baseline {_count(errors.get('baseline_total'))})"
             )
         at = _number(record.get("dwell"))
         return f"poll {record['poll']} at {at}s: {evidence or 'no data yet'}{traffic} -> {record['verdict']}", True
@@ -70,6 +109,29 @@ def describe(record: Mapping[str, Any]) -> tuple[str, bool] | None:
         event = record.get("event")
         return (f"{event}: {record['message']}" if event else str(record["message"])), False
     return None
+
+
+@dataclass
+class Said:
+    """The verdict summaries already shown, so that later lines name them instead of repeating them.
+
+    A failing analysis's summary (a few hundred characters) would otherwise be printed by the step's verdict,
+    the stage's end, the report's outcome... The run's last line keeps it whole: it is the one a log shows.
+    """
+
+    summaries: list[str] = field(default_factory=list)
+
+    def remember(self, record: Mapping[str, Any]) -> None:
+        """Note the ``summary`` a step line carried (a verdict's), once it has been shown."""
+        summary = record.get("summary")
+        if isinstance(summary, str) and len(summary) >= 40 and summary not in self.summaries:
+            self.summaries.append(summary)
+
+    def once(self, text: str) -> str:
+        """``text`` with every summary already shown replaced by a pointer to it."""
+        for summary in self.summaries:
+            text = text.replace(summary, "(the verdict above)")
+        return text
 
 
 def time_limit(kind: str, flags: Mapping[str, str], timeout: float) -> float:
@@ -100,6 +162,7 @@ class Progress:
     _evidence: str = ""
     _last_poll_line: float = field(default=-1e9)
     _last_verdict: str = ""
+    _said: Said = field(default_factory=Said)
 
     # --- output primitives -------------------------------------------------------------------------------
 
@@ -134,13 +197,8 @@ class Progress:
 
     def output(self, text: str) -> None:
         """One line a stage printed: a step JSON line or a hook's own text."""
-        import json  # noqa: PLC0415
-
-        try:
-            record = json.loads(text)
-        except ValueError:
-            record = None
-        if not isinstance(record, dict):
+        record = step_record(text)
+        if record is None:
             if text.strip():
                 self.line(f"{self._stage}   | {text.rstrip()}")
             return
@@ -149,7 +207,8 @@ class Progress:
             return
         message, is_poll = described
         if not is_poll:
-            self.line(f"{self._stage} {message}")
+            self.line(f"{self._stage} {self._said.once(message)}")
+            self._said.remember(record)
             return
         self._evidence = message
         verdict = str(record.get("verdict") or record.get("outcome") or "")
@@ -180,5 +239,11 @@ class Progress:
         """The stage ended; ``text`` says how."""
         self._clear()
         self._status = ""
-        self.line(f"{self._stage} {text}")
+        self.line(f"{self._stage} {self._said.once(text)}")
         self._stage = ""
+
+    def close(self) -> None:
+        """Nothing to leave behind: every line is already printed."""
+        self._clear()
+        self._status = ""
+        self.out.flush()

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from progressive.commands._connection import add_cluster_arguments, connect_to_cluster
+from progressive.commands._connection import add_cluster_arguments, api_timeout, connect_to_cluster
 from progressive.commands._pick import pick_rollout
 from progressive.commands._tekton import PIPELINES, TASKS
 from progressive.commands.compile import EXIT_COMPILER_BUG
@@ -51,7 +51,6 @@ from progressive.compile import (
     compile_rollout,
 )
 from progressive.contract import COMMANDS
-from progressive.duration import parse_duration
 from progressive.errors import ConfigError, NotFoundError, StepError
 from progressive.kube.resources import Resource
 
@@ -228,10 +227,7 @@ def leftovers(objects: Objects, compiled: CompiledRollout, documents: list[dict[
 
 def run(args: argparse.Namespace) -> int:
     """Compile the rollout and apply its objects; see the module docstring."""
-    try:
-        api_timeout = parse_duration(args.api_timeout)
-    except ValueError:
-        raise ConfigError(f"--api-timeout: {args.api_timeout!r} is not a Go duration such as 30s or 2m") from None
+    timeout = api_timeout(args)
     loaded = pick_rollout(args.file, args.rollout)
     rollout = loaded.rollout
     if args.namespace and args.namespace != rollout.namespace:
@@ -253,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"progressive apply: {exc}", file=sys.stderr)
         return int(exc.exit_code)
     try:
-        objects = Objects(kube, api_timeout)
+        objects = Objects(kube, timeout)
         done = apply_documents(
             objects,
             documents,

@@ -21,8 +21,10 @@ interrupted, then the report and any post-rollout webhooks (details: ``progressi
   without ``command`` relies on its image's entrypoint and cannot run here). Without ``--local-hooks`` a
   rollout with hooks is refused before anything changes in the cluster, naming each hook stage: failing
   only when that stage came up would mean shifting traffic for nothing and rolling it back.
-* Progress is live: on a terminal a status line shows the stage, canary weight, time spent and left
-  and the evidence so far; in a log, plain lines (``progressive.commands._progress``).
+* Progress is live: on a terminal one screen updates in place (``progressive.commands._live``): every stage
+  with its state and time spent against its budget, the weights as last read back from the routing object,
+  the judge's evidence per metric in plain words, a gate waiting for someone; in a log or a pipe, plain
+  lines (``progressive.commands._progress``).
 * Ctrl-C (or SIGTERM) stops the running stage and rolls back before exiting; a second Ctrl-C says the
   rollback is still running (it is never abandoned: killing ``progressive run`` with SIGKILL is the only
   way to leave traffic where it is, and the next ``--run-id`` run or a manual ``progressive step
@@ -50,7 +52,7 @@ from progressive.commands._connection import add_cluster_arguments, child_enviro
 from progressive.commands._local import EXIT_INTERRUPTED, LocalRun, Outcome, Signals
 from progressive.commands._params import ParamSpec, add_param_argument, check_params, parse_params
 from progressive.commands._pick import pick_rollout
-from progressive.commands._progress import Progress
+from progressive.commands._progress import Progress, ProgressView
 from progressive.compile import StageInvocation, stage_invocations
 from progressive.duration import format_duration, parse_duration
 from progressive.errors import ConfigError, StepError
@@ -174,6 +176,20 @@ def _summary(rollout: Rollout, run_id: str, local: LocalRun, seconds: float) -> 
     return failed.code, f"{name}: rolled back after {took}: {because} (run {run_id})"
 
 
+def _view(rollout: Rollout, run_id: str, invocations: list[StageInvocation]) -> ProgressView:
+    """The live screen on a terminal (when ``rich`` is there), plain lines anywhere else."""
+    if not sys.stdout.isatty():
+        return Progress(sys.stdout, tty=False)
+    try:
+        from progressive.commands._live import LiveScreen, PlannedStage  # noqa: PLC0415
+    except ImportError:  # rich is left out of the step image, where no one watches a terminal
+        return Progress(sys.stdout, tty=True)
+    stages = [invocation for invocation in invocations if not invocation.final]
+    planned = [PlannedStage(f"[{index}/{len(stages)}]", stage.name) for index, stage in enumerate(stages, start=1)]
+    planned += [PlannedStage("[fin]", invocation.name) for invocation in invocations if invocation.final]
+    return LiveScreen(sys.stdout, f"rollout {rollout.namespace}/{rollout.name}, run {run_id}", planned)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the rollout's stages locally; see the module docstring."""
     loaded = pick_rollout(args.file, args.rollout)
@@ -184,56 +200,58 @@ def run(args: argparse.Namespace) -> int:
         _check_url(args.prometheus_url)
     invocations = local_invocations(rollout, params, run_id, prometheus_url=args.prometheus_url)
     _check_hooks(invocations, local_hooks=args.local_hooks)
-    progress = Progress(sys.stdout, tty=sys.stdout.isatty())
+    progress = _view(rollout, run_id, invocations)
+    try:
+        from progressive.kube.objects import Objects  # noqa: PLC0415 - slow import, only when running
 
-    from progressive.kube.objects import Objects  # noqa: PLC0415 - slow import, only when running
-
-    with tempfile.TemporaryDirectory(prefix="progressive-run-") as scratch:
-        workdir = Path(scratch)
-        workdir.chmod(0o700)
-        try:
-            kube = connect_to_cluster(args)
+        with tempfile.TemporaryDirectory(prefix="progressive-run-") as scratch:
+            workdir = Path(scratch)
+            workdir.chmod(0o700)
             try:
-                from progressive.commands._mounts import mount_secrets  # noqa: PLC0415
+                kube = connect_to_cluster(args)
+                try:
+                    from progressive.commands._mounts import mount_secrets  # noqa: PLC0415
 
-                objects = Objects(kube, parse_duration("30s"))
-                invocations = mount_secrets(
-                    objects,
-                    rollout.namespace,
-                    invocations,
-                    workdir / "secrets",
-                    lambda text: progress.line(f"warning: {text}"),
-                )
-            finally:
-                kube.close()
-        except StepError as exc:
-            print(f"progressive run: {exc}", file=sys.stderr)
-            return int(exc.exit_code)
-        stages = [invocation.name for invocation in invocations if not invocation.final]
-        finals = [
-            invocation.name + (" (unless promoted)" if invocation.unless_succeeded is not None else "")
-            for invocation in invocations
-            if invocation.final
-        ]
-        progress.line(
-            f"progressive run: rollout {rollout.namespace}/{rollout.name}, run {run_id}: {len(stages)} stages "
-            f"({', '.join(stages)}), then finally: {', '.join(finals)}"
-        )
-        began = time.monotonic()
-        with Signals() as signals:
-            local = LocalRun(
-                invocations=invocations,
-                env=child_environment(args, workdir),
-                workdir=workdir,
-                progress=progress,
-                signals=signals,
-                tasks_budget=rollout.timeouts.tasks_seconds,
-                finally_budget=parse_duration(rollout.timeouts.finally_),
+                    objects = Objects(kube, parse_duration("30s"))
+                    invocations = mount_secrets(
+                        objects,
+                        rollout.namespace,
+                        invocations,
+                        workdir / "secrets",
+                        lambda text: progress.line(f"warning: {text}"),
+                    )
+                finally:
+                    kube.close()
+            except StepError as exc:
+                print(f"progressive run: {exc}", file=sys.stderr)
+                return int(exc.exit_code)
+            stages = [invocation.name for invocation in invocations if not invocation.final]
+            finals = [
+                invocation.name + (" (unless promoted)" if invocation.unless_succeeded is not None else "")
+                for invocation in invocations
+                if invocation.final
+            ]
+            progress.line(
+                f"progressive run: rollout {rollout.namespace}/{rollout.name}, run {run_id}: {len(stages)} stages "
+                f"({', '.join(stages)}), then finally: {', '.join(finals)}"
             )
-            local.execute()
-        code, line = _summary(rollout, run_id, local, time.monotonic() - began)
-        report = next((outcome for outcome in local.final if outcome.kind == "report"), None)
-        if isinstance(report, Outcome) and not report.ok:
-            progress.line(f"warning: the report stage failed ({report.error}); the outcome below stands")
-        progress.line(line)
-        return code
+            began = time.monotonic()
+            with Signals() as signals:
+                local = LocalRun(
+                    invocations=invocations,
+                    env=child_environment(args, workdir),
+                    workdir=workdir,
+                    progress=progress,
+                    signals=signals,
+                    tasks_budget=rollout.timeouts.tasks_seconds,
+                    finally_budget=parse_duration(rollout.timeouts.finally_),
+                )
+                local.execute()
+            code, line = _summary(rollout, run_id, local, time.monotonic() - began)
+            report = next((outcome for outcome in local.final if outcome.kind == "report"), None)
+            if isinstance(report, Outcome) and not report.ok:
+                progress.line(f"warning: the report stage failed ({report.error}); the outcome below stands")
+            progress.line(line)
+            return code
+    finally:
+        progress.close()

@@ -378,6 +378,7 @@ def run(args: argparse.Namespace) -> int:
                     (str(task["name"]) for task in final if (task.get("taskRef") or {}).get("name") == rollback), ""
                 ),
                 rollout=rollout,
+                live=sys.stdout.isatty(),
             )
         finally:
             kube.close()

@@ -1,4 +1,4 @@
-"""``progressive status ROLLOUT [-n NS] [-o table|json]``: where a rollout stands, read from the cluster.
+"""``progressive status ROLLOUT [-n NS] [-o table|json] [--watch]``: where a rollout stands, read from the cluster.
 
 Three sources, each optional, so status works at every point of a rollout's life and says what it
 could not read instead of failing:
@@ -20,8 +20,13 @@ The table is one row, as ``kubectl get`` prints it, followed by the evidence beh
 
 ``CANARY`` is the weight in the record (``5%->10%`` while a write to 10 is in flight), ``LIVE`` the weight
 in the routing object now (``mixed`` when its places disagree, ``?`` when it could not be read).
-``-o json`` prints the same as one JSON object: ``state`` (the whole record), ``weights`` or
-``weights_error``, ``pipeline_run`` or ``pipeline_run_error``.
+While a stage analyses, the judge's latest evidence per metric follows in plain words; while a gate waits,
+the command that answers it. ``-o json`` prints the same as one JSON object: ``state`` (the whole record),
+``weights`` or ``weights_error``, ``pipeline_run`` or ``pipeline_run_error``.
+
+``--watch`` reads again every ``--interval`` until the run has ended (promoted or rolled back, its PipelineRun
+done): on a terminal one screen updated in place; in a log or pipe the table (with ``-o json`` one JSON line)
+each time something other than the clock changed. Ctrl-C stops watching (exit 130); the rollout goes on.
 
 Exit codes: 0 shown, 2 bad input, 3 nothing found (no record, no Pipeline, no PipelineRun), 5 the API
 kept failing for the state record.
@@ -38,7 +43,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from progressive.commands._connection import add_cluster_arguments, connect_to_cluster, kube_context
+from progressive.commands._connection import add_cluster_arguments, api_timeout, connect_to_cluster, kube_context
 from progressive.commands._tekton import PIPELINERUNS, PIPELINES, TASKRUNS, children, condition
 from progressive.contract import COMMANDS
 from progressive.duration import format_duration, parse_duration
@@ -61,6 +66,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("rollout", metavar="ROLLOUT", help="Rollout name.")
     parser.add_argument("-n", "--namespace", default="", help="Namespace (default: the current context's, or default).")
     parser.add_argument("-o", "--output", choices=("table", "json"), default="table", help="Output format.")
+    parser.add_argument(
+        "-w",
+        "--watch",
+        action="store_true",
+        help="Keep reading until the run ends: on a terminal one screen updated in place, else a table (or a JSON "
+        "line) each time something changes.",
+    )
+    parser.add_argument("--interval", default="2s", help="Time between two reads with --watch (default 2s).")
     parser.add_argument(
         "--api-timeout", default="30s", help="Time limit for retrying one API call (Go duration, default 30s)."
     )
@@ -165,6 +178,7 @@ def _pipeline_run_summary(objects: Objects, run: JSON) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "name": run["metadata"]["name"],
         "status": now.label,
+        "done": now.done,
         "message": now.message,
         "start_time": status.get("startTime", ""),
         "completion_time": status.get("completionTime", ""),
@@ -261,6 +275,18 @@ def table(status: RolloutStatus, *, now: float | None = None) -> str:
         "  ".join(value.ljust(widths[key]) for key, value in row.items()).rstrip(),
     ]
     details: list[str] = []
+    now = state.evidence.get("now")
+    if state.phase == "analyzing" and isinstance(now, Mapping) and now.get("stage") == state.stage:
+        dwell = now.get("dwell")
+        after = f" after {format_duration(dwell)}" if isinstance(dwell, int | float) else ""
+        details.append(f"evidence now ({state.stage}{after}):")
+        details += [f"  {line}" for line in now.get("metrics") or []]
+    if state.phase == "waiting-approval":
+        since = f" since {state.waiting_since}" if state.waiting_since else ""
+        details.append(
+            f"waiting for approval at stage {state.stage}{since}: progressive approve {status.rollout} -n "
+            f"{status.namespace} --stage {state.stage} (or progressive abort {status.rollout} -n {status.namespace})"
+        )
     if state.summary:
         details.append(f"evidence ({state.verdict_stage or state.stage or 'last stage'}): {state.summary}")
     if state.aborted is not None:
@@ -285,15 +311,20 @@ def run(args: argparse.Namespace) -> int:
     rollout: str = args.rollout
     if not is_dns_label(rollout):
         raise ConfigError(f"ROLLOUT: {rollout!r} is not a rollout name (lower-case DNS label)")
+    timeout = api_timeout(args)
     try:
-        api_timeout = parse_duration(args.api_timeout)
+        interval = parse_duration(args.interval)
     except ValueError:
-        raise ConfigError(f"--api-timeout: {args.api_timeout!r} is not a Go duration such as 30s or 2m") from None
+        interval = 0.0
+    if interval <= 0:
+        raise ConfigError(f"--interval: {args.interval!r} is not a positive Go duration such as 2s")
     namespace = args.namespace or kube_context(args).namespace or "default"
     try:
         kube = connect_to_cluster(args)
         try:
-            status = read_status(kube, namespace, rollout, api_timeout=api_timeout)
+            if args.watch:
+                return _watch(kube, namespace, rollout, api_timeout=timeout, interval=interval, output=args.output)
+            status = read_status(kube, namespace, rollout, api_timeout=timeout)
         finally:
             kube.close()
     except StepError as exc:
@@ -304,3 +335,31 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(table(status))
     return 0
+
+
+def finished(status: RolloutStatus) -> bool:
+    """Whether the run has ended: the record says promoted or rolled back and no PipelineRun is still running."""
+    phase = status.state.phase if status.state is not None else ""
+    running = status.pipeline_run is not None and not status.pipeline_run.get("done", True)
+    return phase in {"promoted", "rolled-back"} and not running
+
+
+def _watch(kube: Kube, namespace: str, rollout: str, *, api_timeout: float, interval: float, output: str) -> int:
+    """``--watch``: read until the run ends; exit 0, or 130 on Ctrl-C (nothing in the cluster is touched)."""
+    from progressive.commands._watch import Watch  # noqa: PLC0415
+
+    json_lines = output == "json"
+    with Watch(sys.stdout, live=sys.stdout.isatty() and not json_lines) as view:
+        try:
+            while True:
+                status = read_status(kube, namespace, rollout, api_timeout=api_timeout)
+                if json_lines:
+                    view.show(json.dumps(status.to_json(), sort_keys=True), changed=json.dumps(status.to_json()))
+                else:
+                    view.show(table(status), changed=json.dumps(status.to_json(), sort_keys=True))
+                if finished(status):
+                    return 0
+                time.sleep(interval)
+        except KeyboardInterrupt:
+            view.line(f"stopped watching {namespace}/{rollout}; the rollout goes on")
+            return 130

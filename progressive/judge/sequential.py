@@ -77,6 +77,7 @@ __all__ = [
     "Poll",
     "SequentialSettings",
     "decide",
+    "describe_metric",
     "estimate_dispersion",
     "observe",
     "poll_log_lr",
@@ -523,13 +524,30 @@ def _g(value: float | None) -> str:
     return f"{value:.3g}"
 
 
-def _describe(report: MetricReport) -> str:
+def _share(bad: float, total: float) -> str:
+    """``"4.1% (41 of 1000)"``: a rate with the counts behind it."""
+    if total <= 0:
+        return "no requests"
+    return f"{100.0 * bad / total:.3g}% ({_g(bad)} of {_g(total)})"
+
+
+def describe_metric(report: MetricReport, threshold: float) -> str:
+    """One metric in plain words: what was compared, the observed ratio and its interval, the evidence so far.
+
+    ``errors: canary 4.1% (41 of 1000) vs baseline 1.3% (13 of 1000) = 3.2x baseline (confidence interval 1.6x
+    to 6.1x); evidence 48 of 40 needed to roll back``
+    """
     low, high = report.ratio_interval
+    ratio = "ratio not yet defined" if report.ratio is None else f"{_g(report.ratio)}x baseline"
+    interval = f"confidence interval {_g(low)}x to {_g(high)}x"
+    if report.max_e_value >= threshold:
+        evidence = f"evidence {_g(report.max_e_value)} reached the rollback line {_g(threshold)}"
+    else:
+        evidence = f"evidence {_g(report.max_e_value)} of {_g(threshold)} needed to roll back"
+    healthy = f", rules out {_g(report.rho1)}x worse" if report.healthy else ""
     return (
-        f"{report.name} e={_g(report.e_value)} LR(rho1={_g(report.rho1)})={_g(_exp(report.log_lr_rho1))} "
-        f"canary {_g(report.canary_bad)}/{_g(report.canary_total)} baseline "
-        f"{_g(report.baseline_bad)}/{_g(report.baseline_total)} ratio {_g(report.ratio)} "
-        f"[{_g(low)}, {_g(high)}]"
+        f"{report.name}: canary {_share(report.canary_bad, report.canary_total)} vs baseline "
+        f"{_share(report.baseline_bad, report.baseline_total)} = {ratio} ({interval}); {evidence}{healthy}"
     )
 
 
@@ -588,20 +606,20 @@ def decide(
             verdict=verdict, reason="", judge="sequential", dwell=float(dwell), p_value=p_value, threshold=threshold
         )
     reports = tuple(_report(metric, settings) for metric in evidence.metrics)
-    details = "; ".join(_describe(report) for report in reports)
+    worst_first = sorted(reports, key=lambda report: -report.max_e_value) if why == "evidence" else reports
+    details = "; ".join(describe_metric(report, threshold) for report in worst_first)
     unhealthy = ", ".join(report.name for report in reports if not report.healthy)
     largest = max(reports, key=lambda report: report.e_value)
     move = "promote" if last_stage else "advance"
     at = format_duration(dwell)
     if why == "evidence":
-        worst = max(reports, key=lambda report: report.max_e_value)
         reason = (
-            f"canary worse than baseline: {worst.name} e-value {_g(worst.max_e_value)} >= {_g(threshold)} "
-            f"(M/alpha; p={_g(p_value)}); {details}"
+            f"canary worse than baseline: {details} (alpha {_g(settings.alpha)} over {count} metrics; p={_g(p_value)})"
         )
     elif why == "healthy":
         reason = (
-            f"every metric healthy after {at} (likelihood ratio at rho1 <= beta {_g(settings.beta)}); {move}: {details}"
+            f"every metric healthy after {at} (likelihood ratio of rho1 times worse <= beta {_g(settings.beta)}); "
+            f"{move}: {details}"
         )
     elif why == "observing":
         waiting = (
@@ -612,14 +630,14 @@ def decide(
         reason = f"observing ({waiting}): {details}"
     elif why == "holding":
         reason = (
-            f"holding: {largest.name} e-value {_g(largest.e_value)} >= suspicious {_g(settings.suspicious_e)} "
+            f"holding: {largest.name} evidence {_g(largest.e_value)} >= suspicious {_g(settings.suspicious_e)} "
             f"at the stage budget {format_duration(settings.max_dwell)}; observing up to "
             f"{format_duration(2.0 * settings.max_dwell)}: {details}"
         )
     else:
         budget = (
             f"stage budget {format_duration(settings.max_dwell)} spent without conclusive evidence "
-            f"(largest e-value {_g(largest.e_value)} < {_g(threshold)}; not healthy: {unhealthy})"
+            f"(largest evidence {_g(largest.e_value)} < the rollback line {_g(threshold)}; not healthy: {unhealthy})"
         )
         action = {"advance": f"on-inconclusive=advance: {move}", "hold": "on-inconclusive=hold"}.get(
             settings.on_inconclusive, "on-inconclusive=fail"

@@ -16,8 +16,9 @@ Pure standard library: the step imports this on every cold start.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = ["VERDICTS", "CheckReport", "Decision", "MetricReport", "Verdict"]
 
@@ -81,6 +82,37 @@ class MetricReport:
             "baseline_bad": _num(self.baseline_bad),
             "baseline_total": _num(self.baseline_total),
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MetricReport:
+        """Read :meth:`to_dict`'s output back (``None`` numbers are infinities); ``ValueError`` when malformed."""
+
+        def number(key: str, missing: float = math.inf) -> float:
+            value = data.get(key)
+            if value is None:
+                return missing
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"metric report {key}: {value!r} is not a number")
+            return float(value)
+
+        interval = data.get("ratio_interval") or [None, None]
+        low, high = [*list(interval), None, None][:2]
+        return cls(
+            name=str(data.get("name", "")),
+            e_value=number("e_value"),
+            log_e_value=number("log_e_value"),
+            max_e_value=number("max_e_value"),
+            p_value=number("p_value", 1.0),
+            rho1=number("rho1"),
+            log_lr_rho1=number("log_lr_rho1"),
+            healthy=bool(data.get("healthy", False)),
+            ratio=None if data.get("ratio") is None else number("ratio"),
+            ratio_interval=(0.0 if low is None else float(low), math.inf if high is None else float(high)),
+            canary_bad=number("canary_bad", 0.0),
+            canary_total=number("canary_total", 0.0),
+            baseline_bad=number("baseline_bad", 0.0),
+            baseline_total=number("baseline_total", 0.0),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,7 @@ from progressive.duration import format_duration, parse_duration
 from progressive.errors import CanaryFailed, Inconclusive, InfrastructureError, StepError, UsageError
 from progressive.http_post import host_of
 from progressive.judge import sequential, threshold
+from progressive.judge.sequential import describe_metric
 from progressive.judge.verdict import Decision
 from progressive.kube.client import Kube
 from progressive.kube.state_store import StateStore
@@ -80,9 +81,10 @@ next one ends the stage with exit 5. Each poll already retries transient failure
 ROLLBACK_POLL_TIMEOUT = 10.0
 """Seconds one ask of the rollback webhook may take (Flagger's default webhook timeout)."""
 
-EVIDENCE_KEYS = ("sequential", "counters", "latency", "threshold")
+EVIDENCE_KEYS = ("sequential", "counters", "latency", "threshold", "now")
 """Keys of ``State.evidence`` this step writes: the judge's evidence, the counter cursor, the run's
-slow-request bucket, and the threshold judge's per-check counts of the current stage."""
+slow-request bucket, the threshold judge's per-check counts of the current stage, and ``now``: the sequential
+judge's latest evidence per metric in plain words, which ``progressive status`` shows while a stage runs."""
 
 Verdict = Literal["pass", "fail", "inconclusive"]
 
@@ -336,7 +338,11 @@ def _finish(context: _Context, outcome: _Outcome) -> int:
     context.invocation.write_result("summary", summary)
     goes_on = outcome.verdict == "pass" or outcome.advance
     phase = "progressing" if goes_on else "failed"
-    context.save(lambda s: s.evolve(verdict=outcome.verdict, verdict_stage=context.stage, summary=summary, phase=phase))
+    context.save(
+        lambda s: s.evolve(verdict=outcome.verdict, verdict_stage=context.stage, summary=summary, phase=phase).mark(
+            "verdict", context.stage, verdict=outcome.verdict, summary=summary
+        )
+    )
     reason = {"pass": "AnalysisPassed", "fail": "AnalysisFailed", "inconclusive": "AnalysisInconclusive"}
     announce(
         context.invocation,
@@ -477,10 +483,15 @@ def _run_sequential(context: _Context, state: State, requested_latency: str) -> 
         cursor = cursor_after
         decision = sequential.decide(settings, evidence, dwell=context.dwell())
         snapshot = {**base, "sequential": evidence.to_dict(), "counters": cursor.to_dict()}
-        state = context.save(_merge_evidence(snapshot))
+        snapshot["now"] = {
+            "stage": context.stage,
+            "dwell": round(decision.dwell, 3),
+            "metrics": [describe_metric(report, settings.threshold) for report in decision.metrics],
+        }
         # The judge's "pass" at the budget with --on-inconclusive=advance means "go on", not "healthy".
         passed_without_evidence = decision.verdict == "pass" and not all(r.healthy for r in decision.metrics)
         shown = "inconclusive" if passed_without_evidence else decision.verdict
+        state = context.save(_merge_evidence(snapshot, _poll_mark(context.stage, decision, counts, shown)))
         context.emit(
             poll=poll,
             dwell=round(decision.dwell, 3),
@@ -502,13 +513,30 @@ def _run_sequential(context: _Context, state: State, requested_latency: str) -> 
         return _Outcome(decision.verdict, decision.summary(), decision)  # type: ignore[arg-type]
 
 
-def _merge_evidence(snapshot: Mapping[str, Any]) -> Callable[[State], State]:
-    """A state change that replaces this step's keys of ``State.evidence``, keeping any others."""
+def _merge_evidence(snapshot: Mapping[str, Any], mark: Mapping[str, Any]) -> Callable[[State], State]:
+    """A state change that replaces this step's keys of ``State.evidence``, keeping any others, and marks the poll."""
 
     def change(state: State) -> State:
-        return state.evolve(evidence={**state.evidence, **snapshot})
+        return state.evolve(evidence={**state.evidence, **snapshot}).mark("poll", **mark)
 
     return change
+
+
+def _poll_mark(stage: str, decision: Decision, counts: Mapping[str, Counts] | None, verdict: str) -> dict[str, Any]:
+    """The timeline entry of one sequential poll: this poll's counts, the evidence so far, the verdict."""
+    return {
+        "stage": stage,
+        "dwell": round(decision.dwell, 3),
+        "verdict": verdict,
+        "threshold": decision.threshold,
+        "e": {report.name: _round(report.max_e_value) for report in decision.metrics},
+        "counts": None
+        if counts is None
+        else {
+            name: [_round(c.canary_bad), _round(c.canary_total), _round(c.baseline_bad), _round(c.baseline_total)]
+            for name, c in counts.items()
+        },
+    }
 
 
 def _polls(counts: Mapping[str, Counts]) -> dict[str, sequential.Poll]:
@@ -602,7 +630,16 @@ def _run_threshold(context: _Context, checks: list[_Check], state: State) -> _Ou
         dwell = context.dwell()
         decision = threshold.decide(specs, states, dwell=dwell, out_of_time=dwell >= budget)
         snapshot = {"threshold": {"stage": context.stage, "checks": {n: s.to_dict() for n, s in states.items()}}}
-        state = context.save(_merge_evidence(snapshot))
+        mark = {
+            "stage": context.stage,
+            "dwell": round(dwell, 3),
+            "verdict": decision.verdict,
+            "checks": {
+                r.name: {"value": None if r.last_value is None else _round(r.last_value), "phase": r.phase}
+                for r in decision.checks
+            },
+        }
+        state = context.save(_merge_evidence(snapshot, mark))
         if not decision.terminal:
             continue
         errored = [r for r in decision.checks if r.phase == "error"]

@@ -81,6 +81,7 @@ def run(invocation: Invocation) -> int:
         current = current.for_run(run_id)
         if decision not in current.approvals:
             current = current.evolve(approvals=(*current.approvals, decision))
+            current = current.mark("gate", stage, decision=decision.decision, by=decision.who(), at_time=decision.at)
         if current.phase == "waiting-approval" and current.stage == stage:
             return current.evolve(phase="progressing", waiting_since="")
         return current

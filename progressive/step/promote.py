@@ -83,7 +83,8 @@ def run(invocation: Invocation) -> int:
 
         def finish(state: State) -> State:
             current = state.for_run(session.run_id)
-            return current.evolve(phase="promoted", stable_template=None, canary_weight=0, pending_weight=None)
+            promoted = current.evolve(phase="promoted", stable_template=None, canary_weight=0, pending_weight=None)
+            return promoted.mark("outcome", current.stage, phase="promoted")
 
         session.store.update(finish)
     except StepError as exc:

@@ -160,7 +160,9 @@ def run(invocation: Invocation) -> int:
         if raw_state != State() or changed or scaled or removed or restored:
 
             def finish(current: State) -> State:
-                return current.for_run(session.run_id).evolve(phase="rolled-back", canary_weight=0, pending_weight=None)
+                ended = current.for_run(session.run_id)
+                rolled_back = ended.evolve(phase="rolled-back", canary_weight=0, pending_weight=None)
+                return rolled_back.mark("outcome", ended.rolled_back_from or ended.stage, phase="rolled-back")
 
             session.store.update(finish)
     except StepError as exc:

@@ -95,12 +95,20 @@ def _record(session: Session, *, phase: Phase, canary: int | None, pending: int 
 
     def change(state: State) -> State:
         current = state.for_run(session.run_id)
-        return current.evolve(
+        changed = current.evolve(
             phase=phase,
             stage=stage or current.stage,
             canary_weight=current.canary_weight if canary is None else canary,
             pending_weight=pending,
         )
+        # a verified weight that differs from the record's (or ends a pending change) is a new point on the timeline;
+        # the same weight verified again is not, so a step run again writes nothing
+        moved = (
+            canary is not None
+            and pending is None
+            and (canary != current.canary_weight or current.pending_weight is not None)
+        )
+        return changed.mark("weight", changed.stage, weight=canary, phase=phase) if moved else changed
 
     session.store.update(change)
 

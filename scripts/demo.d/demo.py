@@ -24,8 +24,10 @@ err ten times as often) through the canary of ``rollout.py``, then says which wa
      stage a TaskRun, each step a process started by Tekton's entrypoint, with the ServiceAccount's token), and
      prints its progress; at the end, each PipelineRun's final condition (status, reason, message);
 
-5. shows ``progressive status web``, stops the cluster it started and removes the temporary folder, and ends
-   with one line per release: ``promoted`` or ``rolled back``.
+5. after each release writes ``progressive report web`` to ``report-good.html`` / ``report-bad.html`` in
+   ``--report-dir`` (default ``dist/demo``): one HTML page per run with its plots, which opens offline;
+6. shows ``progressive status web``, stops the cluster it started and removes the temporary folder, and ends
+   with one line per release: ``promoted`` or ``rolled back``, and the path of its report.
 
 Exit code 0 when the good release was promoted and the bad one rolled back, 1 otherwise. Everything listens on
 127.0.0.1, on ports picked at start-up.
@@ -315,6 +317,14 @@ def outcome_of_run(cluster: Cluster, namespace: str, run: Obj) -> str:
     return f"failed ({reason or 'not finished'})"
 
 
+def write_report(env: dict[str, str], namespace: str, path: Path) -> Path:
+    """``progressive report web`` of the run that just ended, to ``path`` (the record keeps the newest run only)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if progressive(env, "report", "web", "-n", namespace, "-o", str(path)) != 0:
+        raise SystemExit(f"demo: progressive report could not write {path}")
+    return path
+
+
 def release_on_tekton(cluster: Cluster, env: dict[str, str], namespace: str, image: str) -> tuple[str, Obj]:
     """One release as a PipelineRun run by Tekton; its outcome and the finished PipelineRun."""
     heading(f"release {image}: a PipelineRun, run by Tekton's controller")
@@ -347,6 +357,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--cluster-dir", type=Path, metavar="DIR",
         help="use the cluster running in DIR (scripts/cluster up --run DIR) and leave it running",
     )  # fmt: skip
+    parser.add_argument(
+        "--report-dir", type=Path, metavar="DIR", default=ROOT / "dist" / "demo",
+        help="where report-good.html and report-bad.html are written (default: dist/demo)",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -356,6 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # SIGTERM (a CI job's timeout, kill) unwinds like Ctrl-C does: the cluster is stopped, the folder removed
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     outcomes: list[tuple[str, str]] = []
+    reports = {GOOD: args.report_dir.resolve() / "report-good.html", BAD: args.report_dir.resolve() / "report-bad.html"}
     work = Path(tempfile.mkdtemp(prefix="progressive-demo-"))
     try:
         with ExitStack() as cleanup, (work / "helpers.log").open("w", encoding="utf-8") as log:
@@ -384,14 +399,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 cluster.kubectl("apply", "-n", namespace, "-R", "-f", str(ROOT / "tasks"))
                 if progressive(env, "apply", str(ROLLOUT)) != 0:
                     return 1
-                runs = [(image, release_on_tekton(cluster, env, namespace, image)) for image in (GOOD, BAD)]
+                runs = []
+                for image in (GOOD, BAD):
+                    runs.append((image, release_on_tekton(cluster, env, namespace, image)))
+                    write_report(env, namespace, reports[image])
                 outcomes = [(image, outcome) for image, (outcome, _run) in runs]
                 print_conditions([(image, run) for image, (_outcome, run) in runs])
             else:
                 heading("the rollout's Tasks, Pipeline and RBAC (what progressive start would run)")
                 if progressive(env, "apply", str(ROLLOUT)) != 0:
                     return 1
-                outcomes = [(image, release_locally(env, image)) for image in (GOOD, BAD)]
+                for image in (GOOD, BAD):
+                    outcomes.append((image, release_locally(env, image)))
+                    write_report(env, namespace, reports[image])
             heading(f"progressive status web -n {namespace}")
             progressive(env, "status", "web", "-n", namespace)
             if args.cluster_dir is not None:
@@ -402,7 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     print()
     for image, outcome in outcomes:
-        print(f"release {image}: {outcome}", flush=True)
+        print(f"release {image}: {outcome}; report: {reports[image]}", flush=True)
     return 0 if [outcome for _, outcome in outcomes] == ["promoted", "rolled back"] else 1
 
 

@@ -106,7 +106,7 @@ def test_a_canary_with_ten_times_the_errors_fails(
         feed.stop()
     assert done.code == 1, done.stdout + done.stderr
     assert done.verdict == "fail"
-    assert done.summary is not None and done.summary.startswith("fail: canary worse than baseline: errors e-value")
+    assert done.summary is not None and done.summary.startswith("fail: canary worse than baseline: errors: canary")
     assert len(done.summary.encode()) < 1024
     errors = done.polls[-1]["decision"]["metrics"][0]
     assert errors["name"] == "errors" and errors["e_value"] >= 40
@@ -257,7 +257,7 @@ def test_a_canary_fifty_percent_slower_fails_on_slow_requests(
     finally:
         feed.stop()
     assert done.code == 1, done.stdout + done.stderr
-    assert (done.summary or "").startswith("fail: canary worse than baseline: slow e-value")
+    assert (done.summary or "").startswith("fail: canary worse than baseline: slow: canary")
     slow = done.polls[-1]["decision"]["metrics"][1]
     assert slow["name"] == "slow" and slow["e_value"] >= 40
     assert slow["ratio"] > 2  # ~1% above the bucket at the stable's p99 becomes ~6%

@@ -19,6 +19,7 @@ import pytest
 from kubernetes import client
 
 from tests.commands._cluster import BAD, GOOD, REPO
+from tests.support.browser import open_page
 from tests.support.cluster.cluster import LocalCluster
 from tests.support.cluster.tekton import condition
 
@@ -65,10 +66,28 @@ def status_row(lines: list[str]) -> list[str]:
     return table[1].split()
 
 
+def check_reports(folder: Path) -> None:
+    """The demo's two reports open offline in chromium, with their plots, and say how each run ended."""
+    for name, outcome in (("good", "Promoted after "), ("bad", "Rolled back after ")):
+        opened = open_page(folder / f"report-{name}.html", folder / f"report-{name}.png")
+        assert opened.console == [] and opened.page_errors == [], (name, opened.console, opened.page_errors)
+        assert opened.requests == [(folder / f"report-{name}.html").as_uri()], opened.requests
+        assert opened.svg_ids == ["plot-weights", "plot-rate-errors", "plot-rate-slow", "plot-evidence"], opened.svg_ids
+        assert opened.outcome.startswith(outcome), opened.outcome
+    assert (
+        "stage analyze-20 found the canary worse than baseline: errors: canary"
+        in (folder / "report-bad.html").read_text()
+    )
+
+
 @pytest.mark.timeout(TIMEOUT + 180)
-def test_the_demo_promotes_the_good_release_and_rolls_back_the_bad_one_with_progressive_run() -> None:
-    lines = demo()
-    assert lines[-2:] == [f"release {GOOD}: promoted", f"release {BAD}: rolled back"]
+def test_the_demo_promotes_the_good_release_and_rolls_back_the_bad_one_with_progressive_run(tmp_path: Path) -> None:
+    lines = demo("--report-dir", str(tmp_path))
+    assert lines[-2:] == [
+        f"release {GOOD}: promoted; report: {tmp_path / 'report-good.html'}",
+        f"release {BAD}: rolled back; report: {tmp_path / 'report-bad.html'}",
+    ]
+    check_reports(tmp_path)
     up = next(line for line in lines if line.startswith("$ scripts/cluster up --run "))
     run_dir = Path(up.split()[4])
     assert any(line.startswith("cluster up in ") for line in lines)
@@ -105,11 +124,15 @@ def new_demo_namespaces(local_cluster: LocalCluster) -> Iterator[None]:
 
 @pytest.mark.timeout(TIMEOUT + 180)
 def test_the_demo_on_tekton_promotes_the_good_release_and_rolls_back_the_bad_one(
-    local_cluster: LocalCluster, new_demo_namespaces: None
+    local_cluster: LocalCluster, new_demo_namespaces: None, tmp_path: Path
 ) -> None:
-    lines = demo("--cluster", "--cluster-dir", str(local_cluster.run))
+    lines = demo("--cluster", "--cluster-dir", str(local_cluster.run), "--report-dir", str(tmp_path))
     namespace = demo_namespace(lines)
-    assert lines[-2:] == [f"release {GOOD}: promoted", f"release {BAD}: rolled back"]
+    assert lines[-2:] == [
+        f"release {GOOD}: promoted; report: {tmp_path / 'report-good.html'}",
+        f"release {BAD}: rolled back; report: {tmp_path / 'report-bad.html'}",
+    ]
+    check_reports(tmp_path)
     assert not any(line.startswith("$ scripts/cluster") for line in lines)  # the cluster given is used, not started
     installed = section(lines, "the catalog Tasks")
     assert "task.tekton.dev/progressive-analyze created" in installed  # kubectl apply -R -f tasks/

@@ -39,6 +39,7 @@ from tests.support.cluster.access import Cluster
 from tests.support.cluster.status_writers import DELAY_ANNOTATION
 from tests.support.demo_traffic import RouteTraffic
 from tests.support.prometheus_fixtures import PrometheusStack
+from tests.support.terminal import run_on_a_terminal
 
 ANALYZED = (
     "SetWeight(weight=20), Analyze(min_duration='3s', max_duration='60s'), "
@@ -138,6 +139,18 @@ def test_a_bad_release_is_rolled_back(cluster: Cluster, namespace: str, analyzed
         "fail",
         "analyze-20",
     )
+    # the timeline progressive report draws: each verified weight, the polls, the verdict, the end
+    marks = [(mark["kind"], mark["stage"], mark.get("weight")) for mark in record.timeline if mark["kind"] != "poll"]
+    assert marks == [
+        ("started", "", None),
+        ("weight", "weight-20", 20),
+        ("verdict", "analyze-20", None),
+        ("weight", "rollback", 0),
+        ("outcome", "analyze-20", None),
+    ], marks
+    polls = [mark for mark in record.timeline if mark["kind"] == "poll"]
+    assert polls and all(mark["stage"] == "analyze-20" for mark in polls)
+    assert polls[-1]["verdict"] == "fail" and polls[-1]["e"]["errors"] >= polls[-1]["threshold"]
 
 
 class Output:
@@ -314,3 +327,25 @@ def test_params_are_checked_like_start_checks_them(cluster: Cluster, namespace: 
     bad_url = progressive(["run", str(path), "-p", f"image={GOOD}", "--prometheus-url", "localhost:9090"], kubeconfig)
     assert bad_url.returncode == 2 and "--prometheus-url: 'localhost:9090' is not an http(s) URL" in bad_url.stderr
     assert proxy.log.writes() == []
+
+
+def test_on_a_terminal_the_live_screen_ends_with_every_stage_the_evidence_and_the_outcome(
+    cluster: Cluster, namespace: str, analyzed: Path
+) -> None:
+    code, screen = run_on_a_terminal(
+        ["run", str(analyzed), "-p", f"image={BAD}", "--run-id", "web-pty-1"], cli_env(cluster.kubeconfig)
+    )
+    assert code == 1, screen
+    lines = screen.splitlines()
+    assert any(line.startswith("rollout web: rolled back after ") for line in lines), screen
+    assert f"rollout {namespace}/web, run web-pty-1" in lines, screen
+    row = {
+        line.split()[1]: line.split()[2] for line in lines if line.startswith(("[", "[fin]")) and len(line.split()) > 2
+    }
+    assert row.get("deploy") == "done" and row.get("weight-20") == "done", screen
+    assert row.get("analyze-20") == "FAILED" and row.get("weight-50") == "waiting", screen
+    assert row.get("rollback") == "done", screen
+    assert any(line.startswith("weights: canary ") for line in lines), screen
+    evidence = [line.strip() for line in lines if line.strip().startswith("errors: canary ")]
+    assert evidence and "reached the rollback line" in evidence[-1], screen
+    assert "evidence (analyze-20):" in lines, screen

@@ -32,6 +32,7 @@ from tests.commands._cluster import (
     GOOD,
     canary_weights,
     cli,
+    cli_env,
     deployment,
     rollout_source,
     seed_web,
@@ -45,6 +46,7 @@ from tests.support.cluster.fault_proxy import FaultProxy
 from tests.support.cluster.tekton import condition
 from tests.support.faults import response_lost
 from tests.support.prometheus_fixtures import PrometheusStack
+from tests.support.terminal import run_on_a_terminal
 
 TEKTON = "tekton.dev/v1"
 STEPS = "SetWeight(weight=10), Analyze(min_duration='5s', max_duration='60s')"
@@ -432,3 +434,21 @@ def test_hooks_keep_their_own_account_in_a_started_run() -> None:
     assert run["spec"]["taskRunTemplate"] == {"serviceAccountName": "someone"}
     assert run["spec"]["taskRunSpecs"] == compiled.pipeline_run["spec"]["taskRunSpecs"]
     assert [spec["serviceAccountName"] for spec in run["spec"]["taskRunSpecs"]] == ["progressive-everything-hooks"]
+
+
+def test_follow_on_a_terminal_keeps_the_rollouts_status_under_its_lines(live: Cluster) -> None:
+    ns = live.namespace
+    code, screen = run_on_a_terminal(
+        ["start", "web", "-n", ns, "-p", f"image={GOOD}", "--follow", "--poll-interval", "500ms"],
+        cli_env(live.kubeconfig),
+        columns=180,
+        rows=50,
+    )
+    assert code == 0, screen
+    lines = [line for line in screen.splitlines() if line]
+    summary = next(i for i, line in enumerate(lines) if line.endswith("every stage passed and the canary was promoted"))
+    header = [i for i, line in enumerate(lines) if line.split()[:3] == ["NAME", "RUN", "PHASE"]]
+    assert len(header) == 1 and header[0] > summary, screen  # one status table, redrawn in place, under the lines
+    row = lines[header[0] + 1].split()
+    assert row[2:6] == ["promoted", "promote", "0%", "0%"], screen  # LIVE: read through the router at the end
+    assert re.search(r"stage-10 +Succeeded in \d+s", screen), screen

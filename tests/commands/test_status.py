@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import calendar
 import json
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,8 +23,10 @@ import pytest
 
 from progressive.commands.status import read_status, router_params, table
 from progressive.kube.client import connect
-from progressive.state import State
+from progressive.naming import state_configmap
+from progressive.state import CONFIGMAP_KEY, State
 from tests.commands._cluster import (
+    REPO,
     ROUTE,
     cli,
     cli_env,
@@ -32,6 +37,7 @@ from tests.commands._cluster import (
     write_rollout,
 )
 from tests.support.cluster.access import Cluster
+from tests.support.terminal import run_on_a_terminal
 
 TEKTON = "tekton.dev/v1"
 NOT_TEKTON = "progressive.test/status-fixture"
@@ -179,6 +185,7 @@ def test_json_has_the_whole_record_the_weights_and_the_run(at_20: Cluster, capsy
     assert data["pipeline_run"] == {
         "name": "web-abcde",
         "status": "Running",
+        "done": False,
         "message": "",
         "start_time": "2026-03-01T11:00:00Z",
         "completion_time": "",
@@ -259,3 +266,70 @@ def test_router_settings_come_from_the_rollback_task() -> None:
         "mode": "stepped",
     }
     assert router_params({"spec": {"tasks": []}}) is None
+
+
+ANALYZING = RECORD.evolve(
+    verdict="",
+    summary="",
+    evidence={
+        "now": {
+            "stage": "analyze-20",
+            "dwell": 35.0,
+            "metrics": [
+                "errors: canary 3% (3 of 100) vs baseline 1% (9 of 900) = 3x baseline; evidence 14 of 40 needed"
+            ],
+        }
+    },
+)
+
+
+def test_watch_prints_each_change_until_the_run_ends(at_20: Cluster) -> None:
+    store_state(at_20, ANALYZING)
+    command = [sys.executable, "-m", "progressive.cli", "status", "web", "-n", at_20.namespace, "--watch"]
+    with subprocess.Popen(
+        [*command, "--interval", "200ms"], cwd=REPO, env=cli_env(at_20.kubeconfig), stdout=subprocess.PIPE, text=True
+    ) as watching:
+        assert watching.stdout is not None
+        first = [watching.stdout.readline() for _ in range(5)]
+        assert first[0].split()[:3] == ["NAME", "RUN", "PHASE"], first
+        assert first[3:5] == [
+            "evidence now (analyze-20 after 35s):\n",
+            "  errors: canary 3% (3 of 100) vs baseline 1% (9 of 900) = 3x baseline; evidence 14 of 40 needed\n",
+        ]
+        at_20.patch(
+            "v1", "ConfigMap", state_configmap("web"),
+            {"data": {CONFIGMAP_KEY: ANALYZING.evolve(phase="rolled-back", stage="rollback").to_json()}},
+        )  # fmt: skip
+        rest, _ = watching.communicate(timeout=60)
+    assert watching.returncode == 0
+    tables = [line for line in rest.splitlines() if line.startswith("web ")]
+    assert tables[-1].split()[2:4] == ["rolled-back", "rollback"], rest
+    assert len([line for line in rest.splitlines() if line.startswith("NAME")]) == len(tables)  # once per change
+
+
+def test_watch_on_a_terminal_redraws_one_screen_until_the_run_ends(at_20: Cluster) -> None:
+    store_state(at_20, ANALYZING)
+
+    def promote_soon() -> None:
+        time.sleep(3)
+        at_20.patch(
+            "v1", "ConfigMap", state_configmap("web"),
+            {"data": {CONFIGMAP_KEY: ANALYZING.evolve(phase="promoted", stage="promote").to_json()}},
+        )  # fmt: skip
+
+    later = threading.Thread(target=promote_soon)
+    later.start()
+    code, screen = run_on_a_terminal(
+        ["status", "web", "-n", at_20.namespace, "--watch", "--interval", "200ms"],
+        cli_env(at_20.kubeconfig),
+        columns=160,
+        rows=40,
+    )
+    later.join()
+    assert code == 0, screen
+    lines = [line for line in screen.splitlines() if line]
+    assert sum(line.startswith("NAME") for line in lines) == 1, screen  # drawn in place, not printed per change
+    assert lines[0].split()[:3] == ["NAME", "RUN", "PHASE"] and lines[1].split()[2:6] == [
+        "promoted", "promote", "20%", "20%",
+    ], screen  # fmt: skip
+    assert not any(line.startswith("evidence now") for line in lines), screen  # the screen is the last read only

@@ -136,7 +136,7 @@ def test_rollback_exactly_when_the_e_value_reaches_m_over_alpha() -> None:
     assert crossed_at is not None and crossed_at > 1
     assert decision.metric("errors").max_e_value >= 40.0
     assert decision.p_value == pytest.approx(min(1.0, 2 / decision.metric("errors").max_e_value))
-    assert "errors e-value" in decision.reason and ">= 40" in decision.reason
+    assert "errors: canary" in decision.reason and "reached the rollback line 40" in decision.reason
     # The crossing is never forgotten: later good polls do not undo the rollback.
     for _ in range(20):
         evidence = observe(settings, evidence, {"errors": Poll(100, 0, 900, 20), "slow": Poll(100, 1, 900, 9)})
