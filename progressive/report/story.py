@@ -117,14 +117,18 @@ def _rfc3339(text: str) -> float | None:
     return None
 
 
-def event_lines(events: Iterable[Mapping[str, Any]], since: float) -> list[EventLine]:
-    """The Events progressive recorded at or after ``since`` (a second early, for clock rounding), oldest first."""
+EVENTS_AFTER_END = 120.0
+"""Seconds after a finished run's last mark whose Events still belong to it (the report stage's comes last)."""
+
+
+def event_lines(events: Iterable[Mapping[str, Any]], since: float, until: float = float("inf")) -> list[EventLine]:
+    """The Events progressive recorded from ``since`` (a second early, for clock rounding) to ``until``, in order."""
     found: list[EventLine] = []
     for event in events:
         if (event.get("source") or {}).get("component") != "progressive":
             continue
         stamp = _rfc3339(str(event.get("lastTimestamp") or event.get("eventTime") or ""))
-        if stamp is None or stamp < since - 1.0:
+        if stamp is None or stamp < since - 1.0 or stamp > until:
             continue
         involved = event.get("involvedObject") or {}
         found.append(
@@ -283,6 +287,6 @@ def tell(rollout: str, namespace: str, state: State, events: Iterable[Mapping[st
         verdicts=verdicts,
         gates=gates,
         stages=_stages(timeline, end),
-        events=event_lines(events, start),
+        events=event_lines(events, start, end + EVENTS_AFTER_END if finished else float("inf")),
         aborted=aborted,
     )
