@@ -639,7 +639,6 @@ COMMANDS: dict[str, Command] = {
                 *_API,
                 *_NOTIFY,
             ),
-            results=(Result("split", "The split now in effect, e.g. on=25,off=75."),),
         ),
         Command(
             name="status",

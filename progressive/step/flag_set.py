@@ -87,7 +87,6 @@ def run(invocation: Invocation) -> int:
     except StepError as exc:
         record_failure(invocation, session.kube, "FlagSplitFailed", f"flag-set {split.text()}: {exc}")
         raise
-    invocation.write_result("split", split.text())
     after = reading(_entry_after(entry, written), split.variants)
     if written.changed:
         reason, message = "FlagSplitUpdated", f"{where}: now {split.text()}"
