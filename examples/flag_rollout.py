@@ -1,10 +1,12 @@
-"""A release that ships new code to a canary, then turns its feature flag on for more and more users.
+"""A release that shifts 10% of traffic to new code, then turns its feature flag on for more and more users.
 
 The ``payments`` Deployment's new image carries a new payment flow behind the flagd flag ``new-payment-flow``
 (variants ``on``/``off``), defined in the OpenFeature Operator ``FeatureFlag`` ``payments-flags``, which flagd
-serves through its kubernetes sync. Each run first moves traffic to the new image with the flag still ``off``
-for everyone (the code path is unchanged), then, with all traffic on the canary, ramps the flag:
-5%, 25%, 50% of users (bucketed by targeting key, as flagd's ``fractional`` does), an approval, then 100%.
+serves through its kubernetes sync. Each run first sends 10% of the traffic to the new image with the flag still
+``off`` for everyone (the code path is unchanged) and judges it against the stable pods, then ramps the flag inside
+it: 5%, 25%, 50% of users (bucketed by targeting key, as flagd's ``fractional`` does), an approval, then 100%.
+Only the canary's pods have the new flow, so at first it reaches 10% of those users; promotion then gives the new
+code, and with it the flow, to everyone.
 
 Every ``SetFlag`` stage rewrites the flag's ``fractional`` rule with the FeatureFlag's ``resourceVersion`` and
 asks flagd (OFREP, ``evaluation_url``) for probe keys until each gets the variant the new split gives it; if
@@ -49,10 +51,8 @@ payments = Rollout(
         verify_timeout="1m",
     ),
     steps=[
-        SetWeight(weight=20),
+        SetWeight(weight=10),
         Analyze(),
-        SetWeight(weight=100),
-        Pause(duration="10m"),
         SetFlag(percent=5),
         Pause(duration="10m"),
         SetFlag(percent=25),

@@ -12,8 +12,10 @@ when there is no rule yet), so a ramp that only changes weights is monotone: a k
 gets ``on`` at 50%.
 
 Anything else in ``targeting`` (``if`` rules, nested ``fractional``, a variant we do not manage, a custom
-bucketing expression) belongs to someone else: the step refuses, exit 2, with nothing written. So does a split
-naming a variant the flag does not define, and percentages that do not sum to 100.
+bucketing expression) belongs to someone else: the step refuses, exit 2, with nothing written, unless the flag's
+``metadata`` says ``"progressive.dev/managed": true``, which hands the whole ``targeting`` to progressive (it is
+replaced). A split naming a variant the flag does not define, and percentages that do not sum to 100, are
+refused in any case.
 
 A backend (:class:`FlagDriver`) reads and writes the flag's entry where it is stored: a ``FeatureFlag`` custom
 resource (:mod:`~.featureflag`) or a flagd JSON document in a ConfigMap (:mod:`~.configmap`).
@@ -33,6 +35,7 @@ from progressive.kube.resources import Ref
 
 __all__ = [
     "DEFAULT_BUCKETING",
+    "MANAGED_MARK",
     "FlagDriver",
     "FlagEntry",
     "FlagShapeError",
@@ -50,6 +53,9 @@ JSON = dict[str, Any]
 
 DEFAULT_BUCKETING: JSON = {"cat": [{"var": "$flagd.flagKey"}, {"var": "targetingKey"}]}
 """The one explicit bucketing expression accepted: flagd's documented default, written out."""
+
+MANAGED_MARK = "progressive.dev/managed"
+"""A flag whose ``metadata`` has this set to ``true`` is handed to progressive: its targeting is replaced whole."""
 
 
 class FlagShapeError(UsageError):
@@ -123,6 +129,12 @@ class FlagEntry:
         return found if isinstance(found, str) else None
 
     @property
+    def marked_managed(self) -> bool:
+        """The flag's metadata hands its targeting to progressive (:data:`MANAGED_MARK`)."""
+        metadata = self.raw.get("metadata")
+        return isinstance(metadata, Mapping) and metadata.get(MANAGED_MARK) is True
+
+    @property
     def targeting(self) -> Any:
         """``targeting`` as stored; ``None`` (and ``{}``) mean no rule."""
         found = self.raw.get("targeting")
@@ -187,7 +199,12 @@ def check(entry: FlagEntry, split: Split, baseline: str) -> Rule | None:
     state = entry.raw.get("state", "ENABLED")
     if state != "ENABLED":
         raise FlagShapeError(f"{entry.where}: state is {state!r}; flagd serves no variant of a disabled flag")
-    rule = _parse_rule(entry, split.variants)
+    try:
+        rule = _parse_rule(entry, split.variants)
+    except FlagShapeError:
+        if not entry.marked_managed:
+            raise
+        return None  # handed over: the foreign rule is replaced whole
     if rule is None and entry.default_variant not in split.variants:
         raise FlagShapeError(
             f"{entry.where}: defaultVariant {entry.default_variant!r} is not one of the managed variants "
@@ -196,9 +213,14 @@ def check(entry: FlagEntry, split: Split, baseline: str) -> Rule | None:
     return rule
 
 
-def reading(entry: FlagEntry, managed: Sequence[str]) -> dict[str, Fraction]:
-    """The share of each managed variant now, in percent (weights are relative in flagd)."""
-    rule = _parse_rule(entry, managed)
+def reading(entry: FlagEntry, managed: Sequence[str]) -> dict[str, Fraction] | None:
+    """The share of each managed variant now, in percent (weights are relative in flagd); ``None``: a foreign rule."""
+    try:
+        rule = _parse_rule(entry, managed)
+    except FlagShapeError:
+        if entry.marked_managed:
+            return None
+        raise
     if rule is None:
         return {variant: Fraction(100 if variant == entry.default_variant else 0) for variant in managed}
     total = sum(weight for _, weight in rule.weights)
@@ -218,13 +240,20 @@ def desired(entry: FlagEntry, split: Split, baseline: str) -> tuple[str, Any]:
 
 
 def resolve(flag_key: str, default_variant: str | None, targeting: Any, targeting_key: str) -> str | None:
-    """The variant flagd (≥ v0.15.0) serves ``targeting_key`` for a managed (or absent) rule."""
+    """The variant flagd (≥ v0.15.0) serves ``targeting_key`` for a managed (or absent) rule; ``None``: unknown."""
     if targeting in (None, {}):
         return default_variant
-    items = targeting["fractional"]
+    items = targeting.get("fractional") if isinstance(targeting, Mapping) and len(targeting) == 1 else None
+    if not isinstance(items, list) or not items:
+        return None  # a foreign rule (a flag marked managed, before its first write)
     explicit = not isinstance(items[0], list)
-    weights = [(str(item[0]), int(item[1])) for item in (items[1:] if explicit else items)]
-    return pick(weights, flag_key, targeting_key, explicit=explicit)
+    if explicit and items[0] != DEFAULT_BUCKETING:
+        return None
+    try:
+        weights = [(str(item[0]), int(item[1])) for item in (items[1:] if explicit else items)]
+        return pick(weights, flag_key, targeting_key, explicit=explicit)
+    except (ValueError, TypeError, IndexError):
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,9 @@
 
 The flag is ``spec.flagSpec.flags.<key>``. A change is one JSON merge patch (CRDs have no strategic merge)
 that carries the ``resourceVersion`` read, so a concurrent edit makes the server answer 409 and the step
-reads again and recomputes; a merge patch replaces the ``fractional`` array whole, and ``"targeting": null``
-removes the rule. Only ``defaultVariant`` and ``targeting`` of that one flag are ever sent.
+reads again and recomputes. A merge patch replaces the ``fractional`` array whole and ``"targeting": null``
+removes the rule; it merges objects, so keys of a replaced rule are sent as ``null``. Only ``defaultVariant``
+and ``targeting`` of that one flag are ever sent.
 
 flagd's kubernetes sync (an informer on the FeatureFlag) serves the change within seconds.
 """
@@ -48,13 +49,13 @@ class FeatureFlagDriver:
         """The flag now (exit 3 when the FeatureFlag is missing, 2 when it has no such flag)."""
         return _entry(self.objects.get(self.ref), self.ref, self.flag_key)
 
-    def _patch(self, version: str, default_variant: str | None, targeting: Any, deadline: Deadline) -> None:
-        body = {
-            "metadata": {"resourceVersion": version},
-            "spec": {
-                "flagSpec": {"flags": {self.flag_key: {"defaultVariant": default_variant, "targeting": targeting}}}
-            },
-        }
+    def _patch(self, version: str, found: Any, wanted: tuple[str | None, Any], deadline: Deadline) -> None:
+        targeting = wanted[1]
+        if isinstance(found, dict) and isinstance(targeting, dict):
+            # a merge patch merges objects: keys of the old rule the new one lacks must be deleted explicitly
+            targeting = {**dict.fromkeys(found), **targeting}
+        flag = {"defaultVariant": wanted[0], "targeting": targeting}
+        body = {"metadata": {"resourceVersion": version}, "spec": {"flagSpec": {"flags": {self.flag_key: flag}}}}
         self.objects.request(
             "PATCH",
             self.ref.path,
@@ -83,7 +84,7 @@ class FeatureFlagDriver:
                     if wanted is None or wanted == found:
                         return maybe_applied, before, found
                     try:
-                        self._patch(obj["metadata"]["resourceVersion"], wanted[0], wanted[1], deadline)
+                        self._patch(obj["metadata"]["resourceVersion"], entry.targeting, wanted, deadline)
                     except ApiError as exc:
                         maybe_applied = maybe_applied or not 400 <= exc.status < 500
                         raise

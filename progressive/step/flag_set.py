@@ -38,7 +38,9 @@ from progressive.step.waiting import stop_if_aborted
 __all__ = ["run"]
 
 
-def _shares(shares: dict[str, Fraction]) -> dict[str, int | float]:
+def _shares(shares: dict[str, Fraction] | None) -> dict[str, int | float] | None:
+    if shares is None:
+        return None
     return {variant: int(share) if share.denominator == 1 else float(share) for variant, share in shares.items()}
 
 

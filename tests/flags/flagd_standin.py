@@ -109,7 +109,10 @@ class FlagdStandin:
                     status, answer = 404, {"errorCode": "GENERAL", "errorDetails": "unknown path"}
                 else:
                     key = (body.get("context") or {}).get("targetingKey")
-                    status, answer = standin.evaluate(unquote(self.path[len(PREFIX) :]), key)
+                    try:
+                        status, answer = standin.evaluate(unquote(self.path[len(PREFIX) :]), key)
+                    except Exception as error:  # flagd answers an evaluation error, it does not hang up
+                        status, answer = 500, {"errorCode": "GENERAL", "errorDetails": str(error)}
                 data = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

@@ -170,6 +170,18 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(
     assert get_featureflag(cluster, "checkout-flags")["metadata"]["resourceVersion"] == before
 
 
+def test_a_flag_marked_managed_is_taken_over(cluster: Cluster, capsys: pytest.CaptureFixture[str]) -> None:
+    marked = {**UNMANAGED, "metadata": {"progressive.dev/managed": True}}
+    create_featureflag(cluster, "checkout-flags", {"new-checkout": marked})
+    with featureflag_flagd(cluster, "checkout-flags") as flagd:
+        flags = _flags(cluster, "featureflag", "checkout-flags", split=_split(25), evaluation_url=flagd.url)
+        result = run_step(capsys, *argv("flag-set", **flags))
+    assert result.code == 0, (result.lines, result.stderr)
+    assert (result.last["before"], result.last["verified"]) == (None, True)
+    flag = get_featureflag(cluster, "checkout-flags")["spec"]["flagSpec"]["flags"]["new-checkout"]
+    assert flag["targeting"] == {"fractional": [["on", 25], ["off", 75]]}
+
+
 def test_missing_featureflag_is_exit_3(cluster: Cluster, capsys: pytest.CaptureFixture[str]) -> None:
     result = run_step(capsys, *argv("flag-set", **_flags(cluster, "featureflag", "absent", split=_split(5))))
     assert result.code == 3, result.lines

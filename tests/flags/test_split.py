@@ -6,6 +6,7 @@ semantics): every prediction the step makes must be what flagd serves.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -91,7 +92,7 @@ def test_partial_split_keeps_the_rules_order_and_bucketing() -> None:
         "off",
         {"fractional": [DEFAULT_BUCKETING, ["off", 50], ["on", 50]]},
     )
-    assert reading(entry, ("on", "off")) == {"off": 95, "on": 5}
+    assert reading(entry, ("on", "off")) == {"off": Fraction(95), "on": Fraction(5)}
 
 
 def test_whole_split_removes_the_rule_and_sets_the_default() -> None:
@@ -129,3 +130,17 @@ def test_baseline_must_be_managed_and_flag_enabled() -> None:
     disabled = FlagEntry("flag", "x", {**CHECKOUT, "state": "DISABLED"})
     with pytest.raises(FlagShapeError, match="state is 'DISABLED'"):
         desired(disabled, parse_split("on=50,off=50"), "off")
+
+
+def test_a_flag_marked_managed_has_its_foreign_rule_replaced() -> None:
+    raw = {**CHECKOUT, "metadata": {"progressive.dev/managed": True}, "targeting": {"if": [True, "on", "off"]}}
+    entry = FlagEntry("flag", "new-checkout", raw)
+    after = desired(entry, parse_split("on=25,off=75"), "off")
+    assert after == ("off", {"fractional": [["on", 25], ["off", 75]]})
+    assert reading(entry, ("on", "off")) is None
+    chosen = probes("new-checkout", (entry.default_variant, entry.targeting), after)
+    core = _core({**CHECKOUT, "defaultVariant": after[0], "targeting": after[1]})
+    assert chosen and all(_served(core, p.key) == p.expected for p in chosen)
+    unmarked = FlagEntry("flag", "new-checkout", {**raw, "metadata": {"progressive.dev/managed": "yes"}})
+    with pytest.raises(FlagShapeError, match="is not managed"):
+        desired(unmarked, parse_split("on=25,off=75"), "off")
