@@ -66,9 +66,10 @@ class ConfigMapDriver:
             document = self._document(obj)
             entry = self._entry(document)
             found = (entry.default_variant, entry.targeting)
-            seen.setdefault("before", found)  # a retry after a lost answer finds our own write
-            seen["after"] = found
             wanted = target(entry)
+            if "before" not in seen or found != seen.get("wanted"):  # a retry after a lost answer finds our write
+                seen["before"] = found
+            seen["after"] = found
             if wanted is None or wanted == found:
                 return None
             flag = document["flags"][self.flag_key]
@@ -78,7 +79,7 @@ class ConfigMapDriver:
             else:
                 flag["targeting"] = wanted[1]
             obj["data"][self.data_key] = json.dumps(document, indent=2) + "\n"
-            seen["after"] = wanted
+            seen["after"] = seen["wanted"] = wanted
             return obj
 
         updated = self.objects.update(self.ref, change)
