@@ -39,7 +39,7 @@ from progressive.model import (
     Webhook,
     Workload,
 )
-from progressive.model.flag_target import FeatureFlagSource, FlagTarget, SetFlag
+from progressive.model.flags import FeatureFlagSource, FlagTarget, SetFlag
 from progressive.permissions import ROUTER_RESOURCES, Rule, flag_rule, rollout_rules
 
 __all__ = ["TASKS_HEADER", "catalog_files"]

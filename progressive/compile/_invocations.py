@@ -45,7 +45,7 @@ from progressive.model import (
     ThresholdJudge,
     Webhook,
 )
-from progressive.model.flag_target import FeatureFlagSource, SetFlag
+from progressive.model.flags import FeatureFlagSource, SetFlag
 from progressive.naming import hook_task
 
 __all__ = [

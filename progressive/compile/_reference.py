@@ -43,7 +43,7 @@ from progressive.model import (
     Webhook,
     Workload,
 )
-from progressive.model.flag_target import FeatureFlagSource, FlagdConfigMap, FlagTarget, SetFlag
+from progressive.model.flags import FeatureFlagSource, FlagdConfigMap, FlagTarget, SetFlag
 
 __all__ = ["SECTIONS", "markdown_cell", "model_reference"]
 

@@ -8,7 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from progressive.model._base import DnsLabel, FrozenModel, ImageRef, Items, duration_seconds, format_duration
 from progressive.model.analysis import Analysis
-from progressive.model.flag_target import FlagTarget, SetFlag
+from progressive.model.flags import FlagTarget, SetFlag
 from progressive.model.plan import MARGIN, Plan, accepted_wait, build_plan
 from progressive.model.policy import Notifications, RollbackPolicy, Timeouts, Webhook
 from progressive.model.routers import NginxIngress, ReplicaRatio, Router

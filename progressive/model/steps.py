@@ -19,7 +19,7 @@ from progressive.model._base import (
     duration_seconds,
     register_tags,
 )
-from progressive.model.flag_target import SetFlag
+from progressive.model.flags import SetFlag
 
 __all__ = ["Analyze", "Approve", "Pause", "Run", "SetFlag", "SetWeight", "Step"]
 
