@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "COMMANDS",
+    "FLAG_SOURCES",
     "METRIC_PROVIDERS",
     "ROUTER_NAMES",
     "WEBHOOK_TYPES",
@@ -39,6 +40,9 @@ ROUTER_NAMES: tuple[str, ...] = ("gateway-api", "istio", "nginx", "traefik", "sm
 
 METRIC_PROVIDERS: tuple[str, ...] = ("istio", "linkerd", "nginx", "envoy-gateway", "generic")
 """Every ``--provider`` value ``analyze`` accepts: the built-in PromQL template families."""
+
+FLAG_SOURCES: tuple[str, ...] = ("featureflag", "configmap")
+"""Every ``--source`` value ``flag-set`` accepts (mirrored by ``progressive.flags.FLAG_SOURCES``)."""
 
 WEBHOOK_TYPES: tuple[str, ...] = (
     "confirm-rollout",
@@ -591,6 +595,47 @@ COMMANDS: dict[str, Command] = {
                 ),
                 *_router(required=False),
                 _EVENT_TARGET,
+                *_API,
+                *_NOTIFY,
+            ),
+        ),
+        Command(
+            name="flag-set",
+            summary="Set a feature flag's split between its variants and verify flagd serves it.",
+            description=(
+                "Rewrites one flagd flag's top-level fractional rule (FeatureFlag custom resource or flagd "
+                "document in a ConfigMap) to the given percentages, with the resourceVersion read; one variant at "
+                "100 removes the rule and makes it the default. Already there: nothing is written. With "
+                "--evaluation-url it then asks flagd (OFREP) for probe keys until each gets the variant the split "
+                "implies; on timeout it restores the previous split and fails. A missing flag or variant, "
+                "targeting it does not manage, or percentages not summing to 100 fail with nothing written."
+            ),
+            flags=(
+                *_TARGET,
+                Flag("source", "Where the flag is stored: featureflag or configmap.", choices=FLAG_SOURCES),
+                Flag("name", "The FeatureFlag (core.openfeature.dev/v1beta1) or ConfigMap holding the flag."),
+                Flag(
+                    "configmap-key",
+                    "configmap source: the data key holding the flagd JSON document.",
+                    default="flags.flagd.json",
+                ),
+                Flag("flag", "Flag key."),
+                Flag("split", "Percent per managed variant, summing to 100, e.g. on=25,off=75."),
+                Flag(
+                    "baseline",
+                    "Variant served to evaluations without a targeting key while the split is partial (e.g. off).",
+                ),
+                Flag(
+                    "evaluation-url",
+                    "flagd's OFREP base URL (e.g. http://flagd.shop:8016); empty: no probe verification.",
+                    default="",
+                ),
+                Flag(
+                    "verify-timeout",
+                    "How long flagd may take to serve the new split before it is restored.",
+                    default="2m",
+                    kind="duration",
+                ),
                 *_API,
                 *_NOTIFY,
             ),

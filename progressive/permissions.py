@@ -12,7 +12,15 @@ from dataclasses import dataclass
 
 from progressive.naming import approvals_secret, state_configmap
 
-__all__ = ["ROUTER_RESOURCES", "Rule", "approver_rules", "backend_services", "rollout_rules", "router_resource"]
+__all__ = [
+    "ROUTER_RESOURCES",
+    "Rule",
+    "approver_rules",
+    "backend_services",
+    "flag_rule",
+    "rollout_rules",
+    "router_resource",
+]
 
 READ_WRITE = ("get", "update")
 """The step reads and replaces objects (optimistic concurrency on ``resourceVersion``); it never patches."""
@@ -80,8 +88,12 @@ def rollout_rules(
     canary_deployment: str,
     api_version: str = "",
     services: tuple[str, ...] = (),
+    flag_object: tuple[str, str] | None = None,
 ) -> tuple[Rule, ...]:
-    """Every permission the steps of one rollout need, merged and sorted (deterministic output)."""
+    """Every permission the steps of one rollout need, merged and sorted (deterministic output).
+
+    ``flag_object``: ``(source, name)`` of the object holding the flag that ``flag-set`` ramps, if any.
+    """
     deployments = tuple(sorted({stable_deployment, canary_deployment}))
     rules: list[Rule] = [
         # state record: created on first use, then read-modify-write by name
@@ -105,6 +117,8 @@ def rollout_rules(
     ]
     if services:  # deploy's preflight: each backend Service exists
         rules.append(Rule("", "services", ("get",), tuple(sorted(services))))
+    if flag_object is not None:
+        rules.append(flag_rule(*flag_object))
     group, resource = router_resource(router, api_version)
     if router == "nginx":
         canary_ingress = f"{routing_object}-canary"
@@ -116,6 +130,13 @@ def rollout_rules(
     elif router != "replicas":
         rules.append(Rule(group, resource, READ_WRITE, (routing_object,)))
     return tuple(sorted(rules))
+
+
+def flag_rule(source: str, name: str) -> Rule:
+    """What ``flag-set`` needs on the object holding the flag: a FeatureFlag is merge-patched, a ConfigMap replaced."""
+    if source == "featureflag":
+        return Rule("core.openfeature.dev", "featureflags", ("get", "patch"), (name,))
+    return Rule("", "configmaps", READ_WRITE, (name,))
 
 
 def approver_rules(rollout: str) -> tuple[Rule, ...]:

@@ -9,7 +9,7 @@ stage invocations the compiler turns into the Pipeline.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from progressive.commands._rollouts import load_rollouts
 from progressive.compile import StageInvocation, stage_invocations
@@ -42,6 +42,15 @@ def _rollback_text(rollout: Rollout) -> str:
         f"stepped: canary weight down {policy.step_weight}% every {policy.step_interval} "
         "(stable checked available before each step), then the canary scaled to 0"
     )
+
+
+def _flag_text(flags: Mapping[str, str]) -> str:
+    """What a flag-set stage does (the ``finally`` one: only when the run did not succeed)."""
+    text = f"flag {flags['flag']} ({flags['source']} {flags['name']}): {flags['split']}"
+    text += ", verified through flagd" if flags.get("evaluation-url") else ", read back from the object"
+    if flags["stage"].startswith("flag-rollback"):
+        text = "only if a stage failed, timed out or was cancelled: " + text
+    return text
 
 
 def _analysis_text(rollout: Rollout, step: Analyze) -> str:
@@ -87,6 +96,8 @@ def _gate(rollout: Rollout, invocation: StageInvocation) -> str:
     if isinstance(step, SetWeight):
         return "verified by read-back"
     kind = invocation.stage.kind
+    if kind == "flag-set":
+        return _flag_text(invocation.flags)
     if kind == "deploy":
         return f"new image on {rollout.workload.canary}, available within {rollout.workload.progress_deadline}"
     if kind == "promote":

@@ -40,6 +40,7 @@ __all__ = [
 
 PIPELINE_COMMANDS: tuple[str, ...] = (
     "set-weight",
+    "flag-set",
     "deploy",
     "analyze",
     "promote",

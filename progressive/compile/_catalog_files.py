@@ -24,7 +24,7 @@ from progressive.compile._invocations import StageInvocation, stage_invocations
 from progressive.compile._pipeline import catalog_pipeline_task
 from progressive.compile._reference import markdown_cell as _cell
 from progressive.compile._yaml import dump_documents
-from progressive.contract import COMMANDS, Command, ExitCode
+from progressive.contract import COMMANDS, FLAG_SOURCES, Command, ExitCode
 from progressive.model import (
     DEFAULT_STEP_IMAGE,
     Analysis,
@@ -39,7 +39,8 @@ from progressive.model import (
     Webhook,
     Workload,
 )
-from progressive.permissions import ROUTER_RESOURCES, Rule, rollout_rules
+from progressive.model.flags import FeatureFlagSource, FlagTarget, SetFlag
+from progressive.permissions import ROUTER_RESOURCES, Rule, flag_rule, rollout_rules
 
 __all__ = ["TASKS_HEADER", "catalog_files"]
 
@@ -56,7 +57,17 @@ def _sample_invocations() -> tuple[StageInvocation, ...]:
         namespace="prod",
         workload=Workload(stable="shop", canary="shop-canary"),
         router=GatewayAPI(route="shop", stable_service="shop", canary_service="shop-canary"),
-        steps=(SetWeight(weight=10), Analyze(), Approve(timeout="30m"), SetWeight(weight=50), Pause(duration="5m")),
+        steps=(
+            SetWeight(weight=10),
+            Analyze(),
+            Approve(timeout="30m"),
+            SetWeight(weight=50),
+            Pause(duration="5m"),
+            SetFlag(percent=25),
+        ),
+        flag=FlagTarget(
+            key="new-checkout", source=FeatureFlagSource(name="shop-flags"), evaluation_url="http://flagd.prod:8016"
+        ),
         analysis=Analysis(prometheus=Prometheus(url="http://prometheus.monitoring:9090", secret="prometheus-token")),
         webhooks=(Webhook(name="load-test", type="pre-rollout", url="http://loadtester.test/"),),
         notifications=Notifications(),
@@ -187,6 +198,14 @@ def _permissions() -> list[str]:
         lines += [f"| {router} | {_rule_cells(rule)} |" for rule in own] or [
             f"| {router} | (none: its routing object is the stable Deployment above) | | | |"
         ]
+    lines += [
+        "",
+        "and, when the rollout ramps a feature flag (`Rollout.flag`), for the object holding it (`<flag-object>`):",
+        "",
+        "| flag source | API group | resource | verbs | names |",
+        "| --- | --- | --- | --- | --- |",
+        *(f"| {source} | {_rule_cells(flag_rule(source, '<flag-object>'))} |" for source in FLAG_SOURCES),
+    ]
     lines.append("")
     return lines
 

@@ -45,6 +45,7 @@ from progressive.model import (
     ThresholdJudge,
     Webhook,
 )
+from progressive.model.flags import FeatureFlagSource, SetFlag
 from progressive.naming import hook_task
 
 __all__ = [
@@ -219,6 +220,8 @@ class _Builder:
             assert isinstance(step, SetWeight)
             flags |= self.router_flags
             flags |= {"weight": str(step.weight), "canary-deployment": workload.canary}
+        elif kind == "flag-set":
+            flags |= self.flag_set(step)
         elif kind == "analyze":
             assert isinstance(step, Analyze)
             flags |= self.analyze(step)
@@ -249,6 +252,20 @@ class _Builder:
             raise AssertionError(f"stage {stage.name!r} has kind {kind!r}, which has no step command")
         if "canary-deployment" not in flags and _has_flag(kind, "canary-deployment"):
             flags["canary-deployment"] = workload.canary  # where the step records its Kubernetes Events
+        return flags
+
+    def flag_set(self, step: object) -> dict[str, str]:
+        """A SetFlag stage's split, or (no step: the ``finally`` flag rollback) everyone on the baseline."""
+        target = self.rollout.flag
+        assert target is not None  # the Rollout refuses SetFlag steps without flag settings
+        percent = step.percent if isinstance(step, SetFlag) else 0
+        source = target.source
+        flags = {"source": source.kind, "name": source.name}
+        if not isinstance(source, FeatureFlagSource):
+            flags["configmap-key"] = source.key
+        flags |= {"flag": target.key, "split": target.split(percent), "baseline": target.baseline}
+        if target.evaluation_url is not None:
+            flags |= {"evaluation-url": target.evaluation_url, "verify-timeout": target.verify_timeout}
         return flags
 
     def prometheus(self) -> dict[str, str]:
@@ -335,7 +352,9 @@ class _Builder:
             flags=_frozen(ordered),
             task_params=_frozen(self.task_params(command.name)),
             final=final,
-            unless_succeeded=self.promote_stage if stage.kind == "rollback" else None,
+            unless_succeeded=self.promote_stage
+            if stage.kind == "rollback" or (final and stage.kind == "flag-set")
+            else None,
         )
 
 

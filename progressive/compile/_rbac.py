@@ -40,6 +40,7 @@ def role_rules(rollout: Rollout) -> tuple[Rule, ...]:
             (flags["stable"], flags["canary"]),
             istio_subsets=flags.get("istio-subsets") == "true",
         ),
+        flag_object=None if rollout.flag is None else (rollout.flag.source.kind, rollout.flag.source.name),
     )
 
 

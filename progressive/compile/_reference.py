@@ -43,6 +43,7 @@ from progressive.model import (
     Webhook,
     Workload,
 )
+from progressive.model.flags import FeatureFlagSource, FlagdConfigMap, FlagTarget, SetFlag
 
 __all__ = ["SECTIONS", "markdown_cell", "model_reference"]
 
@@ -53,7 +54,17 @@ SECTIONS: tuple[tuple[str, str, tuple[type[BaseModel], ...]], ...] = (
         "`Rollout.router` is one of these, told apart by `type`.",
         (GatewayAPI, Istio, NginxIngress, Traefik, SMI, Contour, ReplicaRatio),
     ),
-    ("Steps", "`Rollout.steps` is a list of these, told apart by `kind`.", (SetWeight, Pause, Analyze, Approve, Run)),
+    (
+        "Steps",
+        "`Rollout.steps` is a list of these, told apart by `kind`.",
+        (SetWeight, SetFlag, Pause, Analyze, Approve, Run),
+    ),
+    (
+        "Feature flags",
+        "`Rollout.flag`: the OpenFeature/flagd flag SetFlag steps ramp; `FlagTarget.source` is one of these, told "
+        "apart by `kind`.",
+        (FlagTarget, FeatureFlagSource, FlagdConfigMap),
+    ),
     (
         "Analysis",
         "`Analysis.judge` is one of the judges, told apart by `type`.",
@@ -71,6 +82,7 @@ _VALIDATOR_NAMES = {
     "_check_weight": "weight 0-100",
     "check_image": "image reference",
     "_check_no_substitution": "string without $(",
+    "_check_flag_name": "flag or variant name",
 }
 
 

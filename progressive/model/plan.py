@@ -15,7 +15,7 @@ from progressive.model._base import duration_seconds
 from progressive.model.analysis import ThresholdJudge
 from progressive.model.policy import Webhook
 from progressive.model.routers import Contour, GatewayAPI, ReplicaRatio
-from progressive.model.steps import Analyze, Approve, Pause, Run, SetWeight, Step
+from progressive.model.steps import Analyze, Approve, Pause, Run, SetFlag, SetWeight, Step
 
 if TYPE_CHECKING:
     from progressive.model.rollout import Rollout
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["MARGIN", "Plan", "Stage", "StageKind", "accepted_wait", "build_plan"]
 
 StageKind = Literal[
-    "webhook", "deploy", "set-weight", "pause", "analyze", "approve", "run", "promote", "rollback", "report"
+    "webhook", "deploy", "set-weight", "flag-set", "pause", "analyze", "approve", "run", "promote", "rollback", "report"
 ]
 
 MARGIN = 60.0
@@ -159,6 +159,9 @@ def build_plan(rollout: Rollout) -> Plan:
                     step,
                 )
             )
+        elif isinstance(step, SetFlag):
+            budget = duration_seconds(step.timeout)
+            stages.append(Stage(names.take(f"flag-{step.percent}"), "flag-set", weight, budget, source, step))
         elif isinstance(step, Pause):
             budget = duration_seconds(step.duration) + MARGIN
             stages.append(Stage(names.take(f"pause-{weight}"), "pause", weight, budget, source, step))
@@ -184,6 +187,9 @@ def build_plan(rollout: Rollout) -> Plan:
         Stage(names.take("rollback"), "rollback", 0, rollback_budget, "rollback"),
         Stage(names.take("report"), "report", 0, REPORT_BUDGET, "rollout"),
     ]
+    if rollout.flag is not None:  # a failed run also puts every user back on the flag's baseline
+        budget = duration_seconds(rollout.flag.verify_timeout) + 2 * MARGIN
+        final.insert(1, Stage(names.take("flag-rollback"), "flag-set", 0, budget, "flag"))
     for index, hook in hooks_by_type.get("post-rollout", []):
         final.append(
             Stage(

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from progressive.model._base import DnsLabel, FrozenModel, ImageRef, Items, duration_seconds, format_duration
 from progressive.model.analysis import Analysis
+from progressive.model.flags import FlagTarget, SetFlag
 from progressive.model.plan import MARGIN, Plan, accepted_wait, build_plan
 from progressive.model.policy import Notifications, RollbackPolicy, Timeouts, Webhook
 from progressive.model.routers import NginxIngress, ReplicaRatio, Router
@@ -44,6 +45,9 @@ class Rollout(FrozenModel):
     timeouts: Timeouts = Field(default_factory=Timeouts, description="PipelineRun timeouts.")
     webhooks: Items[Webhook] = Field(default=(), description="HTTP gates, Flagger style.")
     notifications: Notifications | None = Field(default=None, description="Slack / JSON webhook announcements.")
+    flag: FlagTarget | None = Field(
+        default=None, description="A feature flag (OpenFeature/flagd) that SetFlag steps ramp; rolled back on failure."
+    )
     image: ImageRef = Field(default=DEFAULT_STEP_IMAGE, description="Step image: registry/repo:tag[@sha256:digest].")
     allow_weight_decrease: bool = Field(
         default=False,
@@ -63,12 +67,43 @@ class Rollout(FrozenModel):
 
     @model_validator(mode="after")
     def _coherent(self) -> Rollout:
-        problems = [*self._step_problems(), *self._analysis_problems(), *self._webhook_problems()]
+        problems = [
+            *self._step_problems(),
+            *self._flag_problems(),
+            *self._analysis_problems(),
+            *self._webhook_problems(),
+        ]
         if not problems:
             problems = self._budget_problems()
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def _flag_problems(self) -> list[str]:
+        """SetFlag steps need the flag, go up unless decreases are allowed, and leave time to verify."""
+        problems: list[str] = []
+        percent, previous = 0, None
+        for index, step in enumerate(self.steps):
+            if not isinstance(step, SetFlag):
+                continue
+            if self.flag is None:
+                problems.append(f"steps[{index}]: SetFlag needs the rollout's flag settings")
+                continue
+            if previous is not None and step.percent < percent and not self.allow_weight_decrease:
+                problems.append(
+                    f"steps[{index}].percent: {step.percent} is below {percent} set by steps[{previous}]; "
+                    "to move users back to the baseline on purpose set allow_weight_decrease=True on the Rollout"
+                )
+            percent, previous = step.percent, index
+            verify = duration_seconds(self.flag.verify_timeout) + MARGIN
+            if self.flag.evaluation_url is not None and duration_seconds(step.timeout) < verify:
+                problems.append(
+                    f"steps[{index}].timeout: {step.timeout!r} is shorter than {format_duration(verify)}, "
+                    f"flag.verify_timeout {self.flag.verify_timeout!r} plus a margin"
+                )
+        if self.flag is not None and previous is None:
+            problems.append("flag: is set but no step is a SetFlag")
+        return problems
 
     def _step_problems(self) -> list[str]:
         problems: list[str] = []

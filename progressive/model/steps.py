@@ -19,8 +19,9 @@ from progressive.model._base import (
     duration_seconds,
     register_tags,
 )
+from progressive.model.flags import SetFlag
 
-__all__ = ["Analyze", "Approve", "Pause", "Run", "SetWeight", "Step"]
+__all__ = ["Analyze", "Approve", "Pause", "Run", "SetFlag", "SetWeight", "Step"]
 
 
 class SetWeight(FrozenModel):
@@ -107,7 +108,7 @@ class Run(FrozenModel):
         return env
 
 
-Step = Annotated[SetWeight | Pause | Analyze | Approve | Run, Field(discriminator="kind")]
+Step = Annotated[SetWeight | SetFlag | Pause | Analyze | Approve | Run, Field(discriminator="kind")]
 """One stage of the rollout."""
 
 register_tags("set-weight", "pause", "analyze", "approve", "run")
