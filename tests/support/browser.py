@@ -67,3 +67,24 @@ def open_page(page_file: Path, screenshot: Path) -> OpenedPage:
         finally:
             browser.close()
     return OpenedPage(console, errors, requests, ids, sizes, outcome, screenshot)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tests.support.browser PAGE.html SHOT.png``: open a page offline, save its screenshot, report."""
+    import argparse  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(prog="python -m tests.support.browser", description=main.__doc__)
+    parser.add_argument("page", type=Path)
+    parser.add_argument("screenshot", type=Path)
+    args = parser.parse_args(argv)
+    opened = open_page(args.page, args.screenshot)
+    print(f"plots: {', '.join(opened.svg_ids) or 'none'}")
+    print(f"console messages: {len(opened.console)}, page errors: {len(opened.page_errors)}")
+    print(f"requests: {', '.join(opened.requests)}")
+    print(f"outcome: {opened.outcome}")
+    print(f"screenshot: {opened.screenshot}")
+    return 0 if not opened.console and not opened.page_errors and len(opened.requests) == 1 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
