@@ -5,6 +5,9 @@ The ``payments`` Deployment's new image carries a new payment flow behind the fl
 serves through its kubernetes sync. Each run first sends 10% of the traffic to the new image with the flag still
 ``off`` for everyone (the code path is unchanged) and judges it against the stable pods, then ramps the flag inside
 it: 5%, 25%, 50% of users (bucketed by targeting key, as flagd's ``fractional`` does), an approval, then 100%.
+At 5% and 25% the judge compares the users who got ``on`` with those who got ``off`` (``Analyze(compare=
+"variants")``: request metrics labelled ``feature_flag_key`` and ``feature_flag_result_variant``, as OpenFeature's
+telemetry conventions name them), so a flow that errs more is rolled back before it reaches half the users.
 Only the canary's pods have the new flow, so at first it reaches 10% of those users; promotion then gives the new
 code, and with it the flow, to everyone.
 
@@ -54,9 +57,9 @@ payments = Rollout(
         SetWeight(weight=10),
         Analyze(),
         SetFlag(percent=5),
-        Pause(duration="10m"),
+        Analyze(compare="variants", min_duration="5m", max_duration="20m"),
         SetFlag(percent=25),
-        Pause(duration="10m"),
+        Analyze(compare="variants", min_duration="5m", max_duration="20m"),
         SetFlag(percent=50),
         Approve(timeout="4h"),
         SetFlag(percent=100),

@@ -38,7 +38,7 @@ __all__ = [
 ROUTER_NAMES: tuple[str, ...] = ("gateway-api", "istio", "nginx", "traefik", "smi", "contour", "replicas")
 """Every ``--router`` value the step accepts, in documentation order."""
 
-METRIC_PROVIDERS: tuple[str, ...] = ("istio", "linkerd", "nginx", "envoy-gateway", "generic")
+METRIC_PROVIDERS: tuple[str, ...] = ("istio", "linkerd", "nginx", "envoy-gateway", "generic", "openfeature")
 """Every ``--provider`` value ``analyze`` accepts: the built-in PromQL template families."""
 
 FLAG_SOURCES: tuple[str, ...] = ("featureflag", "configmap")
@@ -378,6 +378,12 @@ COMMANDS: dict[str, Command] = {
                     default="",
                 ),
                 Flag("ingress", "Template variable ingress.", default=""),
+                Flag(
+                    "flag-key",
+                    "Template variable flag: the feature flag whose variants are compared (provider openfeature: "
+                    "canary-workload and stable-workload are then the variants).",
+                    default="",
+                ),
                 Flag(
                     "canary-cluster",
                     "Envoy Gateway: Envoy cluster of the canary backendRef, e.g. httproute/NS/ROUTE/rule/0/backend/1 "

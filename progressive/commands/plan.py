@@ -56,9 +56,12 @@ def _flag_text(flags: Mapping[str, str]) -> str:
 def _analysis_text(rollout: Rollout, step: Analyze) -> str:
     assert rollout.analysis is not None
     judge = rollout.analysis.judge
+    compared = f"vs baseline ({rollout.analysis.provider})"
+    if step.compare == "variants" and rollout.flag is not None:
+        compared = f"flag {rollout.flag.key}: {rollout.flag.variant} vs {rollout.flag.baseline} (openfeature)"
     if isinstance(judge, SequentialJudge):
         return (
-            f"sequential judge vs baseline ({rollout.analysis.provider}): pass after {step.min_duration} "
+            f"sequential judge {compared}: pass after {step.min_duration} "
             f"if healthy, fail as soon as bad (alpha {judge.alpha}); "
             f"inconclusive at {step.max_duration}: {_INCONCLUSIVE[judge.on_inconclusive]}"
         )

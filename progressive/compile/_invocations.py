@@ -29,7 +29,7 @@ from progressive.compile._catalog import (
     PROMETHEUS_SECRET_PARAM,
     catalog_task_name,
 )
-from progressive.compile._queries import analysis_queries, template_variables
+from progressive.compile._queries import analysis_queries, template_variables, variant_flags
 from progressive.contract import COMMANDS
 from progressive.duration import format_duration
 from progressive.model import (
@@ -301,6 +301,8 @@ class _Builder:
             "stable-workload": self.rollout.workload.stable,
         }
         flags |= template_variables(self.rollout, analysis)
+        if step.compare == "variants":
+            flags |= variant_flags(self.rollout)
         judge = analysis.judge
         if isinstance(judge, SequentialJudge):
             threshold = judge.latency_threshold

@@ -18,6 +18,7 @@ from progressive.metrics.templates import builtin, placeholders
 from progressive.model import (
     SMI,
     Analysis,
+    Analyze,
     Contour,
     GatewayAPI,
     Istio,
@@ -29,7 +30,10 @@ from progressive.model import (
     Traefik,
 )
 
-__all__ = ["analysis_flags", "analysis_queries", "template_variables"]
+__all__ = ["VARIANT_PROVIDER", "analysis_flags", "analysis_queries", "template_variables", "variant_flags"]
+
+VARIANT_PROVIDER = "openfeature"
+"""The query family of a variant comparison: requests labelled with the flag and the variant served."""
 
 _WHERE_TO_SET = {
     "service": "set analysis.service",
@@ -38,6 +42,7 @@ _WHERE_TO_SET = {
     "canary_cluster": "set analysis.canary_cluster",
     "stable_cluster": "set analysis.stable_cluster",
     "le": "only metric slow-request-share has one; a custom query cannot use it",
+    "flag": "only an Analyze(compare='variants') of a rollout with a flag has one",
 }
 """Where the value of a variable comes from when the router leaves it unset (the others always have one)."""
 
@@ -82,6 +87,18 @@ def template_variables(rollout: Rollout, analysis: Analysis) -> dict[str, str]:
     return variables
 
 
+def variant_flags(rollout: Rollout) -> dict[str, str]:
+    """An ``Analyze(compare="variants")``: the flag's variant plays the canary, its baseline the stable."""
+    flag = rollout.flag
+    assert flag is not None  # the Rollout refuses variant analyses without a flag
+    return {
+        "provider": VARIANT_PROVIDER,
+        "canary-workload": flag.variant,
+        "stable-workload": flag.baseline,
+        "flag-key": flag.key,
+    }
+
+
 def analysis_flags(rollout: Rollout, analysis: Analysis) -> dict[str, str]:
     """The flags of ``progressive step analyze`` that carry template variables."""
     return {
@@ -93,42 +110,55 @@ def analysis_flags(rollout: Rollout, analysis: Analysis) -> dict[str, str]:
 
 
 def analysis_queries(rollout: Rollout) -> list[Query]:
-    """Every query the rollout's ``Analyze`` stages run; :class:`ConfigError` naming the field for a gap."""
+    """Every query the rollout's ``Analyze`` stages run; :class:`ConfigError` naming the field for a gap.
+
+    The workloads' queries always (they are the rollout's analysis); a variant comparison's as well when an
+    ``Analyze(compare="variants")`` runs them.
+    """
     analysis = rollout.analysis
     if analysis is None:
         return []
-    variables = variables_from_flags(analysis_flags(rollout, analysis))
-    judge = analysis.judge
-    where = "analysis.provider"
+    flags = analysis_flags(rollout, analysis)
     try:
-        if isinstance(judge, SequentialJudge):
-            threshold = judge.latency_threshold
-            return sequential_queries(
-                analysis.provider, variables, latency=threshold is not None, auto=threshold == "auto", where=where
-            )
-        assert isinstance(judge, ThresholdJudge)
-        queries = []
-        for index, check in enumerate(judge.checks):
-            field = "query" if check.query is not None else "metric"
-            where = f"analysis.judge.checks[{index}].{field}"
-            text = check.query if check.query is not None else builtin(analysis.provider, str(check.metric)).text
-            for name, _filter in placeholders(text):
-                unset = name in _WHERE_TO_SET and not variables.get(name) and not (name == "le" and check.metric)
-                if unset:
-                    raise ConfigError(
-                        f"rollout {rollout.name!r}: {where}: template variable {name!r} has no value for this "
-                        f"rollout ({_WHERE_TO_SET[name]})"
-                    )
-            queries.append(
-                check_query(
-                    analysis.provider,
-                    variables,
-                    metric=check.metric,
-                    query=check.query,
-                    interval=parse_duration(check.interval),
-                    where=where,
-                )
-            )
-        return queries
+        queries = _queries(rollout, analysis, analysis.provider, flags, "analysis.provider")
+        if any(isinstance(step, Analyze) and step.compare == "variants" for step in rollout.steps):
+            variants = flags | variant_flags(rollout)
+            queries += _queries(rollout, analysis, VARIANT_PROVIDER, variants, "steps[].compare (variants)")
     except TemplateError as exc:
         raise ConfigError(f"rollout {rollout.name!r}: {exc}") from None
+    return queries
+
+
+def _queries(rollout: Rollout, analysis: Analysis, provider: str, flags: dict[str, str], where: str) -> list[Query]:
+    """One comparison's queries: the sequential judge's counters, or each threshold check's query."""
+    variables = variables_from_flags(flags)
+    judge = analysis.judge
+    if isinstance(judge, SequentialJudge):
+        threshold = judge.latency_threshold
+        return sequential_queries(
+            provider, variables, latency=threshold is not None, auto=threshold == "auto", where=where
+        )
+    assert isinstance(judge, ThresholdJudge)
+    queries = []
+    for index, check in enumerate(judge.checks):
+        field = "query" if check.query is not None else "metric"
+        where = f"analysis.judge.checks[{index}].{field}"
+        text = check.query if check.query is not None else builtin(provider, str(check.metric)).text
+        for name, _filter in placeholders(text):
+            unset = name in _WHERE_TO_SET and not variables.get(name) and not (name == "le" and check.metric)
+            if unset:
+                raise ConfigError(
+                    f"rollout {rollout.name!r}: {where}: template variable {name!r} has no value for this "
+                    f"rollout ({_WHERE_TO_SET[name]})"
+                )
+        queries.append(
+            check_query(
+                provider,
+                variables,
+                metric=check.metric,
+                query=check.query,
+                interval=parse_duration(check.interval),
+                where=where,
+            )
+        )
+    return queries

@@ -24,6 +24,11 @@ Choices, and why (``docs/analysis.md`` has the long form):
   (``httproute/<ns>/<route>/rule/<n>/backend/<i>``; envoyproxy/gateway#6742 asks for this by default).
   Canary and stable are therefore named by their Envoy cluster, ``canary_cluster`` and
   ``stable_cluster``: no guess, because swapping them would invert the verdict.
+* **OpenFeature** (a flag's variants, not two workloads): the generic application metrics, labelled as
+  OpenFeature's telemetry conventions name a flag evaluation's attributes (``feature_flag.key``,
+  ``feature_flag.result.variant``; Prometheus spells the dots ``_``). Canary is the variant being ramped,
+  stable the baseline variant, both of flag ``{{ flag }}``: users who got "on" against users who got "off",
+  served by the same pods at the same time.
 * **Generic** application metrics: ``http_requests_total`` with the status in a ``status`` *or*
   ``code`` label (both conventions are common; the error query accepts either), and
   ``http_request_duration_seconds``. Canary and stable pods are told apart by the ``pod`` label, matched
@@ -132,6 +137,20 @@ PROVIDERS: dict[str, Provider] = {
             latency_unit=1.0,
             canary=f'namespace="{{{{ namespace }}}}",pod=~"{{{{ canary | regex }}}}{_POD_OF}"',
             stable=f'namespace="{{{{ namespace }}}}",pod=~"{{{{ stable | regex }}}}{_POD_OF}"',
+        ),
+        Provider(
+            name="openfeature",
+            summary="application metrics of the generic shape labelled with the flag and the variant served",
+            requests_metric="http_requests_total",
+            error_matchers=('status=~"5.."', 'code=~"5.."'),
+            bucket_metric="http_request_duration_seconds_bucket",
+            latency_unit=1.0,
+            canary=(
+                'namespace="{{ namespace }}",feature_flag_key="{{ flag }}",feature_flag_result_variant="{{ canary }}"'
+            ),
+            stable=(
+                'namespace="{{ namespace }}",feature_flag_key="{{ flag }}",feature_flag_result_variant="{{ stable }}"'
+            ),
         ),
     )
 }

@@ -27,6 +27,7 @@ FLAG_VARIABLES: dict[str, str] = {
     "service": "service",
     "route": "route-name",
     "ingress": "ingress",
+    "flag": "flag-key",
     "canary_cluster": "canary-cluster",
     "stable_cluster": "stable-cluster",
 }

@@ -69,6 +69,7 @@ VARIABLES: dict[str, str] = {
     "service": "--service",
     "route": "--route-name",
     "ingress": "--ingress",
+    "flag": "--flag-key",
     "canary_cluster": "--canary-cluster",
     "stable_cluster": "--stable-cluster",
     "interval": "the check's interval",

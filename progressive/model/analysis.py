@@ -32,7 +32,7 @@ __all__ = [
     "ThresholdJudge",
 ]
 
-MetricsProvider = Literal["istio", "linkerd", "nginx", "envoy-gateway", "generic"]
+MetricsProvider = Literal["istio", "linkerd", "nginx", "envoy-gateway", "generic", "openfeature"]
 """Same values as ``progressive.contract.METRIC_PROVIDERS`` (a test keeps them equal)."""
 
 BUILTIN_CHECKS: tuple[str, ...] = (

@@ -138,7 +138,7 @@ def build_plan(rollout: Rollout) -> Plan:
     analyzed = rollout.analysis is not None and any(isinstance(step, Analyze) for step in rollout.steps)
     preflight = QUERY_MARGIN if analyzed else 0.0  # deploy first asks Prometheus to run every query
     stages.append(Stage(names.take("deploy"), "deploy", 0, deadline + MARGIN + preflight, "workload"))
-    weight = 0
+    weight = flag_percent = 0
     shifted = False
     for index, step in enumerate(rollout.steps):
         source = f"steps[{index}]"
@@ -161,13 +161,15 @@ def build_plan(rollout: Rollout) -> Plan:
             )
         elif isinstance(step, SetFlag):
             budget = duration_seconds(step.timeout)
+            flag_percent = step.percent
             stages.append(Stage(names.take(f"flag-{step.percent}"), "flag-set", weight, budget, source, step))
         elif isinstance(step, Pause):
             budget = duration_seconds(step.duration) + MARGIN
             stages.append(Stage(names.take(f"pause-{weight}"), "pause", weight, budget, source, step))
         elif isinstance(step, Analyze):
             budget = _analysis_budget(rollout, step)
-            stages.append(Stage(names.take(f"analyze-{weight}"), "analyze", weight, budget, source, step))
+            name = f"analyze-flag-{flag_percent}" if step.compare == "variants" else f"analyze-{weight}"
+            stages.append(Stage(names.take(name), "analyze", weight, budget, source, step))
         elif isinstance(step, Approve):
             budget = duration_seconds(step.timeout) + MARGIN
             stages.append(Stage(names.take(f"approve-{weight}"), "approve", weight, budget, source, step))

@@ -84,6 +84,8 @@ class Rollout(FrozenModel):
         problems: list[str] = []
         percent, previous = 0, None
         for index, step in enumerate(self.steps):
+            if isinstance(step, Analyze) and step.compare == "variants":
+                problems += self._variant_analysis_problem(index, percent if previous is not None else None)
             if not isinstance(step, SetFlag):
                 continue
             if self.flag is None:
@@ -104,6 +106,19 @@ class Rollout(FrozenModel):
         if self.flag is not None and previous is None:
             problems.append("flag: is set but no step is a SetFlag")
         return problems
+
+    def _variant_analysis_problem(self, index: int, percent: int | None) -> list[str]:
+        """Comparing variants needs the flag and users on both: after a SetFlag strictly between 0 and 100."""
+        where = f"steps[{index}].compare: 'variants'"
+        if self.flag is None:
+            return [f"{where} needs the rollout's flag settings (flag=FlagTarget(...))"]
+        if percent is None or not 0 < percent < 100:
+            at = "no SetFlag before it" if percent is None else f"the flag is at {percent}% there"
+            return [
+                f"{where} compares users on {self.flag.variant!r} with users on {self.flag.baseline!r}, so it needs a "
+                f"SetFlag between 1 and 99 percent before it ({at})"
+            ]
+        return []
 
     def _step_problems(self) -> list[str]:
         problems: list[str] = []

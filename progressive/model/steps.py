@@ -52,6 +52,14 @@ class Analyze(FrozenModel):
     kind: Literal["analyze"] = "analyze"
     max_duration: PositiveDuration = Field(default="5m", description="Stage budget for the sequential judge.")
     min_duration: Duration = Field(default="1m", description="Earliest early pass for the sequential judge.")
+    compare: Literal["workloads", "variants"] = Field(
+        default="workloads",
+        description=(
+            "What is judged: the canary workload against the stable one, or (a rollout with a flag) the flag's "
+            "variant against its baseline variant, from metrics labelled with the variant served (provider "
+            "openfeature)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Analyze:

@@ -84,7 +84,8 @@ ROLLBACK_POLL_TIMEOUT = 10.0
 EVIDENCE_KEYS = ("sequential", "counters", "latency", "threshold", "now")
 """Keys of ``State.evidence`` this step writes: the judge's evidence, the counter cursor, the run's
 slow-request bucket, the threshold judge's per-check counts of the current stage, and ``now``: the sequential
-judge's latest evidence per metric in plain words, which ``progressive status`` shows while a stage runs."""
+judge's latest evidence per metric in plain words, which ``progressive status`` shows while a stage runs. A
+comparison of a flag's variants keeps its own ``sequential``, ``counters`` and ``latency`` under ``flag <key>``."""
 
 Verdict = Literal["pass", "fail", "inconclusive"]
 
@@ -425,7 +426,8 @@ def _load_evidence(
 
 
 def _run_sequential(context: _Context, state: State, requested_latency: str) -> _Outcome:
-    record = dict(state.evidence)
+    scope = _scope(context.invocation)
+    record = dict(state.evidence.get(scope) or {}) if scope else dict(state.evidence)
     choice = _latency(context, record, requested_latency)
     settings = _sequential_settings(context.invocation, latency=choice is not None)
     evidence, cursor = _load_evidence(context, settings, record)
@@ -482,7 +484,9 @@ def _run_sequential(context: _Context, state: State, requested_latency: str) -> 
             stage_traffic["baseline"] += counts["errors"].baseline_total
         cursor = cursor_after
         decision = sequential.decide(settings, evidence, dwell=context.dwell())
-        snapshot = {**base, "sequential": evidence.to_dict(), "counters": cursor.to_dict()}
+        snapshot: dict[str, Any] = {**base, "sequential": evidence.to_dict(), "counters": cursor.to_dict()}
+        if scope:
+            snapshot = {scope: snapshot}
         snapshot["now"] = {
             "stage": context.stage,
             "dwell": round(decision.dwell, 3),
@@ -511,6 +515,15 @@ def _run_sequential(context: _Context, state: State, requested_latency: str) -> 
             summary = "inconclusive: " + decision.summary().split(": ", 1)[1]
             return _Outcome("inconclusive", summary, decision, advance=True)
         return _Outcome(decision.verdict, decision.summary(), decision)  # type: ignore[arg-type]
+
+
+def _scope(invocation: Invocation) -> str:
+    """Where a comparison keeps its evidence in ``State.evidence``: at the top, or ``flag <key>`` for variants.
+
+    Evidence accumulates over a run's stages, but only for the same two groups of users.
+    """
+    key = invocation.text("flag-key")
+    return f"flag {key}" if key else ""
 
 
 def _merge_evidence(snapshot: Mapping[str, Any], mark: Mapping[str, Any]) -> Callable[[State], State]:
