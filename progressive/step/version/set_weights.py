@@ -1,0 +1,88 @@
+"""``progressive step version set-weights``: every live version's weight, one write per routing object.
+
+``--weights`` maps commits (full or short) to percentages summing to 100; live versions (in the state record)
+not listed get 0. A version may get weight only when its Deployment is available (else exit 8, nothing
+written). The weights go first into the record as ``pending``, then into the routing object
+(:mod:`progressive.step.version._routing`), then into the record as the versions' weights. A run killed
+anywhere and run again finds the object already there, writes nothing and completes the record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from progressive.errors import NotFoundError, UnsafeError, UsageError
+from progressive.kube.deployments import progress
+from progressive.step.invocation import Invocation
+from progressive.step.version._context import Context, opened
+from progressive.step.version._objects import deployment_ref
+from progressive.step.version._routing import target_of, write_weights
+from progressive.step.version.state import AppRecord
+from progressive.versions.naming import version_name
+
+__all__ = ["run", "wanted_weights"]
+
+
+def wanted_weights(ctx: Context, record: AppRecord, asked: object) -> dict[str, int]:
+    """Commit -> weight for every recorded version, from ``--weights``; exit 2/3 when it does not fit."""
+    if not isinstance(asked, dict) or not asked:
+        raise UsageError(f"--weights: {asked!r} is not a JSON object {{commit: weight}}")
+    weights = {version.commit: 0 for version in record.versions}
+    for key, value in asked.items():
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+            raise UsageError(f"--weights: {key!r}: {value!r} is not a weight 0..100")
+        version = record.find(str(key))
+        if version is None:
+            known = ", ".join(v.short for v in record.versions) or "none"
+            raise NotFoundError(
+                f"--weights: no version {key!r} of app {ctx.app} in {ctx.store.ref} (known: {known}); "
+                "`version add` it first; nothing was written"
+            )
+        weights[version.commit] = value
+    total = sum(weights.values())
+    if total != 100:
+        raise UsageError(f"--weights: {asked!r} sum to {total}; they must sum to 100")
+    return weights
+
+
+def run(invocation: Invocation) -> int:
+    """Set every version's weight; see the module docstring."""
+    with opened(invocation) as ctx:
+        record = ctx.store.read()
+        weights = wanted_weights(ctx, record, invocation.json("weights"))
+        for commit, weight in weights.items():
+            if weight == 0:
+                continue
+            ref = deployment_ref(ctx.namespace, ctx.app, commit)
+            state = progress(ctx.objects.get(ref))
+            if not state.done:
+                raise UnsafeError(
+                    f"{ref} is not available ({state.failed or state.waiting}); refusing to give it weight {weight}; "
+                    "nothing was written"
+                )
+        target = target_of(invocation)
+        services = {version_name(ctx.app, commit): weight for commit, weight in weights.items()}
+        resumed = record.pending == weights
+        ctx.store.update(lambda state: replace(state, pending=dict(weights)))
+        written = write_weights(ctx.objects, target, services, known=services)
+
+        def done(state: AppRecord) -> AppRecord:
+            versions = tuple(replace(v, weight=weights.get(v.commit, v.weight)) for v in state.versions)
+            return replace(state, versions=versions, pending={})
+
+        ctx.store.update(done)
+        shares = ", ".join(f"{commit[:7]} {weight}%" for commit, weight in weights.items())
+        if written.changed:
+            reason, message = "VersionWeightsUpdated", f"{target.ref}: {shares}"
+        else:
+            reason, message = "VersionWeightsVerified", f"{target.ref}: already at {shares}, nothing written"
+        ctx.event(target.ref, reason, message)
+        ctx.say(
+            object=target.ref.qualified,
+            weights={commit[:7]: weight for commit, weight in weights.items()},
+            changed=written.changed,
+            resumed=resumed,
+            places=[place.to_json() for place in written.places],
+            message=message,
+        )
+    return 0
