@@ -1,0 +1,89 @@
+"""Weights by Service name, never by position: pure functions over Gateway API and Istio objects."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from progressive.versions import routing
+
+NS = "shop"
+SERVICES = ["shop-aaaaaaa", "shop-bbbbbbb", "shop-ccccccc"]
+
+
+def _route(*names: str) -> dict[str, Any]:
+    return {
+        "spec": {
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                    "backendRefs": [{"name": n, "port": 8080, "weight": 1} for n in names],
+                },
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/admin"}}],
+                    "backendRefs": [{"name": "admin", "port": 80}],
+                },
+            ]
+        }
+    }
+
+
+def test_weights_follow_names_whatever_the_order() -> None:
+    wanted = {"shop-aaaaaaa": 80, "shop-bbbbbbb": 15, "shop-ccccccc": 5}
+    route = _route("shop-ccccccc", "shop-aaaaaaa", "shop-bbbbbbb")
+    out = routing.apply("gateway-api", route, NS, wanted, known=SERVICES, port=8080)
+    refs = out["spec"]["rules"][0]["backendRefs"]
+    assert [(r["name"], r["weight"]) for r in refs] == [("shop-ccccccc", 5), ("shop-aaaaaaa", 80), ("shop-bbbbbbb", 15)]
+    assert out["spec"]["rules"][1] == route["spec"]["rules"][1]  # not the app's: untouched
+    assert routing.weights_at(routing.read("gateway-api", out, NS, SERVICES), wanted)
+
+
+def test_a_missing_version_is_appended_and_a_retired_one_removed() -> None:
+    route = _route("shop-aaaaaaa", "shop-ccccccc")
+    route["spec"]["rules"][0]["backendRefs"][1]["filters"] = [{"type": "RequestHeaderModifier"}]
+    before = copy.deepcopy(route)
+    out = routing.apply(
+        "gateway-api",
+        route,
+        NS,
+        {"shop-aaaaaaa": 90, "shop-bbbbbbb": 10},
+        known=SERVICES,
+        remove={"shop-ccccccc"},
+        port=8080,
+    )
+    assert out["spec"]["rules"][0]["backendRefs"] == [
+        {"name": "shop-aaaaaaa", "port": 8080, "weight": 90},
+        {"name": "shop-bbbbbbb", "port": 8080, "weight": 10},
+    ]
+    assert route == before  # the input is not changed
+
+
+def test_istio_hosts_short_or_fqdn() -> None:
+    service = {
+        "spec": {
+            "http": [
+                {
+                    "name": "main",
+                    "route": [
+                        {"destination": {"host": "shop-bbbbbbb.shop.svc.cluster.local"}, "weight": 50},
+                        {"destination": {"host": "shop-aaaaaaa"}, "weight": 50},
+                    ],
+                }
+            ]
+        }
+    }
+    out = routing.apply(
+        "istio", service, NS, {"shop-aaaaaaa": 70, "shop-bbbbbbb": 20, "shop-ccccccc": 10}, known=SERVICES, port=8080
+    )
+    assert [(r["destination"]["host"], r["weight"]) for r in out["spec"]["http"][0]["route"]] == [
+        ("shop-bbbbbbb.shop.svc.cluster.local", 20),
+        ("shop-aaaaaaa", 70),
+        ("shop-ccccccc", 10),
+    ]
+
+
+def test_no_rule_naming_a_version_is_an_error() -> None:
+    with pytest.raises(routing.RoutingError, match="no entry references any version Service"):
+        routing.apply("gateway-api", _route("other"), NS, {"shop-aaaaaaa": 100}, known=SERVICES, port=8080)
