@@ -304,3 +304,43 @@ def test_steps_killed_mid_way_converge_when_run_again(cluster_env: Cluster, caps
     rerun = version(capsys, cluster, "set-weights", weights=weights, **ROUTER)
     assert rerun.code == 0 and rerun.last["resumed"] is True, rerun.lines
     assert _backends(cluster)[-1] == (f"{APP}-ddddddd", 10) and _record(cluster)["pending"] == {}
+
+
+def test_three_versions_live_at_80_15_5_on_istio(cluster_env: Cluster, capsys: pytest.CaptureFixture[str]) -> None:
+    cluster = cluster_env
+    fqdn = f"{APP}-aaaaaaa.{cluster.namespace}.svc.cluster.local"
+    header_route = {
+        "name": "testers",
+        "match": [{"headers": {"x-group": {"exact": "qa"}}}],
+        "route": [{"destination": {"host": "testers-only"}}],
+    }
+    main_route = {"name": "main", "route": [{"destination": {"host": fqdn, "port": {"number": 8080}}}]}
+    cluster.create(
+        {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "VirtualService",
+            "metadata": {"name": APP},
+            "spec": {"hosts": [APP], "http": [header_route, main_route]},
+        }
+    )
+    for commit in (A, B, C):
+        assert version(capsys, cluster, "add", commit=commit, image=IMAGE).code == 0
+    istio = {"router": "istio", "name": APP}
+    weighted = version(capsys, cluster, "set-weights", weights={A: 80, B: 15, C: 5}, **istio)
+    assert weighted.code == 0, weighted.lines
+    service = cluster.must_get("networking.istio.io/v1", "VirtualService", APP)
+    assert service["spec"]["http"][0] == header_route
+    assert [(r["destination"]["host"], r["weight"]) for r in service["spec"]["http"][1]["route"]] == [
+        (fqdn, 80),
+        (f"{APP}-bbbbbbb", 15),
+        (f"{APP}-ccccccc", 5),
+    ]
+    again = version(capsys, cluster, "set-weights", weights={A: 80, B: 15, C: 5}, **istio)
+    assert again.code == 0 and again.last["changed"] is False
+    assert version(capsys, cluster, "set-weights", weights={A: 95, B: 5}, **istio).code == 0
+    assert version(capsys, cluster, "retire", commit=C, drain="0s", **istio).code == 0
+    service = cluster.must_get("networking.istio.io/v1", "VirtualService", APP)
+    assert [(r["destination"]["host"], r["weight"]) for r in service["spec"]["http"][1]["route"]] == [
+        (fqdn, 95),
+        (f"{APP}-bbbbbbb", 5),
+    ]
