@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from progressive.cli import main
 from tests.step.stepcli import StepRun, run_step
 from tests.support.cluster.access import Cluster
 from tests.support.cluster.status_writers import GATEWAY_CLASS
@@ -344,3 +345,25 @@ def test_three_versions_live_at_80_15_5_on_istio(cluster_env: Cluster, capsys: p
         (fqdn, 95),
         (f"{APP}-bbbbbbb", 5),
     ]
+
+
+def test_versions_command_shows_configured_and_routed_weights(
+    cluster_env: Cluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cluster = cluster_env
+    _three_live(cluster, capsys)
+    route = cluster.must_get(*ROUTE)
+    route["spec"]["rules"][1]["backendRefs"][2]["weight"] = 7  # someone edits the route by hand
+    cluster.replace(route)
+    capsys.readouterr()
+    code = main(["versions", APP, "-n", cluster.namespace, "--router", "gateway-api", "--name", APP, "-o", "json"])
+    shown = json.loads(capsys.readouterr().out)
+    assert code == 0
+    rows = [(r["commit"][:7], r["config_hash"], r["weight"], r["routed_weight"], r["ready"]) for r in shown["versions"]]
+    assert rows == [
+        ("aaaaaaa", _mounted(cluster, A).rsplit("-", 1)[1], 80, 80, 2),
+        ("bbbbbbb", _mounted(cluster, B).rsplit("-", 1)[1], 15, 15, 2),
+        ("ccccccc", _mounted(cluster, C).rsplit("-", 1)[1], 5, 7, 2),
+    ]
+    assert all(r["image"] == IMAGE for r in shown["versions"])
+    assert main(["versions", "other", "-n", cluster.namespace]) == 3
