@@ -78,7 +78,7 @@ def live_versions(
                 "config_hash": running or "-",
                 "recorded_config_hash": recorded.config_hash,
                 "weight": recorded.weight,
-                "routed_weight": recorded.weight,
+                "routed_weight": routed[0] if len(routed) == 1 else (routed or None),
                 "ready": int((deployment.get("status") or {}).get("readyReplicas") or 0),
                 "replicas": int((deployment.get("spec") or {}).get("replicas") or 0) if deployment else 0,
                 "deployment": bool(deployment),
