@@ -103,7 +103,18 @@ VERSION_COMMANDS: dict[str, Command] = {
                 "a version a rule lacks. One write, read back, then waits until the data plane accepted it; on "
                 "failure the previous weights are put back. Already there: nothing is written."
             ),
-            flags=(*_APP, *_ROUTER, Flag("weights", 'JSON object {"<commit>": weight}; sums to 100.', kind="json")),
+            flags=(
+                *_APP,
+                *_ROUTER,
+                Flag("weights", 'JSON object {"<commit>": weight}; sums to 100 (with --rest=zero).', kind="json"),
+                Flag(
+                    "rest",
+                    "Live versions not in --weights: zero (they get 0) or proportional (they share what is left in "
+                    "proportion to their recorded weights, largest remainder).",
+                    default="zero",
+                    choices=("zero", "proportional"),
+                ),
+            ),
         ),
         Command(
             name="update-config",

@@ -87,3 +87,16 @@ def test_istio_hosts_short_or_fqdn() -> None:
 def test_no_rule_naming_a_version_is_an_error() -> None:
     with pytest.raises(routing.RoutingError, match="no entry references any version Service"):
         routing.apply("gateway-api", _route("other"), NS, {"shop-aaaaaaa": 100}, known=SERVICES, port=8080)
+
+
+def test_the_rest_is_shared_in_proportion_deterministically() -> None:
+    from progressive.step.version.set_weights import share_rest
+    from progressive.step.version.state import AppRecord, VersionRecord
+
+    def record(*weights: int) -> AppRecord:
+        return AppRecord(tuple(VersionRecord(f"{i}" * 40, "img", "h", "cm", 1, w) for i, w in enumerate(weights)))
+
+    # 80/15/5 and a new version at 10: the others keep their ratio over the 90 left
+    assert share_rest(record(80, 15, 5, 0), {"3" * 40: 10}) == {"0" * 40: 72, "1" * 40: 14, "2" * 40: 4}
+    shares = share_rest(record(34, 33, 33), {"9" * 40: 1})
+    assert sum(shares.values()) == 99 and shares == share_rest(record(34, 33, 33), {"9" * 40: 1})
