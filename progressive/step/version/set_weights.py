@@ -20,14 +20,38 @@ from progressive.step.version._routing import target_of, write_weights
 from progressive.step.version.state import AppRecord
 from progressive.versions.naming import version_name
 
-__all__ = ["run", "wanted_weights"]
+__all__ = ["run", "share_rest", "wanted_weights"]
 
 
-def wanted_weights(ctx: Context, record: AppRecord, asked: object) -> dict[str, int]:
+def share_rest(record: AppRecord, given: dict[str, int]) -> dict[str, int]:
+    """The versions not in ``given`` share ``100 - sum(given)`` in proportion to their recorded weights.
+
+    Largest remainder, ties to the earlier version in the record: deterministic, so a re-run asks the same.
+    """
+    others = [v for v in record.versions if v.commit not in given]
+    left = 100 - sum(given.values())
+    base = sum(v.weight for v in others)
+    if not others or left <= 0:
+        return {v.commit: 0 for v in others}
+    if base == 0:
+        raise UsageError(
+            f"--rest=proportional: the other versions have no recorded weight to share {left}% by; give --weights "
+            "for all of them"
+        )
+    exact = {v.commit: left * v.weight / base for v in others}
+    shares = {commit: int(value) for commit, value in exact.items()}
+    order = sorted(others, key=lambda v: -(exact[v.commit] - shares[v.commit]))
+    for version in order[: left - sum(shares.values())]:
+        shares[version.commit] += 1
+    return shares
+
+
+def wanted_weights(ctx: Context, record: AppRecord, asked: object, rest: str = "zero") -> dict[str, int]:
     """Commit -> weight for every recorded version, from ``--weights``; exit 2/3 when it does not fit."""
     if not isinstance(asked, dict) or not asked:
         raise UsageError(f"--weights: {asked!r} is not a JSON object {{commit: weight}}")
     weights = {version.commit: 0 for version in record.versions}
+    given: dict[str, int] = {}
     for key, value in asked.items():
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
             raise UsageError(f"--weights: {key!r}: {value!r} is not a weight 0..100")
@@ -38,7 +62,9 @@ def wanted_weights(ctx: Context, record: AppRecord, asked: object) -> dict[str, 
                 f"--weights: no version {key!r} of app {ctx.app} in {ctx.store.ref} (known: {known}); "
                 "`version add` it first; nothing was written"
             )
-        weights[version.commit] = value
+        weights[version.commit] = given[version.commit] = value
+    if rest == "proportional":
+        weights.update(share_rest(record, given))
     total = sum(weights.values())
     if total != 100:
         raise UsageError(f"--weights: {asked!r} sum to {total}; they must sum to 100")
@@ -49,7 +75,7 @@ def run(invocation: Invocation) -> int:
     """Set every version's weight; see the module docstring."""
     with opened(invocation) as ctx:
         record = ctx.store.read()
-        weights = wanted_weights(ctx, record, invocation.json("weights"))
+        weights = wanted_weights(ctx, record, invocation.json("weights"), invocation.text("rest"))
         for commit, weight in weights.items():
             if weight == 0:
                 continue
