@@ -106,7 +106,19 @@ VERSION_COMMANDS: dict[str, Command] = {
             flags=(
                 *_APP,
                 *_ROUTER,
-                Flag("weights", 'JSON object {"<commit>": weight}; sums to 100 (with --rest=zero).', kind="json"),
+                Flag(
+                    "weights",
+                    'JSON object {"<commit>": weight}; with --rest=zero the weights sum to 100.',
+                    default="{}",
+                    kind="json",
+                ),
+                Flag(
+                    "commit",
+                    "One version's commit, given --weight (added to --weights); a commit that is not live and asked "
+                    "for weight 0 is skipped (there is nothing to take away).",
+                    default="",
+                ),
+                Flag("weight", "Weight of --commit in percent.", default="", kind="weight"),
                 Flag(
                     "rest",
                     "Live versions not in --weights: zero (they get 0) or proportional (they share what is left in "

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from progressive.step.version.set_weights import share_rest
+from progressive.step.version.state import AppRecord, VersionRecord
 from progressive.versions import routing
 
 NS = "shop"
@@ -90,9 +92,6 @@ def test_no_rule_naming_a_version_is_an_error() -> None:
 
 
 def test_the_rest_is_shared_in_proportion_deterministically() -> None:
-    from progressive.step.version.set_weights import share_rest
-    from progressive.step.version.state import AppRecord, VersionRecord
-
     def record(*weights: int) -> AppRecord:
         return AppRecord(tuple(VersionRecord(f"{i}" * 40, "img", "h", "cm", 1, w) for i, w in enumerate(weights)))
 

@@ -49,13 +49,15 @@ def share_rest(record: AppRecord, given: dict[str, int]) -> dict[str, int]:
 def wanted_weights(ctx: Context, record: AppRecord, asked: object, rest: str = "zero") -> dict[str, int]:
     """Commit -> weight for every recorded version, from ``--weights``; exit 2/3 when it does not fit."""
     if not isinstance(asked, dict) or not asked:
-        raise UsageError(f"--weights: {asked!r} is not a JSON object {{commit: weight}}")
+        raise UsageError(f"--weights: {asked!r} is not a JSON object {{commit: weight}} (nor --commit/--weight given)")
     weights = {version.commit: 0 for version in record.versions}
     given: dict[str, int] = {}
     for key, value in asked.items():
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
             raise UsageError(f"--weights: {key!r}: {value!r} is not a weight 0..100")
         version = record.find(str(key))
+        if version is None and value == 0 and rest == "proportional":
+            continue  # not live: it has no weight to take away
         if version is None:
             known = ", ".join(v.short for v in record.versions) or "none"
             raise NotFoundError(
@@ -75,7 +77,13 @@ def run(invocation: Invocation) -> int:
     """Set every version's weight; see the module docstring."""
     with opened(invocation) as ctx:
         record = ctx.store.read()
-        weights = wanted_weights(ctx, record, invocation.json("weights"), invocation.text("rest"))
+        asked = invocation.json("weights")
+        commit, weight = invocation.text("commit"), invocation.integer("weight")
+        if bool(commit) != (weight is not None):
+            raise UsageError("--commit and --weight: give both or neither")
+        if commit and isinstance(asked, dict):
+            asked = {**asked, commit: weight}
+        weights = wanted_weights(ctx, record, asked, invocation.text("rest"))
         for commit, weight in weights.items():
             if weight == 0:
                 continue
