@@ -15,6 +15,7 @@ from progressive.errors import ConfigError
 from progressive.model._base import ModelError
 from progressive.model.versions import App, VersionsNginx
 from progressive.validate import load_text, validate_documents
+from progressive.versions.contract import VERSION_COMMANDS
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "versions" / "shop.py"
@@ -72,3 +73,11 @@ def test_nginx_is_a_compile_time_error_and_a_third_version_on_it_a_model_error()
     body["router"] = {"type": "nginx", "ingress": "shop"}
     with pytest.raises(ModelError, match=r"versions: 3 versions, but router nginx \('shop'\) can route at most 2"):
         App.model_validate(body)
+
+
+def test_docs_describe_every_verb_and_flag() -> None:
+    text = (ROOT / "docs" / "versions.md").read_text(encoding="utf-8")
+    for command in VERSION_COMMANDS.values():
+        assert f"### `progressive step version {command.name}`" in text
+        for flag in command.flags:
+            assert f"| `--{flag.name}` |" in text, (command.name, flag.name)
