@@ -25,7 +25,7 @@ from progressive.errors import ConfigError
 from progressive.model import DEFAULT_STEP_IMAGE
 from progressive.model.versions import App, VersionsGatewayAPI, VersionsIstio
 from progressive.versions.contract import VERSION_COMMANDS
-from progressive.versions.naming import lease_name
+from progressive.versions.naming import lease_name, state_name
 
 __all__ = ["compile_app", "service_account_name"]
 
@@ -272,9 +272,9 @@ def _rbac(app: App) -> list[dict[str, Any]]:
         assert isinstance(router, VersionsIstio)
         routing = _rule("networking.istio.io", "virtualservices", ["get", "update"], [router.virtual_service])
     rules = [
-        # the version ConfigMaps are named by content hash, so not known here; the state record is
-        _rule("", "configmaps", ["create", "list", "delete"]),
-        _rule("", "configmaps", ["get", "update"]),
+        # the version ConfigMaps are named by content hash, so not known here; only the state record is updated
+        _rule("", "configmaps", ["get", "list", "create", "delete"]),
+        _rule("", "configmaps", ["update"], [state_name(app.name)]),
         _rule("", "events", ["create"]),
         _rule("", "pods", ["list"]),
         _rule("", "services", ["get", "list", "create"]),
