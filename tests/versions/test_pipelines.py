@@ -91,5 +91,8 @@ def test_a_failed_release_leaves_the_new_version_at_zero(
     name = failed["metadata"]["name"]
     outcomes = tekton.outcomes(cluster, name)
     assert tekton.condition(failed)[0] == "False", outcomes
-    assert outcomes["add"] == "Failed" and outcomes["back-to-zero"] == "Succeeded", outcomes
-    assert _backends(cluster) == [(f"{APP}-aaaaaaa", 100)]
+    assert outcomes["add"] == "StepFailed" and outcomes["back-to-zero"] == "Succeeded", outcomes
+    assert "the configuration" not in tekton.logs(cluster, name, "add")  # add failed on availability, said why
+    assert "is not available" in tekton.logs(cluster, name, "add")
+    # the new version is live in the record (its objects exist) but takes no traffic
+    assert _backends(cluster) == [(f"{APP}-aaaaaaa", 100), (f"{APP}-bbbbbbb", 0)]
