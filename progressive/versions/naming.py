@@ -24,6 +24,7 @@ __all__ = [
     "config_hash",
     "configmap_name",
     "is_commit",
+    "is_digest_pinned",
     "lease_name",
     "short",
     "state_name",
@@ -39,6 +40,13 @@ APP_NAME_MAX = SERVICE_NAME_MAX - 1 - SHORT
 """Longest app name whose ``<app>-<sha7>`` still is a Service name (55)."""
 COMMIT_PATTERN = re.compile(r"[0-9a-f]{40}")
 """A full Git commit id (SHA-1), lower-case."""
+DIGEST_IMAGE_PATTERN = re.compile(r"[a-z0-9][a-z0-9._:/-]*(:[\w][\w.-]{0,127})?@sha256:[0-9a-f]{64}")
+"""An image reference pinned by digest: ``registry/repo[:tag]@sha256:<64 hex>``."""
+
+
+def is_digest_pinned(image: str) -> bool:
+    """Whether ``image`` is ``registry/repo[:tag]@sha256:<64 hex>``."""
+    return DIGEST_IMAGE_PATTERN.fullmatch(image) is not None
 
 
 def is_commit(value: str) -> bool:

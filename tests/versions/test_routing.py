@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from progressive.step.version.set_weights import share_rest
 from progressive.step.version.state import AppRecord, VersionRecord
 from progressive.versions import routing
+from progressive.versions.naming import is_digest_pinned
 
 NS = "shop"
 SERVICES = ["shop-aaaaaaa", "shop-bbbbbbb", "shop-ccccccc"]
@@ -99,3 +102,21 @@ def test_the_rest_is_shared_in_proportion_deterministically() -> None:
     assert share_rest(record(80, 15, 5, 0), {"3" * 40: 10}) == {"0" * 40: 72, "1" * 40: 14, "2" * 40: 4}
     shares = share_rest(record(34, 33, 33), {"9" * 40: 1})
     assert sum(shares.values()) == 99 and shares == share_rest(record(34, 33, 33), {"9" * 40: 1})
+
+
+@pytest.mark.parametrize("verb", ["add", "set_weights", "update_config", "retire"])
+def test_a_version_verb_loads_nothing_heavy(verb: str) -> None:
+    heavy = ("kubernetes", "pydantic", "yaml", "progressive.compile", "progressive.model", "progressive.metrics")
+    code = (
+        f"import sys, progressive.step.cli, progressive.step.version.{verb}; "
+        f"print(','.join(n for n in {heavy!r} if n in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""
+
+
+def test_digest_pinned_images() -> None:
+    assert is_digest_pinned("ghcr.io/acme/shop:1.4@sha256:" + "0" * 64)
+    assert is_digest_pinned("registry:5000/shop@sha256:" + "a" * 64)
+    assert not is_digest_pinned("ghcr.io/acme/shop:1.4")
+    assert not is_digest_pinned("ghcr.io/acme/shop@sha256:" + "0" * 63)

@@ -7,9 +7,8 @@ from typing import Any
 from progressive.errors import UnsafeError, UsageError
 from progressive.kube.objects import JSON, AlreadyExistsError, Objects
 from progressive.kube.resources import CONFIGMAPS, DEPLOYMENTS, Ref, Resource
-from progressive.model._base import check_image
 from progressive.versions import objects as build
-from progressive.versions.naming import version_name
+from progressive.versions.naming import is_digest_pinned, version_name
 
 __all__ = ["SERVICES", "config_flags", "ensure_configmap", "ensure_created", "is_version_object"]
 
@@ -79,12 +78,8 @@ def config_flags(config: Any, pod_annotations: Any) -> tuple[dict[str, str], dic
 
 def checked_image(image: str) -> str:
     """``--image``, pinned by digest."""
-    try:
-        check_image(image)
-    except ValueError as exc:
-        raise UsageError(f"--image: {exc}") from None
-    if "@sha256:" not in image:
-        raise UsageError(f"--image: {image!r} is not pinned by digest (repo[:tag]@sha256:<64 hex>)")
+    if not is_digest_pinned(image):
+        raise UsageError(f"--image: {image!r} is not pinned by digest (registry/repo[:tag]@sha256:<64 hex>)")
     return image
 
 
