@@ -96,7 +96,7 @@ def _record(cluster: Cluster) -> dict[str, Any]:
 
 
 def _replicasets(cluster: Cluster, commit: str) -> dict[str, str]:
-    """Name -> (uid, resourceVersion-free template hash) of a version's ReplicaSets."""
+    """Name -> uid of a version's ReplicaSets."""
     selector = f"app.kubernetes.io/name={APP},app.kubernetes.io/version={commit}"
     return {
         rs["metadata"]["name"]: rs["metadata"]["uid"]
@@ -143,10 +143,10 @@ def test_three_versions_live_at_80_15_5_on_gateway_api(
         ]
         assert owners == [deployment["metadata"]["uid"]] * 2
     # a second run writes nothing
-    version_before = route["metadata"]["resourceVersion"]
+    version_before = route["metadata"]["generation"]
     again = version(capsys, cluster, "set-weights", weights={A: 80, B: 15, C: 5}, **ROUTER)
     assert again.code == 0 and again.last["changed"] is False, again.lines
-    assert cluster.must_get(*ROUTE)["metadata"]["resourceVersion"] == version_before
+    assert cluster.must_get(*ROUTE)["metadata"]["generation"] == version_before
 
 
 def test_a_version_without_an_available_deployment_gets_no_weight(
@@ -159,11 +159,11 @@ def test_a_version_without_an_available_deployment_gets_no_weight(
         capsys, cluster, "add", commit=B, image=IMAGE, pod_annotations=NEVER_READY_PODS, progress_deadline="3s"
     )
     assert stuck.code == 6, stuck.lines
-    before = cluster.must_get(*ROUTE)["metadata"]["resourceVersion"]
+    before = cluster.must_get(*ROUTE)["metadata"]["generation"]
     refused = version(capsys, cluster, "set-weights", weights={A: 50, B: 50}, **ROUTER)
     assert refused.code == 8, refused.lines
     assert "is not available" in refused.last["error"] and refused.last["error"].endswith("nothing was written")
-    assert cluster.must_get(*ROUTE)["metadata"]["resourceVersion"] == before
+    assert cluster.must_get(*ROUTE)["metadata"]["generation"] == before
 
 
 def test_config_update_of_the_15_percent_version_rolls_only_its_pods(
@@ -172,7 +172,7 @@ def test_config_update_of_the_15_percent_version_rolls_only_its_pods(
     cluster = cluster_env
     _three_live(cluster, capsys)
     others = {commit: (_replicasets(cluster, commit), _pods(cluster, commit)) for commit in (A, C)}
-    route_version = cluster.must_get(*ROUTE)["metadata"]["resourceVersion"]
+    route_version = cluster.must_get(*ROUTE)["metadata"]["generation"]
     old_configmap, old_pods = _mounted(cluster, B), _pods(cluster, B)
     updated = version(capsys, cluster, "update-config", commit=B, config={"app.yaml": "level: b\nfeature-x: on\n"})
     assert updated.code == 0, updated.lines
@@ -185,7 +185,7 @@ def test_config_update_of_the_15_percent_version_rolls_only_its_pods(
     for commit, (replicasets, pods) in others.items():
         assert _replicasets(cluster, commit) == replicasets, commit
         assert _pods(cluster, commit) == pods, commit
-    assert cluster.must_get(*ROUTE)["metadata"]["resourceVersion"] == route_version
+    assert cluster.must_get(*ROUTE)["metadata"]["generation"] == route_version
     b = next(v for v in _record(cluster)["versions"] if v["commit"] == B)
     assert (b["configMap"], b["weight"]) == (new_configmap, 15)
 
@@ -220,10 +220,10 @@ def test_retire_refuses_with_weight_then_removes_objects_and_rule_references(
 ) -> None:
     cluster = cluster_env
     _three_live(cluster, capsys)
-    route_version = cluster.must_get(*ROUTE)["metadata"]["resourceVersion"]
+    route_version = cluster.must_get(*ROUTE)["metadata"]["generation"]
     refused = version(capsys, cluster, "retire", commit=C, drain="1s", **ROUTER)
     assert refused.code == 8, refused.lines
-    assert cluster.must_get(*ROUTE)["metadata"]["resourceVersion"] == route_version
+    assert cluster.must_get(*ROUTE)["metadata"]["generation"] == route_version
     assert cluster.get("apps/v1", "Deployment", f"{APP}-ccccccc") is not None
     assert version(capsys, cluster, "set-weights", weights={A: 85, B: 15}, **ROUTER).code == 0
     assert _backends(cluster)[-1] == (f"{APP}-ccccccc", 0)
@@ -367,3 +367,21 @@ def test_versions_command_shows_configured_and_routed_weights(
     ]
     assert all(r["image"] == IMAGE for r in shown["versions"])
     assert main(["versions", "other", "-n", cluster.namespace]) == 3
+
+
+def test_retire_refuses_while_a_rule_still_routes_to_it(
+    cluster_env: Cluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cluster = cluster_env
+    _three_live(cluster, capsys)
+    assert version(capsys, cluster, "set-weights", weights={A: 85, B: 15}, **ROUTER).code == 0
+    route = cluster.must_get(*ROUTE)
+    refs = route["spec"]["rules"][1]["backendRefs"]
+    refs[0]["weight"], refs[2]["weight"] = 80, 5  # the record says 0, someone gave it traffic by hand
+    written = cluster.replace(route)
+    refused = version(capsys, cluster, "retire", commit=C, drain="0s", **ROUTER)
+    assert refused.code == 8, refused.lines
+    assert f"still sends traffic to {APP}-ccccccc at spec.rules[1] (5)" in refused.last["error"]
+    after = cluster.must_get(*ROUTE)  # the status writer may have written status since: compare the spec
+    assert (after["metadata"]["generation"], after["spec"]) == (written["metadata"]["generation"], written["spec"])
+    assert cluster.get("apps/v1", "Deployment", f"{APP}-ccccccc") is not None
