@@ -385,3 +385,26 @@ def test_retire_refuses_while_a_rule_still_routes_to_it(
     after = cluster.must_get(*ROUTE)  # the status writer may have written status since: compare the spec
     assert (after["metadata"]["generation"], after["spec"]) == (written["metadata"]["generation"], written["spec"])
     assert cluster.get("apps/v1", "Deployment", f"{APP}-ccccccc") is not None
+
+
+def test_a_change_the_gateway_rejects_puts_the_previous_weights_back(
+    cluster_env: Cluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cluster = cluster_env
+    _three_live(cluster, capsys)
+    before = cluster.must_get(*ROUTE)
+    # the Gateway stops admitting routes from this namespace: the next change of the route is not Accepted
+    closed = {"from": "Selector", "selector": {"matchLabels": {"team": "edge"}}}
+    cluster.patch(
+        "gateway.networking.k8s.io/v1", "Gateway", "public",
+        {"spec": {"listeners": [{"name": "http", "port": 80, "protocol": "HTTP",
+                                 "allowedRoutes": {"namespaces": closed}}]}},
+    )  # fmt: skip
+    rejected = version(capsys, cluster, "set-weights", weights={A: 70, B: 20, C: 10}, **ROUTER)
+    assert rejected.code == 6, rejected.lines
+    error = rejected.last["error"]
+    assert "Accepted=False (NotAllowedByListeners" in error and error.endswith("the previous weights were put back")
+    after = cluster.must_get(*ROUTE)
+    assert after["spec"] == before["spec"] and after["metadata"]["generation"] == before["metadata"]["generation"] + 2
+    record = _record(cluster)
+    assert [v["weight"] for v in record["versions"]] == [80, 15, 5] and record["pending"] == {}

@@ -9,9 +9,10 @@ anywhere and run again finds the object already there, writes nothing and comple
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 
-from progressive.errors import NotFoundError, UnsafeError, UsageError
+from progressive.errors import NotFoundError, StepError, UnsafeError, UsageError
 from progressive.kube.deployments import progress
 from progressive.step.invocation import Invocation
 from progressive.step.version._context import Context, opened
@@ -98,7 +99,13 @@ def run(invocation: Invocation) -> int:
         services = {version_name(ctx.app, commit): weight for commit, weight in weights.items()}
         resumed = record.pending == weights
         ctx.store.update(lambda state: replace(state, pending=dict(weights)))
-        written = write_weights(ctx.objects, target, services, known=services)
+        try:
+            written = write_weights(ctx.objects, target, services, known=services)
+        except StepError:
+            # the routing object holds the previous weights again (or says why not): nothing is pending any more
+            with contextlib.suppress(StepError):
+                ctx.store.update(lambda state: replace(state, pending={}))
+            raise
 
         def done(state: AppRecord) -> AppRecord:
             versions = tuple(replace(v, weight=weights.get(v.commit, v.weight)) for v in state.versions)
