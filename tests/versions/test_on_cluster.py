@@ -408,3 +408,29 @@ def test_a_change_the_gateway_rejects_puts_the_previous_weights_back(
     assert after["spec"] == before["spec"] and after["metadata"]["generation"] == before["metadata"]["generation"] + 2
     record = _record(cluster)
     assert [v["weight"] for v in record["versions"]] == [80, 15, 5] and record["pending"] == {}
+
+
+def test_a_run_holding_the_apps_lease_makes_a_verb_refuse_with_nothing_changed(
+    cluster_env: Cluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cluster = cluster_env
+    _three_live(cluster, capsys)
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+    lease = cluster.must_get("coordination.k8s.io/v1", "Lease", f"progressive-{APP}")
+    assert not lease["spec"].get("holderIdentity")  # each verb released it when done
+    lease["spec"].update(holderIdentity="shop-canary-run-7", acquireTime=now, renewTime=now, leaseDurationSeconds=300)
+    cluster.replace(lease)  # a canary rollout of the same app is running
+    generation = cluster.must_get(*ROUTE)["metadata"]["generation"]
+    config = _mounted(cluster, B)
+    for verb, values in (
+        ("set-weights", {"weights": {A: 70, B: 20, C: 10}, **ROUTER}),
+        ("update-config", {"commit": B, "config": {"app.yaml": "other\n"}}),
+    ):
+        refused = version(capsys, cluster, verb, **values)
+        assert refused.code == 7, refused.lines
+        assert refused.last["error"].startswith(f"app {cluster.namespace}/{APP} is held by shop-canary-run-7 since")
+    assert cluster.must_get(*ROUTE)["metadata"]["generation"] == generation and _mounted(cluster, B) == config
+    # the same holder (a retried Tekton step of that run) goes ahead
+    allowed = version(capsys, cluster, "set-weights", weights={A: 70, B: 20, C: 10}, run_id="shop-canary-run-7",
+                      **ROUTER)  # fmt: skip
+    assert allowed.code == 0, allowed.lines
