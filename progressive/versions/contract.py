@@ -29,8 +29,12 @@ _APP = (
 _COMMIT = Flag("commit", "Full commit id (40 hex) of the version.")
 
 _ROUTER = (
-    Flag("router", "Routing object kind: gateway-api or istio.", choices=("gateway-api", "istio")),
-    Flag("name", "Routing object: HTTPRoute or VirtualService."),
+    Flag(
+        "router",
+        "gateway-api (HTTPRoute), istio (VirtualService), or replicas (no mesh: shares by replica counts).",
+        choices=("gateway-api", "istio", "replicas"),
+    ),
+    Flag("name", "Routing object: HTTPRoute or VirtualService; replicas: the Service over every version's pods."),
     Flag(
         "api-version",
         "apiVersion of the routing object when it differs from the default (e.g. networking.istio.io/v1beta1).",

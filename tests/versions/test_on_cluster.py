@@ -434,3 +434,26 @@ def test_a_run_holding_the_apps_lease_makes_a_verb_refuse_with_nothing_changed(
     allowed = version(capsys, cluster, "set-weights", weights={A: 70, B: 20, C: 10}, run_id="shop-canary-run-7",
                       **ROUTER)  # fmt: skip
     assert allowed.code == 0, allowed.lines
+
+
+def test_replica_router_shares_by_pod_counts(cluster_env: Cluster, capsys: pytest.CaptureFixture[str]) -> None:
+    cluster = cluster_env
+    cluster.create(
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": APP},
+         "spec": {"selector": {"app.kubernetes.io/name": APP}, "ports": [{"port": 8080}]}}
+    )  # fmt: skip
+    for commit in (A, B, C):
+        assert version(capsys, cluster, "add", commit=commit, image=IMAGE, replicas="4").code == 0
+    replicas = {"router": "replicas", "name": APP, "accepted_timeout": "60s"}
+    weighted = version(capsys, cluster, "set-weights", weights={A: 50, B: 25, C: 25}, **replicas)
+    assert weighted.code == 0, weighted.lines
+    pods = {c[:7]: cluster.must_get("apps/v1", "Deployment", f"{APP}-{c[:7]}")["status"].get("availableReplicas", 0)
+            for c in (A, B, C)}  # fmt: skip
+    assert pods == {"aaaaaaa": 6, "bbbbbbb": 3, "ccccccc": 3}
+    assert weighted.last["places"] == [
+        {"where": "replicas", "weights": {f"{APP}-aaaaaaa": 50, f"{APP}-bbbbbbb": 25, f"{APP}-ccccccc": 25}}
+    ]
+    assert version(capsys, cluster, "set-weights", weights={A: 80, B: 20}, **replicas).code == 0
+    assert cluster.must_get("apps/v1", "Deployment", f"{APP}-ccccccc")["spec"]["replicas"] == 0
+    assert version(capsys, cluster, "retire", commit=C, drain="0s", **replicas).code == 0
+    assert cluster.get("apps/v1", "Deployment", f"{APP}-ccccccc") is None

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from progressive.step.version._replicas import counts_for
 from progressive.step.version.set_weights import share_rest
 from progressive.step.version.state import AppRecord, VersionRecord
 from progressive.versions import routing
@@ -120,3 +121,9 @@ def test_digest_pinned_images() -> None:
     assert is_digest_pinned("registry:5000/shop@sha256:" + "a" * 64)
     assert not is_digest_pinned("ghcr.io/acme/shop:1.4")
     assert not is_digest_pinned("ghcr.io/acme/shop@sha256:" + "0" * 63)
+
+
+def test_replica_counts_follow_weights_with_a_pod_for_every_weighted_version() -> None:
+    assert counts_for(12, {"a": 50, "b": 25, "c": 25}) == {"a": 6, "b": 3, "c": 3}
+    assert counts_for(20, {"a": 80, "b": 15, "c": 5}) == {"a": 16, "b": 3, "c": 1}
+    assert counts_for(4, {"a": 98, "b": 2, "c": 0}) == {"a": 4, "b": 1, "c": 0}

@@ -15,14 +15,19 @@ from dataclasses import dataclass
 
 from progressive.errors import DeadlineExceeded, StepError
 from progressive.kube.objects import JSON, Objects
-from progressive.kube.resources import HTTPROUTES, VIRTUALSERVICES, Ref
+from progressive.kube.resources import HTTPROUTES, VIRTUALSERVICES, Ref, Resource
 from progressive.kube.waiting import Check, poll
 from progressive.routers.base import ObjectError
 from progressive.routers.gateway_api import acceptance
 from progressive.step.invocation import Invocation
 from progressive.versions import routing
 
-__all__ = ["RoutingTarget", "Written", "read_places", "target_of", "write_weights"]
+__all__ = ["REPLICAS", "RoutingTarget", "Written", "read_places", "target_of", "write_weights"]
+
+REPLICAS = "replicas"
+
+
+SERVICES = Resource("v1", "Service", "services")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +44,10 @@ class RoutingTarget:
 def target_of(invocation: Invocation) -> RoutingTarget:
     """The routing object named by ``--router``, ``--name``, ``--api-version``."""
     kind = invocation.text("router")
-    resource = (HTTPROUTES if kind == routing.GATEWAY_API else VIRTUALSERVICES).at(invocation.text("api-version"))
+    if kind == REPLICAS:
+        resource = SERVICES
+    else:
+        resource = (HTTPROUTES if kind == routing.GATEWAY_API else VIRTUALSERVICES).at(invocation.text("api-version"))
     return RoutingTarget(
         kind=kind,
         ref=resource.ref(invocation.text("namespace"), invocation.text("name")),
@@ -58,7 +66,9 @@ class Written:
 
 
 def read_places(objects: Objects, target: RoutingTarget, services: Collection[str]) -> list[routing.Place]:
-    """The app's weights at every managed place of the routing object, as stored now."""
+    """The app's weights at every managed place of the routing object, as stored now (replicas: none)."""
+    if target.kind == REPLICAS:
+        return []
     try:
         return routing.read(target.kind, objects.get(target.ref), target.ref.namespace, services)
     except routing.RoutingError as exc:

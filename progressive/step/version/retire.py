@@ -26,7 +26,7 @@ from progressive.kube.waiting import Check, poll
 from progressive.step.invocation import Invocation
 from progressive.step.version._context import Context, opened
 from progressive.step.version._objects import SERVICES, deployment_ref, is_version_object
-from progressive.step.version._routing import read_places, target_of, write_weights
+from progressive.step.version._routing import REPLICAS, Written, read_places, target_of, write_weights
 from progressive.versions.naming import version_name
 from progressive.versions.objects import APP_LABEL, VERSION_LABEL
 
@@ -55,7 +55,10 @@ def run(invocation: Invocation) -> int:
                 "`version set-weights` first; nothing was changed"
             )
         others = {version_name(ctx.app, v.commit) for v in record.versions if v.commit != commit}
-        written = write_weights(ctx.objects, target, {}, known=others | {service}, remove={service})
+        if target.kind == REPLICAS:  # no rule to take it out of: weight 0 scaled it to 0 pods
+            written = Written(False, [])
+        else:
+            written = write_weights(ctx.objects, target, {}, known=others | {service}, remove={service})
         ref = deployment_ref(ctx.namespace, ctx.app, commit)
         deployment = ctx.objects.find(ref)
         if deployment is not None and not is_version_object(deployment, ctx.app, commit):

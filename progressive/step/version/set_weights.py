@@ -17,7 +17,8 @@ from progressive.kube.deployments import progress
 from progressive.step.invocation import Invocation
 from progressive.step.version._context import Context, opened
 from progressive.step.version._objects import deployment_ref
-from progressive.step.version._routing import target_of, write_weights
+from progressive.step.version._replicas import scale_versions
+from progressive.step.version._routing import REPLICAS, Written, target_of, write_weights
 from progressive.step.version.state import AppRecord
 from progressive.versions.naming import version_name
 
@@ -100,7 +101,14 @@ def run(invocation: Invocation) -> int:
         resumed = record.pending == weights
         ctx.store.update(lambda state: replace(state, pending=dict(weights)))
         try:
-            written = write_weights(ctx.objects, target, services, known=services)
+            if target.kind == REPLICAS:
+                ctx.objects.get(target.ref)  # the Service over every version's pods must exist
+                refs = {version_name(ctx.app, c): deployment_ref(ctx.namespace, ctx.app, c) for c in weights}
+                capacity = sum(version.replicas for version in record.versions)
+                changed, places = scale_versions(ctx.objects, refs, services, capacity, target.accepted_timeout)
+                written = Written(changed, places)
+            else:
+                written = write_weights(ctx.objects, target, services, known=services)
         except StepError:
             # the routing object holds the previous weights again (or says why not): nothing is pending any more
             with contextlib.suppress(StepError):
