@@ -49,6 +49,7 @@ if TYPE_CHECKING:
         VersionsGatewayAPI,
         VersionsIstio,
         VersionsNginx,
+        VersionsReplicas,
     )
 
 __all__ = [
@@ -83,13 +84,22 @@ __all__ = [
     "VersionsGatewayAPI",
     "VersionsIstio",
     "VersionsNginx",
+    "VersionsReplicas",
     "Webhook",
     "Workload",
     "__version__",
 ]
 
 _ERRORS = {"ConfigError", "ProgressiveError", "StepError"}
-_VERSIONS = {"App", "Configuration", "Version", "VersionsGatewayAPI", "VersionsIstio", "VersionsNginx"}
+_VERSIONS = {
+    "App",
+    "Configuration",
+    "Version",
+    "VersionsGatewayAPI",
+    "VersionsIstio",
+    "VersionsNginx",
+    "VersionsReplicas",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -12,8 +12,8 @@ call, with ``resourceNames`` where the names are known at compile time (the rout
 
 Every step runs ``progressive step version <verb>`` from ``command`` + ``args`` (never a shell), with the same
 restricted securityContext and resources as the canary Tasks. Deterministic: same App, same YAML. The version
-verbs support Gateway API and Istio; NGINX (two versions at most) is a compile-time error, as is a third version
-on it (the model refuses it).
+verbs support Gateway API, Istio and the replica router; NGINX (two versions at most) is a compile-time error, as
+is a third version on it (the model refuses it).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 from progressive.compile._catalog import COMPUTE_RESOURCES, restricted_security_context
 from progressive.errors import ConfigError
 from progressive.model import DEFAULT_STEP_IMAGE
-from progressive.model.versions import App, VersionsGatewayAPI, VersionsIstio
+from progressive.model.versions import App, VersionsGatewayAPI, VersionsIstio, VersionsReplicas
 from progressive.versions.contract import VERSION_COMMANDS
 from progressive.versions.naming import lease_name, state_name
 
@@ -55,6 +55,8 @@ def _router_args(app: App) -> list[str]:
             f"--wait-accepted={str(router.wait_accepted).lower()}",
             f"--accepted-timeout={router.accepted_timeout}",
         ]
+    if isinstance(router, VersionsReplicas):
+        return ["--router=replicas", f"--name={router.service}", f"--accepted-timeout={router.accepted_timeout}"]
     assert isinstance(router, VersionsIstio)
     return [
         "--router=istio",
@@ -268,9 +270,10 @@ def _rbac(app: App) -> list[dict[str, Any]]:
     router = app.router
     if isinstance(router, VersionsGatewayAPI):
         routing = _rule("gateway.networking.k8s.io", "httproutes", ["get", "update"], [router.route])
-    else:
-        assert isinstance(router, VersionsIstio)
+    elif isinstance(router, VersionsIstio):
         routing = _rule("networking.istio.io", "virtualservices", ["get", "update"], [router.virtual_service])
+    else:  # replicas: the Deployments' scale is the routing, already covered by the deployments rule
+        routing = None
     rules = [
         # the version ConfigMaps are named by content hash, so not known here; only the state record is updated
         _rule("", "configmaps", ["get", "list", "create", "delete"]),
@@ -282,8 +285,9 @@ def _rbac(app: App) -> list[dict[str, Any]]:
         _rule("apps", "replicasets", ["list"]),
         _rule("coordination.k8s.io", "leases", ["create"]),
         _rule("coordination.k8s.io", "leases", ["get", "update"], [lease_name(app.name)]),
-        routing,
     ]
+    if routing is not None:
+        rules.append(routing)
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _metadata(app, name)},
         {
@@ -304,9 +308,9 @@ def _rbac(app: App) -> list[dict[str, Any]]:
 
 def compile_app(app: App, image: str = DEFAULT_STEP_IMAGE) -> list[dict[str, Any]]:
     """Pipelines and RBAC of ``app``, in a fixed order; :class:`ConfigError` for a router the verbs lack."""
-    if not isinstance(app.router, VersionsGatewayAPI | VersionsIstio):
+    if not isinstance(app.router, VersionsGatewayAPI | VersionsIstio | VersionsReplicas):
         raise ConfigError(
-            f"app {app.name}: router {app.router.type}: the version steps route with gateway-api or istio "
+            f"app {app.name}: router {app.router.type}: the version steps route with gateway-api, istio or replicas "
             "(ingress-nginx carries at most two versions: one canary Ingress per rule)"
         )
     return [_release(app, image), _update_config(app, image), _retire(app, image), *_rbac(app)]

@@ -24,6 +24,7 @@ from progressive.model._base import (
     ImageRef,
     Items,
     PositiveDuration,
+    ServiceName,
     Weight,
     duration_seconds,
     register_tags,
@@ -39,6 +40,7 @@ __all__ = [
     "VersionsGatewayAPI",
     "VersionsIstio",
     "VersionsNginx",
+    "VersionsReplicas",
     "VersionsRouter",
 ]
 
@@ -209,7 +211,25 @@ class VersionsNginx(_VersionsRouterBase):
         return self.ingress
 
 
-VersionsRouter = Annotated[VersionsGatewayAPI | VersionsIstio | VersionsNginx, Field(discriminator="type")]
+class VersionsReplicas(_VersionsRouterBase):
+    """No mesh: one Service of yours selects every version's pods; each version's share is its share of the pods.
+
+    The capacity is the sum of the versions' replicas; set-weights scales each Deployment to its weight's share of
+    it (whole pods, at least one for a version with weight).
+    """
+
+    type: Literal["replicas"] = "replicas"
+    service: ServiceName = Field(description="The Service selecting app.kubernetes.io/name=<app> (every version).")
+    accepted_timeout: Duration = Field(default="5m", description="How long the scaled Deployments may take.")
+
+    def object_name(self) -> str:
+        """The shared Service."""
+        return self.service
+
+
+VersionsRouter = Annotated[
+    VersionsGatewayAPI | VersionsIstio | VersionsNginx | VersionsReplicas, Field(discriminator="type")
+]
 """The routing object of an app's versions, told apart by ``type``."""
 
 register_tags("gateway-api", "istio", "nginx")

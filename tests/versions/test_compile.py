@@ -13,7 +13,7 @@ from progressive.compile import dump_documents
 from progressive.compile.versions import compile_app
 from progressive.errors import ConfigError
 from progressive.model._base import ModelError
-from progressive.model.versions import App, VersionsNginx
+from progressive.model.versions import App, VersionsNginx, VersionsReplicas
 from progressive.validate import load_text, validate_documents
 from progressive.versions.contract import VERSION_COMMANDS
 
@@ -67,7 +67,7 @@ def test_release_puts_the_version_back_to_zero_when_anything_failed() -> None:
 def test_nginx_is_a_compile_time_error_and_a_third_version_on_it_a_model_error() -> None:
     app = _example()
     two = app.model_copy(update={"router": VersionsNginx(ingress="shop"), "versions": app.versions[:2]})
-    with pytest.raises(ConfigError, match="router nginx: the version steps route with gateway-api or istio"):
+    with pytest.raises(ConfigError, match="router nginx: the version steps route with gateway-api, istio or replicas"):
         compile_app(two)
     body = app.model_dump()
     body["router"] = {"type": "nginx", "ingress": "shop"}
@@ -81,3 +81,15 @@ def test_docs_describe_every_verb_and_flag() -> None:
         assert f"### `progressive step version {command.name}`" in text
         for flag in command.flags:
             assert f"| `--{flag.name}` |" in text, (command.name, flag.name)
+
+
+def test_replica_router_compiles_without_a_routing_rule() -> None:
+    app = _example().model_copy(update={"router": VersionsReplicas(service="shop")})
+    documents = compile_app(app)
+    (role,) = [doc for doc in documents if doc["kind"] == "Role"]
+    assert {rule["resources"][0] for rule in role["rules"]} == {
+        "configmaps", "events", "pods", "services", "deployments", "replicasets", "leases"
+    }  # fmt: skip
+    retire = next(doc for doc in documents if doc["metadata"]["name"] == "shop-retire")
+    assert "--router=replicas" in retire["spec"]["tasks"][1]["taskSpec"]["steps"][0]["args"]
+    assert [str(f) for f in validate_documents(load_text(dump_documents(documents), "replicas.yaml"))] == []
