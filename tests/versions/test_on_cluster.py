@@ -457,3 +457,42 @@ def test_replica_router_shares_by_pod_counts(cluster_env: Cluster, capsys: pytes
     assert cluster.must_get("apps/v1", "Deployment", f"{APP}-ccccccc")["spec"]["replicas"] == 0
     assert version(capsys, cluster, "retire", commit=C, drain="0s", **replicas).code == 0
     assert cluster.get("apps/v1", "Deployment", f"{APP}-ccccccc") is None
+
+
+def test_retire_killed_while_draining_converges_when_run_again(
+    cluster_env: Cluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cluster = cluster_env
+    _three_live(cluster, capsys)
+    assert version(capsys, cluster, "set-weights", weights={A: 85, B: 15}, **ROUTER).code == 0
+    gone = f"{APP}-ccccccc"
+    _killed_once(cluster, "retire", lambda: gone not in dict(_backends(cluster)), commit=C, drain="60s", **ROUTER)
+    assert cluster.get("apps/v1", "Deployment", gone) is not None  # killed before the delete
+    rerun = version(capsys, cluster, "retire", commit=C, drain="1s", **ROUTER)
+    assert rerun.code == 0 and rerun.last["routes_changed"] is False and rerun.last["deleted"] is True, rerun.lines
+    assert cluster.get("apps/v1", "Deployment", gone) is None
+    assert [v["commit"] for v in _record(cluster)["versions"]] == [A, B]
+
+
+def test_old_configmaps_are_collected_beyond_keep_unless_a_replicaset_mounts_them(
+    cluster_env: Cluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cluster = cluster_env
+    assert version(capsys, cluster, "add", commit=A, image=IMAGE, config={"n": "0"}, keep="1").code == 0
+    mounted = [_mounted(cluster, A)]
+    for n in (1, 2, 3):
+        updated = version(capsys, cluster, "update-config", commit=A, config={"n": str(n)}, keep="1")
+        assert updated.code == 0, updated.lines
+        mounted.append(_mounted(cluster, A))
+    selector = f"app.kubernetes.io/version={A}"
+
+    # revisionHistoryLimit 1: the controller prunes to the current ReplicaSet and one old one
+    cluster.wait_for(
+        "old ReplicaSets pruned",
+        lambda: len(cluster.list("apps/v1", "ReplicaSet", labelSelector=selector)) == 2,
+        timeout=30,
+    )
+    again = version(capsys, cluster, "update-config", commit=A, config={"n": "3"}, keep="1")
+    assert again.code == 0 and again.last["changed"] is False
+    remaining = {cm["metadata"]["name"] for cm in cluster.list("v1", "ConfigMap", labelSelector=selector)}
+    assert remaining == set(mounted[-2:]), (remaining, mounted)
