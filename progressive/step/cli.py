@@ -47,7 +47,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="progressive step",
         description="The container step of progressive's Tekton Tasks. Flags take values as --flag=VALUE.",
-        epilog="Exit codes: " + ", ".join(f"{code.value} {code.name.lower()}" for code in ExitCode),
+        epilog="Exit codes: "
+        + ", ".join(f"{code.value} {code.name.lower()}" for code in ExitCode)
+        + ". Several versions of one app live at once: progressive step version --help (docs/versions.md).",
     )
     sub = parser.add_subparsers(dest="step_command", metavar="COMMAND", required=True, parser_class=_Parser)
     for command in COMMANDS.values():
