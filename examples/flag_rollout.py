@@ -31,7 +31,6 @@ from progressive import (
     Analyze,
     Approve,
     GatewayAPI,
-    Pause,
     Prometheus,
     Rollout,
     SetWeight,

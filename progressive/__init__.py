@@ -42,13 +42,24 @@ if TYPE_CHECKING:
         Webhook,
         Workload,
     )
+    from progressive.model.versions import (
+        App,
+        Configuration,
+        Version,
+        VersionsGatewayAPI,
+        VersionsIstio,
+        VersionsNginx,
+        VersionsReplicas,
+    )
 
 __all__ = [
     "SMI",
     "Analysis",
     "Analyze",
+    "App",
     "Approve",
     "ConfigError",
+    "Configuration",
     "Contour",
     "GatewayAPI",
     "Istio",
@@ -69,17 +80,33 @@ __all__ = [
     "ThresholdJudge",
     "Timeouts",
     "Traefik",
+    "Version",
+    "VersionsGatewayAPI",
+    "VersionsIstio",
+    "VersionsNginx",
+    "VersionsReplicas",
     "Webhook",
     "Workload",
     "__version__",
 ]
 
 _ERRORS = {"ConfigError", "ProgressiveError", "StepError"}
+_VERSIONS = {
+    "App",
+    "Configuration",
+    "Version",
+    "VersionsGatewayAPI",
+    "VersionsIstio",
+    "VersionsNginx",
+    "VersionsReplicas",
+}
 
 
 def __getattr__(name: str) -> Any:
     if name in _ERRORS:
         return getattr(importlib.import_module("progressive.errors"), name)
+    if name in _VERSIONS:
+        return getattr(importlib.import_module("progressive.model.versions"), name)
     if name in __all__:
         return getattr(importlib.import_module("progressive.model"), name)
     raise AttributeError(f"module 'progressive' has no attribute {name!r}")

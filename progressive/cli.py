@@ -44,6 +44,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "progressive.commands.abort",
         "Abort a running rollout: a waiting gate or pause, or a running analysis, stops; finally rolls back.",
     ),
+    "versions": ("progressive.commands.versions", "Show an app's live versions: commit, image, config, weights."),
     "unlock": ("progressive.commands.unlock", "Free a rollout held by a run that is gone (one run at a time)."),
     "run": ("progressive.commands.run", "Run a rollout's stages directly, without Tekton."),
     "check": (

@@ -47,7 +47,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="progressive step",
         description="The container step of progressive's Tekton Tasks. Flags take values as --flag=VALUE.",
-        epilog="Exit codes: " + ", ".join(f"{code.value} {code.name.lower()}" for code in ExitCode),
+        epilog="Exit codes: "
+        + ", ".join(f"{code.value} {code.name.lower()}" for code in ExitCode)
+        + ". Several versions of one app live at once: progressive step version --help (docs/versions.md).",
     )
     sub = parser.add_subparsers(dest="step_command", metavar="COMMAND", required=True, parser_class=_Parser)
     for command in COMMANDS.values():
@@ -97,6 +99,10 @@ def _runner(command: Command) -> Callable[[Invocation], int]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one step command; return its exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "version":  # several versions of one app: its own verbs (progressive.versions)
+        from progressive.step.version import main as version_main  # noqa: PLC0415
+
+        return version_main(args[1:])
     action = next((arg for arg in args if not arg.startswith("-")), "step")
     try:
         if not args or args[0] in {"-h", "--help"} or "-h" in args or "--help" in args:

@@ -1,0 +1,316 @@
+"""Compile an :class:`~progressive.model.versions.App` to the Pipelines a CI run starts with a commit as a param.
+
+* ``<app>-release``: ``version add`` (the commit's objects, available, no traffic), then ``version set-weights``
+  giving it ``weight`` percent while the other live versions share the rest in proportion to their weights;
+  ``finally``, when anything failed, the same set-weights puts it back to 0 (the others get its share back);
+* ``<app>-update-config``: ``version update-config`` (new immutable ConfigMap, only that version's pods roll,
+  rolled back automatically when the rollout does not become available);
+* ``<app>-retire``: ``version set-weights`` to 0 (the rest shared as before), then ``version retire``.
+
+Plus the ServiceAccount, Role and RoleBinding ``progressive-<app>-versions`` the steps run as: only what the verbs
+call, with ``resourceNames`` where the names are known at compile time (the routing object, the Lease).
+
+Every step runs ``progressive step version <verb>`` from ``command`` + ``args`` (never a shell), with the same
+restricted securityContext and resources as the canary Tasks. Deterministic: same App, same YAML. The version
+verbs support Gateway API, Istio and the replica router; NGINX (two versions at most) is a compile-time error, as
+is a third version on it (the model refuses it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from progressive.compile._catalog import COMPUTE_RESOURCES, restricted_security_context
+from progressive.errors import ConfigError
+from progressive.model import DEFAULT_STEP_IMAGE
+from progressive.model.versions import App, VersionsGatewayAPI, VersionsIstio, VersionsReplicas
+from progressive.versions.contract import VERSION_COMMANDS
+from progressive.versions.naming import lease_name, state_name
+
+__all__ = ["compile_app", "service_account_name"]
+
+RUN_ID = "$(context.pipelineRun.name)"
+
+
+def service_account_name(app: App) -> str:
+    """The account the version steps run as."""
+    return f"progressive-{app.name}-versions"
+
+
+def _labels(app: App) -> dict[str, str]:
+    return {"app.kubernetes.io/managed-by": "progressive", "app.kubernetes.io/part-of": app.name}
+
+
+def _metadata(app: App, name: str) -> dict[str, Any]:
+    return {"name": name, "namespace": app.namespace, "labels": _labels(app)}
+
+
+def _router_args(app: App) -> list[str]:
+    router = app.router
+    if isinstance(router, VersionsGatewayAPI):
+        return [
+            "--router=gateway-api",
+            f"--name={router.route}",
+            f"--port={app.port}",
+            f"--wait-accepted={str(router.wait_accepted).lower()}",
+            f"--accepted-timeout={router.accepted_timeout}",
+        ]
+    if isinstance(router, VersionsReplicas):
+        return ["--router=replicas", f"--name={router.service}", f"--accepted-timeout={router.accepted_timeout}"]
+    assert isinstance(router, VersionsIstio)
+    return [
+        "--router=istio",
+        f"--name={router.virtual_service}",
+        f"--api-version={router.api_version}",
+        f"--port={app.port}",
+    ]
+
+
+def _step(verb: str, name: str, args: list[str], image: str) -> dict[str, Any]:
+    command = VERSION_COMMANDS[verb]
+    known = {flag.name for flag in command.flags}
+    used = {arg.split("=", 1)[0].removeprefix("--") for arg in args}
+    unknown = used - known
+    assert not unknown, f"version {verb} has no flags {sorted(unknown)}"  # a compiler bug, not user input
+    return {
+        "name": name,
+        "image": image,
+        "command": ["progressive", "step", "version", verb],
+        "args": args,
+        "computeResources": {key: dict(value) for key, value in COMPUTE_RESOURCES.items()},
+        "securityContext": restricted_security_context(read_only_root=True),
+    }
+
+
+def _task(name: str, description: str, params: list[str], step: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "description": description,
+        "params": [{"name": param, "type": "string"} for param in params],
+        "steps": [step],
+    }
+    return {
+        "name": name,
+        "params": [{"name": param, "value": f"$(params.{param})"} for param in params],
+        **extra,
+        "taskSpec": spec,
+    }
+
+
+def _common(app: App) -> list[str]:
+    return [f"--namespace={app.namespace}", f"--app={app.name}", f"--run-id={RUN_ID}"]
+
+
+def _param(name: str, description: str, default: str | None = None) -> dict[str, Any]:
+    param: dict[str, Any] = {"name": name, "type": "string", "description": description}
+    if default is not None:
+        param["default"] = default
+    return param
+
+
+_COMMIT = _param("commit", "Full commit id (40 hex) of the version.")
+
+
+def _pipeline(
+    app: App,
+    name: str,
+    description: str,
+    params: list[dict[str, Any]],
+    tasks: list[dict[str, Any]],
+    *,
+    final: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {"description": description, "params": params, "tasks": tasks}
+    if final:
+        spec["finally"] = final
+    return {"apiVersion": "tekton.dev/v1", "kind": "Pipeline", "metadata": _metadata(app, name), "spec": spec}
+
+
+def _release(app: App, image: str) -> dict[str, Any]:
+    add = _step(
+        "add",
+        "add",
+        [
+            *_common(app),
+            "--commit=$(params.commit)",
+            "--image=$(params.image)",
+            "--config=$(params.config)",
+            "--pod-annotations=$(params.pod-annotations)",
+            "--replicas=$(params.replicas)",
+            f"--port={app.port}",
+            f"--container={app.container}",
+            f"--config-mount={app.config_mount}",
+            f"--keep={app.keep_configmaps}",
+            f"--progress-deadline={app.progress_deadline}",
+        ],
+        image,
+    )
+    shift = _step(
+        "set-weights",
+        "set-weights",
+        [
+            *_common(app),
+            *_router_args(app),
+            "--commit=$(params.commit)",
+            "--weight=$(params.weight)",
+            "--rest=proportional",
+        ],
+        image,
+    )
+    undo = _step(
+        "set-weights",
+        "back-to-zero",
+        [*_common(app), *_router_args(app), "--commit=$(params.commit)", "--weight=0", "--rest=proportional"],
+        image,
+    )
+    params = [
+        _COMMIT,
+        _param("image", "The version's image, pinned by digest (repo[:tag]@sha256:<64 hex>)."),
+        _param("config", "The version's configuration: JSON object file name -> content.", "{}"),
+        _param("pod-annotations", "JSON object of annotations the configuration puts on the pods.", "{}"),
+        _param("replicas", "Pods of the version.", "1"),
+        _param("weight", "Share of the traffic for the new version, percent; the others share the rest."),
+    ]
+    tasks = [
+        _task(
+            "add",
+            "Create the version's objects and wait until it is available; no traffic.",
+            ["commit", "image", "config", "pod-annotations", "replicas"],
+            add,
+        ),
+        _task(
+            "set-weights",
+            "Give the version its weight; the others share the rest in proportion.",
+            ["commit", "weight"],
+            shift,
+            runAfter=["add"],
+        ),
+    ]
+    final = [
+        _task(
+            "back-to-zero",
+            "Something failed: the new version back to 0, the others get its share back.",
+            ["commit"],
+            undo,
+            when=[{"input": "$(tasks.status)", "operator": "notin", "values": ["Succeeded", "Completed"]}],
+        ),
+    ]
+    return _pipeline(
+        app,
+        f"{app.name}-release",
+        f"Release a commit of {app.name} as a new live version at a weight.",
+        params,
+        tasks,
+        final=final,
+    )
+
+
+def _update_config(app: App, image: str) -> dict[str, Any]:
+    step = _step(
+        "update-config",
+        "update-config",
+        [
+            *_common(app),
+            "--commit=$(params.commit)",
+            "--config=$(params.config)",
+            "--pod-annotations=$(params.pod-annotations)",
+            f"--keep={app.keep_configmaps}",
+            f"--progress-deadline={app.progress_deadline}",
+        ],
+        image,
+    )
+    params = [
+        _COMMIT,
+        _param("config", "The new configuration: JSON object file name -> content."),
+        _param("pod-annotations", "JSON object of annotations the configuration puts on the pods.", "{}"),
+    ]
+    tasks = [
+        _task(
+            "update-config",
+            "New configuration for one running version; rolled back if it does not become available.",
+            ["commit", "config", "pod-annotations"],
+            step,
+        )
+    ]
+    return _pipeline(
+        app,
+        f"{app.name}-update-config",
+        f"Change the configuration of one running version of {app.name}.",
+        params,
+        tasks,
+    )
+
+
+def _retire(app: App, image: str) -> dict[str, Any]:
+    zero = _step(
+        "set-weights",
+        "set-weights",
+        [*_common(app), *_router_args(app), "--commit=$(params.commit)", "--weight=0", "--rest=proportional"],
+        image,
+    )
+    retire = _step("retire", "retire", [*_common(app), "--commit=$(params.commit)", *_router_args(app)], image)
+    tasks = [
+        _task("to-zero", "Move the version's traffic to the others (in proportion).", ["commit"], zero),
+        _task(
+            "retire", "Remove it from every rule, drain, delete its objects.", ["commit"], retire, runAfter=["to-zero"]
+        ),
+    ]
+    return _pipeline(app, f"{app.name}-retire", f"Retire one live version of {app.name}.", [_COMMIT], tasks)
+
+
+def _rule(group: str, resource: str, verbs: list[str], names: list[str] | None = None) -> dict[str, Any]:
+    rule: dict[str, Any] = {"apiGroups": [group], "resources": [resource]}
+    if names:
+        rule["resourceNames"] = names
+    rule["verbs"] = verbs
+    return rule
+
+
+def _rbac(app: App) -> list[dict[str, Any]]:
+    name = service_account_name(app)
+    router = app.router
+    if isinstance(router, VersionsGatewayAPI):
+        routing = _rule("gateway.networking.k8s.io", "httproutes", ["get", "update"], [router.route])
+    elif isinstance(router, VersionsIstio):
+        routing = _rule("networking.istio.io", "virtualservices", ["get", "update"], [router.virtual_service])
+    else:  # replicas: the Deployments' scale is the routing, already covered by the deployments rule
+        routing = None
+    rules = [
+        # the version ConfigMaps are named by content hash, so not known here; only the state record is updated
+        _rule("", "configmaps", ["get", "list", "create", "delete"]),
+        _rule("", "configmaps", ["update"], [state_name(app.name)]),
+        _rule("", "events", ["create"]),
+        _rule("", "pods", ["list"]),
+        _rule("", "services", ["get", "list", "create"]),
+        _rule("apps", "deployments", ["get", "list", "create", "update", "delete"]),
+        _rule("apps", "replicasets", ["list"]),
+        _rule("coordination.k8s.io", "leases", ["create"]),
+        _rule("coordination.k8s.io", "leases", ["get", "update"], [lease_name(app.name)]),
+    ]
+    if routing is not None:
+        rules.append(routing)
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _metadata(app, name)},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": _metadata(app, name),
+            "rules": rules,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": _metadata(app, name),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": app.namespace}],
+        },
+    ]
+
+
+def compile_app(app: App, image: str = DEFAULT_STEP_IMAGE) -> list[dict[str, Any]]:
+    """Pipelines and RBAC of ``app``, in a fixed order; :class:`ConfigError` for a router the verbs lack."""
+    if not isinstance(app.router, VersionsGatewayAPI | VersionsIstio | VersionsReplicas):
+        raise ConfigError(
+            f"app {app.name}: router {app.router.type}: the version steps route with gateway-api, istio or replicas "
+            "(ingress-nginx carries at most two versions: one canary Ingress per rule)"
+        )
+    return [_release(app, image), _update_config(app, image), _retire(app, image), *_rbac(app)]
