@@ -70,3 +70,52 @@ def test_errors_name_the_field_and_value(overrides: dict[str, Any], line: str) -
     with pytest.raises(ModelError) as raised:
         Rollout.model_validate(_rollout(**overrides))
     assert any(problem.startswith(line) for problem in raised.value.lines), raised.value.lines
+
+
+VARIANTS = {"kind": "analyze", "compare": "variants", "min_duration": "1m", "max_duration": "5m"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "line"),
+    [
+        (
+            {"flag": None, "steps": [{"kind": "set-weight", "weight": 10}, VARIANTS]},
+            "steps[1].compare: 'variants' needs the rollout's flag settings",
+        ),
+        (
+            {"steps": [{"kind": "set-weight", "weight": 10}, VARIANTS, {"kind": "flag-set", "percent": 5}]},
+            "steps[1].compare: 'variants' compares users on 'on' with users on 'off', so it needs a SetFlag between "
+            "1 and 99 percent before it (no SetFlag before it)",
+        ),
+        (
+            {"steps": [{"kind": "set-weight", "weight": 10}, {"kind": "flag-set", "percent": 100}, VARIANTS]},
+            "steps[2].compare: 'variants' compares users on 'on' with users on 'off', so it needs a SetFlag between "
+            "1 and 99 percent before it (the flag is at 100% there)",
+        ),
+        (
+            {"steps": [{"kind": "set-weight", "weight": 10}, {**VARIANTS, "compare": "pods"}]},
+            "steps[1].compare: 'pods'",
+        ),
+    ],
+)
+def test_a_variant_analysis_needs_users_on_both_variants(overrides: dict[str, Any], line: str) -> None:
+    with pytest.raises(ModelError) as raised:
+        Rollout.model_validate(_rollout(**overrides))
+    assert any(problem.startswith(line) for problem in raised.value.lines), raised.value.lines
+
+
+def test_a_variant_analysis_is_named_after_the_flags_percent_and_compiles_to_the_variants() -> None:
+    from progressive.compile import stage_invocations  # noqa: PLC0415
+
+    steps = [{"kind": "set-weight", "weight": 10}, {"kind": "flag-set", "percent": 5}, VARIANTS]
+    analysis = {"prometheus": {"url": "http://prometheus:9090"}, "provider": "istio"}
+    rollout = Rollout.model_validate(_rollout(steps=steps, analysis=analysis))
+    (analyze,) = [invocation for invocation in stage_invocations(rollout) if invocation.stage.kind == "analyze"]
+    assert analyze.name == "analyze-flag-5"
+    flags = dict(analyze.flags)
+    assert {key: flags[key] for key in ("provider", "canary-workload", "stable-workload", "flag-key")} == {
+        "provider": "openfeature",
+        "canary-workload": "on",
+        "stable-workload": "off",
+        "flag-key": "new-checkout",
+    }

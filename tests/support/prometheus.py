@@ -189,22 +189,26 @@ class Exporter:
         count: int = 1,
         seconds: float | Iterable[float] | None = None,
         status_label: str = "status",
+        labels: Mapping[str, str] | None = None,
     ) -> None:
         """Record ``count`` finished requests of ``pod`` (generic shape), with their durations if given.
 
-        ``seconds`` is one duration for all of them or one per request.
+        ``seconds`` is one duration for all of them or one per request; ``labels`` are added to every series
+        (e.g. the flag and variant a request was served with).
         """
-        base = {"namespace": namespace, "pod": pod}
+        base = {"namespace": namespace, "pod": pod, **(labels or {})}
         self.add(REQUESTS, {**base, status_label: str(status)}, count)
         if seconds is None:
             return
         durations = [float(seconds)] * count if isinstance(seconds, int | float) else [float(s) for s in seconds]
-        self.observe(namespace=namespace, pod=pod, durations=durations)
+        self.observe(namespace=namespace, pod=pod, durations=durations, labels=labels)
 
-    def observe(self, *, namespace: str, pod: str, durations: Iterable[float]) -> None:
-        """Add durations (seconds) to the pod's latency histogram."""
+    def observe(
+        self, *, namespace: str, pod: str, durations: Iterable[float], labels: Mapping[str, str] | None = None
+    ) -> None:
+        """Add durations (seconds) to the pod's latency histogram (with ``labels`` added to its series)."""
         values = list(durations)
-        base = {"namespace": namespace, "pod": pod}
+        base = {"namespace": namespace, "pod": pod, **(labels or {})}
         with self._lock:
             self._types.setdefault(DURATION, "histogram")
             buckets = self._series.setdefault(f"{DURATION}_bucket", {})
@@ -271,6 +275,10 @@ class TrafficSpec:
     sigma: float = 0.5
     latency_factor: float = 1.0
     """Multiplies every duration (a latency regression is a factor > 1)."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Added to every series of this traffic (e.g. ``feature_flag_result_variant``)."""
+    name: str = ""
+    """Tells two traffics of the same pod apart (default: the pod)."""
 
 
 @dataclass
@@ -314,18 +322,20 @@ class Traffic:
 
     def step(self, rng: random.Random, spec: TrafficSpec, elapsed: float) -> None:
         """Add ``spec.rps * elapsed`` requests (fractions carried over) with random errors and latencies."""
-        expected = spec.rps * elapsed + self._debt.get(spec.pod, 0.0)
+        key = spec.name or spec.pod
+        expected = spec.rps * elapsed + self._debt.get(key, 0.0)
         count = int(expected)
-        self._debt[spec.pod] = expected - count
+        self._debt[key] = expected - count
         if count == 0:
             return
         errors = sum(1 for _ in range(count) if rng.random() < spec.error_rate)
         mu = math.log(spec.median_seconds)
         durations = [rng.lognormvariate(mu, spec.sigma) * spec.latency_factor for _ in range(count)]
-        self.exporter.request(namespace=spec.namespace, pod=spec.pod, status=200, count=count - errors)
+        namespace, pod, labels = spec.namespace, spec.pod, spec.labels
+        self.exporter.request(namespace=namespace, pod=pod, labels=labels, status=200, count=count - errors)
         if errors:
-            self.exporter.request(namespace=spec.namespace, pod=spec.pod, status=500, count=errors)
-        self.exporter.observe(namespace=spec.namespace, pod=spec.pod, durations=durations)
+            self.exporter.request(namespace=namespace, pod=pod, labels=labels, status=500, count=errors)
+        self.exporter.observe(namespace=namespace, pod=pod, labels=labels, durations=durations)
 
 
 # --- the server -----------------------------------------------------------------------------------------
