@@ -26,7 +26,9 @@ __all__ = [
     "COMMANDS",
     "FLAG_SOURCES",
     "METRIC_PROVIDERS",
+    "ROLLOUT_METRIC_PROVIDERS",
     "ROUTER_NAMES",
+    "VERSION_METRIC_PROVIDERS",
     "WEBHOOK_TYPES",
     "Command",
     "ExitCode",
@@ -38,7 +40,13 @@ __all__ = [
 ROUTER_NAMES: tuple[str, ...] = ("gateway-api", "istio", "nginx", "traefik", "smi", "contour", "replicas")
 """Every ``--router`` value the step accepts, in documentation order."""
 
-METRIC_PROVIDERS: tuple[str, ...] = ("istio", "linkerd", "nginx", "envoy-gateway", "generic", "openfeature")
+ROLLOUT_METRIC_PROVIDERS: tuple[str, ...] = ("istio", "linkerd", "nginx", "envoy-gateway", "generic", "openfeature")
+"""The query families a user names in ``Analysis.provider``."""
+
+VERSION_METRIC_PROVIDERS: tuple[str, ...] = ("istio-versions", "linkerd-versions", "generic-versions")
+"""The families an App's analysis compiles to: one version (the canary) against the app's other versions."""
+
+METRIC_PROVIDERS: tuple[str, ...] = ROLLOUT_METRIC_PROVIDERS + VERSION_METRIC_PROVIDERS
 """Every ``--provider`` value ``analyze`` accepts: the built-in PromQL template families."""
 
 FLAG_SOURCES: tuple[str, ...] = ("featureflag", "configmap")

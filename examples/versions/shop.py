@@ -9,8 +9,13 @@ objects and gives it a weight (the others share the rest in proportion; anything
 ``shop-update-config`` changes one running version's configuration (only its pods roll; a configuration whose
 pods do not become available is rolled back to the previous ConfigMap), and ``shop-retire`` takes a version's
 traffic away, removes it from every rule, drains it and deletes its objects. See docs/versions.md.
+
+A released version, and a version's new configuration, is judged for up to 10 minutes against the weighted rest
+of the live versions (the sequential judge, from the pods' own request metrics): a bad verdict takes the new
+version back to 0, or puts the previous configuration back.
 """
 
+from progressive.model import Analysis, Analyze, Prometheus
 from progressive.model.versions import App, Configuration, Version, VersionsGatewayAPI
 
 DIGEST = "@sha256:" + "4f" * 32
@@ -19,6 +24,8 @@ shop = App(
     name="shop",
     namespace="shop",
     router=VersionsGatewayAPI(route="shop"),
+    metrics=Analysis(prometheus=Prometheus(url="http://prometheus.monitoring:9090"), provider="generic"),
+    analyze=Analyze(min_duration="2m", max_duration="10m"),
     port=8080,
     versions=[
         Version(

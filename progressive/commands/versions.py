@@ -3,7 +3,8 @@
 One line per version in the app's state record ``progressive-<app>-versions``: its short commit, image digest,
 configuration hash (the one its Deployment's pods run, and the recorded one when they differ), weight as
 configured (the record) and as read from the routing object (``--router``/``--name``; ``-`` without them, or
-``a/b`` when rules disagree), and ready/desired replicas. Read-only. Exit codes: 0 shown, 2 bad input, 3 no
+``a/b`` when rules disagree), ready/desired replicas, and the last verdict of the app's analysis
+(``progressive-<app>-analysis``) on the version it judged last. Read-only. Exit codes: 0 shown, 2 bad input, 3 no
 record for the app (never added, or wrong namespace), 5 the Kubernetes API kept failing.
 """
 
@@ -63,6 +64,7 @@ def live_versions(
             places = routing.read(router, objects.get(resource.ref(namespace, name)), namespace, services)
         except routing.RoutingError as exc:
             raise UsageError(f"{resource.kind} {namespace}/{name} {exc}") from None
+    judged = _last_verdict(objects, namespace, app)
     rows = []
     for recorded in record.versions:
         service = version_name(app, recorded.commit)
@@ -82,13 +84,29 @@ def live_versions(
                 "ready": int((deployment.get("status") or {}).get("readyReplicas") or 0),
                 "replicas": int((deployment.get("spec") or {}).get("replicas") or 0) if deployment else 0,
                 "deployment": bool(deployment),
+                "last_verdict": judged[1] if judged and judged[0] == service else None,
             }
         )
     return rows
 
 
+def _last_verdict(objects: Objects, namespace: str, app: str) -> tuple[str, str] | None:
+    """(version it judged, verdict) of the app's analysis record, if it has judged one."""
+    from progressive.kube.resources import CONFIGMAPS  # noqa: PLC0415
+    from progressive.naming import state_configmap  # noqa: PLC0415
+    from progressive.state import CONFIGMAP_KEY, State  # noqa: PLC0415
+    from progressive.versions.naming import analysis_name  # noqa: PLC0415
+
+    configmap = objects.find(CONFIGMAPS.ref(namespace, state_configmap(analysis_name(app))))
+    text = ((configmap or {}).get("data") or {}).get(CONFIGMAP_KEY)
+    if not text:
+        return None
+    state = State.from_json(text)
+    return (state.verdict_stage, state.verdict) if state.verdict and state.verdict_stage else None
+
+
 def _table(rows: list[dict[str, Any]]) -> str:
-    header = ("COMMIT", "IMAGE DIGEST", "CONFIG", "WEIGHT", "ROUTED", "READY")
+    header = ("COMMIT", "IMAGE DIGEST", "CONFIG", "WEIGHT", "ROUTED", "READY", "LAST VERDICT")
     lines = [header]
     for row in rows:
         digest = row["image"].rpartition("@")[2][:19] or row["image"]
@@ -98,7 +116,8 @@ def _table(rows: list[dict[str, Any]]) -> str:
         routed = row["routed_weight"]
         routed_text = "-" if routed is None else "/".join(map(str, routed)) if isinstance(routed, list) else str(routed)
         ready = f"{row['ready']}/{row['replicas']}" if row["deployment"] else "missing"
-        lines.append((row["commit"][:7], digest, config, str(row["weight"]), routed_text, ready))
+        verdict = row["last_verdict"] or "-"
+        lines.append((row["commit"][:7], digest, config, str(row["weight"]), routed_text, ready, verdict))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines)
 

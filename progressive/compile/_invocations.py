@@ -36,6 +36,7 @@ from progressive.model import (
     Analyze,
     Approve,
     Pause,
+    Prometheus,
     ReplicaRatio,
     Rollout,
     Run,
@@ -53,6 +54,8 @@ __all__ = [
     "TASKS_STATUS",
     "StageInvocation",
     "image_flag",
+    "judge_flags",
+    "prometheus_flags",
     "stage_invocations",
     "template_variables",
 ]
@@ -154,6 +157,37 @@ def _has_flag(command: str, flag: str) -> bool:
 def _number(value: float) -> str:
     """Shortest text that reads back as the same float (``0.05``, ``2.0``)."""
     return repr(float(value))
+
+
+def prometheus_flags(prometheus: Prometheus) -> dict[str, str]:
+    """``analyze``'s flags saying where Prometheus is, and its Secret's files (mounted at ``PROMETHEUS_DIR``)."""
+    flags = {"prometheus-url": prometheus.url}
+    if prometheus.secret is not None:  # only the keys the user says the Secret holds: a missing file is an error
+        if prometheus.token_key is not None:
+            flags["prometheus-token-file"] = f"{PROMETHEUS_DIR}/{prometheus.token_key}"
+        if prometheus.ca_key is not None:
+            flags["prometheus-ca-file"] = f"{PROMETHEUS_DIR}/{prometheus.ca_key}"
+    flags["query-timeout"] = prometheus.query_timeout
+    return flags
+
+
+def judge_flags(judge: SequentialJudge | ThresholdJudge, step: Analyze) -> dict[str, str]:
+    """``analyze``'s flags of the judge and the stage's durations."""
+    if isinstance(judge, SequentialJudge):
+        threshold = judge.latency_threshold
+        return {
+            "interval": judge.interval,
+            "min-duration": step.min_duration,
+            "max-duration": step.max_duration,
+            "alpha": _number(judge.alpha),
+            "beta": _number(judge.beta),
+            "rho1-errors": _number(judge.rho1_errors),
+            "rho1-slow": _number(judge.rho1_slow),
+            "latency-threshold": "" if threshold is None else threshold if threshold == "auto" else _number(threshold),
+            "on-inconclusive": judge.on_inconclusive,
+        }
+    checks = [check.model_dump(mode="json", exclude_none=True) for check in judge.checks]
+    return {"on-no-data": judge.on_no_data, "checks": json.dumps(checks, separators=(",", ":"))}
 
 
 class _Builder:
@@ -272,15 +306,7 @@ class _Builder:
         """Where Prometheus is and its Secret's files, for analyze and deploy's preflight."""
         analysis = self.rollout.analysis
         assert analysis is not None
-        prometheus = analysis.prometheus
-        flags = {"prometheus-url": prometheus.url}
-        if prometheus.secret is not None:  # only the keys the user says the Secret holds: a missing file is an error
-            if prometheus.token_key is not None:
-                flags["prometheus-token-file"] = f"{PROMETHEUS_DIR}/{prometheus.token_key}"
-            if prometheus.ca_key is not None:
-                flags["prometheus-ca-file"] = f"{PROMETHEUS_DIR}/{prometheus.ca_key}"
-        flags["query-timeout"] = prometheus.query_timeout
-        return flags
+        return prometheus_flags(analysis.prometheus)
 
     def preflight(self) -> dict[str, str]:
         """Deploy's preflight of Prometheus: only when the rollout analyses the canary."""
@@ -303,28 +329,7 @@ class _Builder:
         flags |= template_variables(self.rollout, analysis)
         if step.compare == "variants":
             flags |= variant_flags(self.rollout)
-        judge = analysis.judge
-        if isinstance(judge, SequentialJudge):
-            threshold = judge.latency_threshold
-            flags |= {
-                "interval": judge.interval,
-                "min-duration": step.min_duration,
-                "max-duration": step.max_duration,
-                "alpha": _number(judge.alpha),
-                "beta": _number(judge.beta),
-                "rho1-errors": _number(judge.rho1_errors),
-                "rho1-slow": _number(judge.rho1_slow),
-                "latency-threshold": ""
-                if threshold is None
-                else threshold
-                if threshold == "auto"
-                else _number(threshold),
-                "on-inconclusive": judge.on_inconclusive,
-            }
-        else:
-            assert isinstance(judge, ThresholdJudge)
-            checks = [check.model_dump(mode="json", exclude_none=True) for check in judge.checks]
-            flags |= {"on-no-data": judge.on_no_data, "checks": json.dumps(checks, separators=(",", ":"))}
+        flags |= judge_flags(analysis.judge, step)
         if self.rollback_webhook is not None:
             flags["rollback-webhook"] = self.rollback_webhook
         return flags

@@ -5,10 +5,16 @@
   ``finally``, when anything failed, the same set-weights puts it back to 0 (the others get its share back);
 * ``<app>-update-config``: ``version update-config`` (new immutable ConfigMap, only that version's pods roll,
   rolled back automatically when the rollout does not become available);
+
+With ``App.analyze`` both the release and the update are then judged by ``progressive step analyze`` against
+the weighted rest of the app's versions (the ``<provider>-versions`` query family); a failed verdict fails the
+run, so the release's ``finally`` puts the version back to 0, and the update's ``finally`` runs
+``version restore-config`` with the configuration it replaced.
 * ``<app>-retire``: ``version set-weights`` to 0 (the rest shared as before), then ``version retire``.
 
 Plus the ServiceAccount, Role and RoleBinding ``progressive-<app>-versions`` the steps run as: only what the verbs
-call, with ``resourceNames`` where the names are known at compile time (the routing object, the Lease).
+call, with ``resourceNames`` where the names are known at compile time (the routing object, the Leases, the
+analysis record).
 
 Every step runs ``progressive step version <verb>`` from ``command`` + ``args`` (never a shell), with the same
 restricted securityContext and resources as the canary Tasks. Deterministic: same App, same YAML. The version
@@ -20,12 +26,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from progressive.compile._catalog import COMPUTE_RESOURCES, restricted_security_context
+from progressive.compile._catalog import COMPUTE_RESOURCES, PROMETHEUS_DIR, restricted_security_context
+from progressive.compile._invocations import judge_flags, prometheus_flags
+from progressive.contract import COMMANDS, Command
+from progressive.duration import format_duration
 from progressive.errors import ConfigError
 from progressive.model import DEFAULT_STEP_IMAGE
+from progressive.model.plan import analysis_budget
 from progressive.model.versions import App, VersionsGatewayAPI, VersionsIstio, VersionsReplicas
 from progressive.versions.contract import VERSION_COMMANDS
-from progressive.versions.naming import lease_name, state_name
+from progressive.versions.naming import analysis_name, lease_name, state_name
 
 __all__ = ["compile_app", "service_account_name"]
 
@@ -66,34 +76,115 @@ def _router_args(app: App) -> list[str]:
     ]
 
 
-def _step(verb: str, name: str, args: list[str], image: str) -> dict[str, Any]:
-    command = VERSION_COMMANDS[verb]
-    known = {flag.name for flag in command.flags}
+def _container(command: Command, argv: list[str], name: str, args: list[str], image: str) -> dict[str, Any]:
+    known = {flag.name for flag in command.flags} | {result.flag for result in command.results}
     used = {arg.split("=", 1)[0].removeprefix("--") for arg in args}
     unknown = used - known
-    assert not unknown, f"version {verb} has no flags {sorted(unknown)}"  # a compiler bug, not user input
+    assert not unknown, f"{' '.join(argv)} has no flags {sorted(unknown)}"  # a compiler bug, not user input
     return {
         "name": name,
         "image": image,
-        "command": ["progressive", "step", "version", verb],
+        "command": argv,
         "args": args,
         "computeResources": {key: dict(value) for key, value in COMPUTE_RESOURCES.items()},
         "securityContext": restricted_security_context(read_only_root=True),
     }
 
 
-def _task(name: str, description: str, params: list[str], step: dict[str, Any], **extra: Any) -> dict[str, Any]:
+def _step(verb: str, name: str, args: list[str], image: str) -> dict[str, Any]:
+    command = VERSION_COMMANDS[verb]
+    return _container(command, ["progressive", "step", "version", verb], name, args, image)
+
+
+def _task(
+    name: str,
+    description: str,
+    params: list[str],
+    step: dict[str, Any],
+    *,
+    results: tuple[tuple[str, str], ...] = (),
+    volumes: list[dict[str, Any]] | None = None,
+    values: dict[str, str] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A pipeline task with its own one-step ``taskSpec``; ``values`` overrides where a param comes from."""
     spec: dict[str, Any] = {
         "description": description,
         "params": [{"name": param, "type": "string"} for param in params],
-        "steps": [step],
     }
+    if results:
+        spec["results"] = [{"name": result, "type": "string", "description": why} for result, why in results]
+    spec["steps"] = [step]
+    if volumes:
+        spec["volumes"] = volumes
+    given = values or {}
     return {
         "name": name,
-        "params": [{"name": param, "value": f"$(params.{param})"} for param in params],
+        "params": [{"name": param, "value": given.get(param, f"$(params.{param})")} for param in params],
         **extra,
         "taskSpec": spec,
     }
+
+
+def _result_args(verb: str) -> list[str]:
+    """``--result-<name>=$(results.<name>.path)`` for every result of the verb."""
+    return [f"--{result.flag}=$(results.{result.name}.path)" for result in VERSION_COMMANDS[verb].results]
+
+
+def _results(verb: str) -> tuple[tuple[str, str], ...]:
+    return tuple((result.name, result.help) for result in VERSION_COMMANDS[verb].results)
+
+
+_VERDICT_RESULTS = (
+    ("verdict", "pass, fail or inconclusive."),
+    ("summary", "One line of evidence behind the verdict (< 1 KB)."),
+)
+_PROMETHEUS_VOLUME = "prometheus"
+
+
+def _analyze(app: App, source: str, after: str, image: str) -> dict[str, Any]:
+    """Judge the version ``source`` added or reconfigured against the others, once ``after`` is done.
+
+    ``source``'s ``workload`` result names the version. ``progressive step analyze`` as in a canary stage, with
+    the ``<provider>-versions`` query family: the canary is ``<app>-<sha7>``, the baseline every other version of
+    the app, weighted as the router weighs them. Its record and Lease are ``progressive-<app>-analysis``.
+    """
+    metrics, step = app.metrics, app.analyze
+    assert metrics is not None and step is not None  # the App refuses analyze without metrics
+    flags = {
+        "namespace": app.namespace,
+        "rollout": analysis_name(app.name),
+        "run-id": RUN_ID,
+        "stage": "$(params.workload)",  # the record's verdict_stage names the version: `progressive versions`
+        **prometheus_flags(metrics.prometheus),
+        "provider": f"{metrics.provider}-versions",
+        "judge": metrics.judge.type,
+        "canary-workload": "$(params.workload)",
+        "stable-workload": app.name,
+        "canary-deployment": "$(params.workload)",  # its Events go on the version's Deployment
+        "service": metrics.service or "",
+        "route-name": metrics.route if metrics.route is not None else app.router.object_name(),
+        **judge_flags(metrics.judge, step),
+    }
+    args = [f"--{name}={value}" for name, value in flags.items()]
+    args += [f"--result-{name}=$(results.{name}.path)" for name, _ in _VERDICT_RESULTS]
+    container = _container(COMMANDS["analyze"], ["progressive", "step", "analyze"], "analyze", args, image)
+    volumes = None
+    if metrics.prometheus.secret is not None:
+        container["volumeMounts"] = [{"name": _PROMETHEUS_VOLUME, "mountPath": PROMETHEUS_DIR, "readOnly": True}]
+        volumes = [{"name": _PROMETHEUS_VOLUME, "secret": {"secretName": metrics.prometheus.secret}}]
+    return _task(
+        "analyze",
+        f"Judge the version against the other versions of {app.name} (Prometheus, provider "
+        f"{metrics.provider}-versions).",
+        ["workload"],
+        container,
+        results=_VERDICT_RESULTS,
+        volumes=volumes,
+        values={"workload": f"$(tasks.{source}.results.workload)"},
+        runAfter=[after],
+        timeout=format_duration(analysis_budget(metrics, step)),
+    )
 
 
 def _common(app: App) -> list[str]:
@@ -141,6 +232,7 @@ def _release(app: App, image: str) -> dict[str, Any]:
             f"--config-mount={app.config_mount}",
             f"--keep={app.keep_configmaps}",
             f"--progress-deadline={app.progress_deadline}",
+            *_result_args("add"),
         ],
         image,
     )
@@ -176,6 +268,7 @@ def _release(app: App, image: str) -> dict[str, Any]:
             "Create the version's objects and wait until it is available; no traffic.",
             ["commit", "image", "config", "pod-annotations", "replicas"],
             add,
+            results=_results("add"),
         ),
         _task(
             "set-weights",
@@ -185,6 +278,8 @@ def _release(app: App, image: str) -> dict[str, Any]:
             runAfter=["add"],
         ),
     ]
+    if app.analyze is not None:
+        tasks.append(_analyze(app, "add", "set-weights", image))
     final = [
         _task(
             "back-to-zero",
@@ -215,6 +310,7 @@ def _update_config(app: App, image: str) -> dict[str, Any]:
             "--pod-annotations=$(params.pod-annotations)",
             f"--keep={app.keep_configmaps}",
             f"--progress-deadline={app.progress_deadline}",
+            *_result_args("update-config"),
         ],
         image,
     )
@@ -229,14 +325,42 @@ def _update_config(app: App, image: str) -> dict[str, Any]:
             "New configuration for one running version; rolled back if it does not become available.",
             ["commit", "config", "pod-annotations"],
             step,
+            results=_results("update-config"),
         )
     ]
+    final: list[dict[str, Any]] = []
+    if app.analyze is not None:
+        tasks.append(_analyze(app, "update-config", "update-config", image))
+        restore = _step(
+            "restore-config",
+            "restore-config",
+            [
+                *_common(app),
+                "--commit=$(params.commit)",
+                "--config-hash=$(params.config-hash)",
+                f"--progress-deadline={app.progress_deadline}",
+                *_result_args("restore-config"),
+            ],
+            image,
+        )
+        final.append(
+            _task(
+                "restore-config",
+                "The analysis failed: the version back on the configuration it had.",
+                ["commit", "config-hash"],
+                restore,
+                results=_results("restore-config"),
+                values={"config-hash": "$(tasks.update-config.results.previous-config-hash)"},
+                when=[{"input": "$(tasks.analyze.status)", "operator": "in", "values": ["Failed"]}],
+            )
+        )
     return _pipeline(
         app,
         f"{app.name}-update-config",
         f"Change the configuration of one running version of {app.name}.",
         params,
         tasks,
+        final=final,
     )
 
 
@@ -288,6 +412,13 @@ def _rbac(app: App) -> list[dict[str, Any]]:
     ]
     if routing is not None:
         rules.append(routing)
+    if app.analyze is not None:  # progressive step analyze: its record and Lease, and its PipelineRun's timeouts
+        record = f"progressive-{analysis_name(app.name)}"
+        rules += [
+            _rule("", "configmaps", ["get", "update"], [record]),
+            _rule("coordination.k8s.io", "leases", ["get", "update"], [record]),
+            _rule("tekton.dev", "pipelineruns", ["get"]),
+        ]
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _metadata(app, name)},
         {

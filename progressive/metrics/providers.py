@@ -35,13 +35,19 @@ Choices, and why (``docs/analysis.md`` has the long form):
   against ``<deployment>-<pod-template-hash>-<suffix>`` as Flagger's ``http.go`` does, in the
   ``namespace`` label of the scrape (kube-prometheus and the usual ``kubernetes_sd`` relabelling set both).
 
+* **Versions** (``istio-versions``, ``linkerd-versions``, ``generic-versions``: an App's versions, see
+  ``docs/versions.md``): the family's own metrics and canary matcher, the canary being one version's Deployment
+  ``<app>-<sha7>``; the baseline is every *other* version of the app (``{{ stable }}`` is the app's name), so its
+  requests are the rest of the traffic as the router weighs it. PromQL allows two matchers on one label, a
+  regex for the app's versions and a negative one for the canary.
+
 Counters are aggregated per scrape target (``job``, ``instance``, ``pod``): one target is one process, so
 a drop in its sum is a counter reset (see :mod:`progressive.metrics.counters`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 __all__ = ["PROVIDERS", "UNIT_LABELS", "Provider", "Role", "provider"]
@@ -154,7 +160,45 @@ PROVIDERS: dict[str, Provider] = {
         ),
     )
 }
-"""Every built-in family, by ``--provider`` name."""
+"""The rollout families, by ``--provider`` name."""
+
+_VERSION_OF = "-[0-9a-f]{7}"
+"""What a version adds to the app's name in its Deployment's name: ``-<sha7>``."""
+
+
+def _versions(family: str, scope: str, label: str, *, pod_names: bool = False) -> Provider:
+    """``family`` comparing one version (``{{ canary }}``) with the app's other versions (app ``{{ stable }}``).
+
+    ``scope`` is the family's matchers other than the workload's ``label``; with ``pod_names`` that label holds
+    pod names, so both sides match ``<deployment>-<hash>-<suffix>`` by regex.
+    """
+    if pod_names:
+        canary = f'{label}=~"{{{{ canary | regex }}}}{_POD_OF}"'
+        rest = f'{label}=~"{{{{ stable | regex }}}}{_VERSION_OF}{_POD_OF}",{label}!~"{{{{ canary | regex }}}}{_POD_OF}"'
+    else:
+        canary = f'{label}="{{{{ canary }}}}"'
+        rest = f'{label}=~"{{{{ stable | regex }}}}{_VERSION_OF}",{label}!="{{{{ canary }}}}"'
+    base = PROVIDERS[family]
+    return replace(
+        base,
+        name=f"{family}-versions",
+        summary=f"{base.summary}; one version of an app against its other versions",
+        canary=f"{scope},{canary}",
+        stable=f"{scope},{rest}",
+    )
+
+
+PROVIDERS.update(
+    (p.name, p)
+    for p in (
+        _versions(
+            "istio", 'reporter="destination",destination_workload_namespace="{{ namespace }}"', "destination_workload"
+        ),
+        _versions("linkerd", 'direction="inbound",namespace="{{ namespace }}"', "deployment"),
+        _versions("generic", 'namespace="{{ namespace }}"', "pod", pod_names=True),
+    )
+)
+"""Every built-in family, by ``--provider`` name: the rollout families, then the version families."""
 
 
 def provider(name: str) -> Provider:

@@ -33,7 +33,8 @@ __all__ = [
 ]
 
 MetricsProvider = Literal["istio", "linkerd", "nginx", "envoy-gateway", "generic", "openfeature"]
-"""Same values as ``progressive.contract.METRIC_PROVIDERS`` (a test keeps them equal)."""
+"""Same values as ``progressive.contract.ROLLOUT_METRIC_PROVIDERS`` (a test keeps them equal); an App's analysis
+names one of istio, linkerd and generic, and compiles to its ``-versions`` family."""
 
 BUILTIN_CHECKS: tuple[str, ...] = (
     "request-success-rate",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 from progressive.contract import COMMANDS
 from progressive.model._base import duration_seconds
-from progressive.model.analysis import ThresholdJudge
+from progressive.model.analysis import Analysis, ThresholdJudge
 from progressive.model.policy import Webhook
 from progressive.model.routers import Contour, GatewayAPI, ReplicaRatio
 from progressive.model.steps import Analyze, Approve, Pause, Run, SetFlag, SetWeight, Step
@@ -20,7 +20,7 @@ from progressive.model.steps import Analyze, Approve, Pause, Run, SetFlag, SetWe
 if TYPE_CHECKING:
     from progressive.model.rollout import Rollout
 
-__all__ = ["MARGIN", "Plan", "Stage", "StageKind", "accepted_wait", "build_plan"]
+__all__ = ["MARGIN", "Plan", "Stage", "StageKind", "accepted_wait", "analysis_budget", "build_plan"]
 
 StageKind = Literal[
     "webhook", "deploy", "set-weight", "flag-set", "pause", "analyze", "approve", "run", "promote", "rollback", "report"
@@ -94,7 +94,12 @@ def accepted_wait(rollout: Rollout) -> float:
 
 def _analysis_budget(rollout: Rollout, step: Analyze) -> float:
     assert rollout.analysis is not None  # checked by Rollout before planning
-    judge = rollout.analysis.judge
+    return analysis_budget(rollout.analysis, step)
+
+
+def analysis_budget(analysis: Analysis, step: Analyze) -> float:
+    """Seconds an analysis stage may take: the judge's longest wait plus :data:`QUERY_MARGIN`."""
+    judge = analysis.judge
     if isinstance(judge, ThresholdJudge):
         longest = max(
             duration_seconds(check.initial_delay)

@@ -30,10 +30,12 @@ from progressive.model._base import (
     register_tags,
 )
 from progressive.model.analysis import Analysis
+from progressive.model.steps import Analyze
 from progressive.versions.naming import APP_NAME_MAX, is_commit, short, version_name
 from progressive.versions.objects import AppSpec, VersionSpec
 
 __all__ = [
+    "VERSION_PROVIDERS",
     "App",
     "Configuration",
     "Version",
@@ -46,6 +48,8 @@ __all__ = [
 
 GATEWAY_API_BACKENDS_MAX = 16
 """Gateway API allows at most 16 backendRefs per HTTPRoute rule (``HTTPRouteRule.BackendRefs``)."""
+VERSION_PROVIDERS = ("istio", "linkerd", "generic")
+"""Query families that can tell one version's requests from the others' (each has a ``-versions`` family)."""
 NGINX_VERSIONS_MAX = 2
 """ingress-nginx: "a maximum of one canary ingress can be applied per Ingress rule", so two versions."""
 
@@ -241,7 +245,17 @@ class App(FrozenModel):
     name: DnsLabel = Field(description="App name: prefix of every derived name (<app>-<sha7>).")
     namespace: DnsLabel = Field(description="Namespace of the versions' objects and the routing object.")
     router: VersionsRouter = Field(description="Routing object that carries every version's weight.")
-    metrics: Analysis | None = Field(default=None, description="Where analysis reads each version's metrics.")
+    metrics: Analysis | None = Field(
+        default=None,
+        description="Where analysis reads each version's metrics: Prometheus, the judge, and provider istio "
+        "(destination_workload), linkerd (deployment) or generic (pod names) to tell versions apart.",
+    )
+    analyze: Analyze | None = Field(
+        default=None,
+        description="Judge a released version, and a version's new configuration, against the weighted rest of "
+        "the app's versions (needs metrics); a bad verdict takes the new version back to 0, or the configuration "
+        "back to the previous one. None: no analysis.",
+    )
     versions: Items[Version] = Field(description="The versions live at once; weights sum to 100.")
     port: int = Field(default=8080, ge=1, le=65535, description="Container port and Service port.")
     container: DnsLabel = Field(default="app", description="Name of the app's container.")
@@ -290,6 +304,15 @@ class App(FrozenModel):
             if total != 100:
                 weights = [version.weight for version in self.versions]
                 problems.append(f"versions[].weight: {weights!r} sum to {total}; they must sum to 100")
+        if self.analyze is not None and self.metrics is None:
+            problems.append("analyze: judging versions needs metrics (Prometheus, provider and judge)")
+        if self.metrics is not None and self.metrics.provider not in VERSION_PROVIDERS:
+            problems.append(
+                f"metrics.provider: {self.metrics.provider!r} cannot tell one version's requests from the others'; "
+                f"use one of {', '.join(VERSION_PROVIDERS)}"
+            )
+        if self.analyze is not None and self.analyze.compare != "workloads":
+            problems.append(f"analyze.compare: {self.analyze.compare!r}: an App compares versions (workloads)")
         limit = self.router.max_versions()
         if limit is not None and len(self.versions) > limit:
             problems.append(

@@ -28,6 +28,8 @@ _APP = (
 
 _COMMIT = Flag("commit", "Full commit id (40 hex) of the version.")
 
+_WORKLOAD = Result("workload", "The version's Deployment, <app>-<sha7> (what an analysis compares).")
+
 _ROUTER = (
     Flag(
         "router",
@@ -96,7 +98,7 @@ VERSION_COMMANDS: dict[str, Command] = {
                 Flag("keep", "ReplicaSets (and ConfigMaps) kept for rollback.", default="3", kind="int"),
                 _PROGRESS,
             ),
-            results=(Result("config-hash", "Hash of the version's configuration."),),
+            results=(Result("config-hash", "Hash of the version's configuration."), _WORKLOAD),
         ),
         Command(
             name="set-weights",
@@ -146,6 +148,27 @@ VERSION_COMMANDS: dict[str, Command] = {
                 _COMMIT,
                 *_CONFIG,
                 Flag("keep", "Configurations kept per version.", default="3", kind="int"),
+                _PROGRESS,
+            ),
+            results=(
+                Result("config-hash", "Hash of the configuration now in effect."),
+                Result("previous-config-hash", "Hash of the configuration it replaced (what restore-config takes)."),
+                _WORKLOAD,
+            ),
+        ),
+        Command(
+            name="restore-config",
+            summary="Put a version back on an earlier configuration that one of its ReplicaSets still holds.",
+            description=(
+                "Finds the pod template of --config-hash (the Deployment's own, or an old ReplicaSet's, whose "
+                "ConfigMap the Deployment still owns), points only this version's Deployment back at it, waits until "
+                "it is available and records it. Used after an analysis judged a new configuration bad. Already "
+                "there: nothing is written. No ReplicaSet holds it: exit 8, nothing changed."
+            ),
+            flags=(
+                *_APP,
+                _COMMIT,
+                Flag("config-hash", "The configuration to go back to (update-config's previous-config-hash)."),
                 _PROGRESS,
             ),
             results=(Result("config-hash", "Hash of the configuration now in effect."),),

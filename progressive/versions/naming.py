@@ -21,6 +21,7 @@ __all__ = [
     "APP_NAME_MAX",
     "COMMIT_PATTERN",
     "SHORT",
+    "analysis_name",
     "config_hash",
     "configmap_name",
     "is_commit",
@@ -80,6 +81,15 @@ def config_hash(data: Mapping[str, str], pod_annotations: Mapping[str, str] | No
 def configmap_name(app: str, commit: str, digest: str) -> str:
     """The immutable ConfigMap of one configuration of one version: ``<app>-<sha7>-<cfghash8>``."""
     return f"{version_name(app, commit)}-{digest}"
+
+
+def analysis_name(app: str) -> str:
+    """What an App's analyses run as: ``<app>-analysis``, so their record and Lease are ``progressive-<app>-analysis``.
+
+    One name per app, known at compile time (the Role names it); the record keeps the last verdict and which
+    version it was about.
+    """
+    return f"{app}-analysis"
 
 
 def state_name(app: str) -> str:

@@ -163,6 +163,103 @@ SHAPES: dict[str, Shape] = {
         ),
         variables={"namespace": "prod", "canary": "web-canary", "stable": "web"},
     ),
+    # one pod serves both variants of a flag; its requests say which one they got (OpenFeature's conventions)
+    "openfeature": Shape(
+        requests="http_requests_total",
+        buckets="http_request_duration_seconds_bucket",
+        unit=1.0,
+        roles={
+            "canary": {
+                "namespace": "prod",
+                "feature_flag_key": "new-flow",
+                "feature_flag_result_variant": "on",
+                "pod": "web-7d9f8b6c5-x2k9p",
+            },
+            "stable": {
+                "namespace": "prod",
+                "feature_flag_key": "new-flow",
+                "feature_flag_result_variant": "off",
+                "pod": "web-7d9f8b6c5-x2k9p",
+            },
+        },
+        ok={"status": "200"},
+        failed={"status": "500"},
+        alt_failed={"code": "500"},
+        decoys=(
+            {"namespace": "prod", "feature_flag_key": "old-flow", "feature_flag_result_variant": "on"},
+            {"namespace": "dev", "feature_flag_key": "new-flow", "feature_flag_result_variant": "off"},
+            {"namespace": "prod", "pod": "web-7d9f8b6c5-x2k9p"},
+        ),
+        variables={"namespace": "prod", "flag": "new-flow", "canary": "on", "stable": "off"},
+    ),
+    # an App's versions: the canary is one version <app>-<sha7>, the baseline every other version of the app
+    "istio-versions": Shape(
+        requests="istio_requests_total",
+        buckets="istio_request_duration_milliseconds_bucket",
+        unit=0.001,
+        roles={
+            "canary": {
+                "reporter": "destination",
+                "destination_workload_namespace": "prod",
+                "destination_workload": "web-9fceb02",
+                "pod": "web-9fceb02-5f6d7c8b9-q4w8z",
+            },
+            "stable": {
+                "reporter": "destination",
+                "destination_workload_namespace": "prod",
+                "destination_workload": "web-3b18e51",
+                "pod": "web-3b18e51-7d9f8b6c5-x2k9p",
+            },
+        },
+        ok={"response_code": "200"},
+        failed={"response_code": "503"},
+        decoys=(
+            {"reporter": "source", "destination_workload_namespace": "prod", "destination_workload": "web-3b18e51"},
+            {"reporter": "destination", "destination_workload_namespace": "dev", "destination_workload": "web-3b18e51"},
+            {"reporter": "destination", "destination_workload_namespace": "prod", "destination_workload": "web-canary"},
+            {
+                "reporter": "destination",
+                "destination_workload_namespace": "prod",
+                "destination_workload": "webx-3b18e51",
+            },
+        ),
+        variables={"namespace": "prod", "canary": "web-9fceb02", "stable": "web"},
+    ),
+    "linkerd-versions": Shape(
+        requests="response_total",
+        buckets="response_latency_ms_bucket",
+        unit=0.001,
+        roles={
+            "canary": {"direction": "inbound", "namespace": "prod", "deployment": "web-9fceb02", "pod": "c-1"},
+            "stable": {"direction": "inbound", "namespace": "prod", "deployment": "web-3b18e51", "pod": "s-1"},
+        },
+        ok={"classification": "success", "status_code": "200"},
+        failed={"classification": "failure", "status_code": "500"},
+        decoys=(
+            {"direction": "outbound", "namespace": "prod", "deployment": "web-3b18e51"},
+            {"direction": "inbound", "namespace": "dev", "deployment": "web-3b18e51"},
+            {"direction": "inbound", "namespace": "prod", "deployment": "web-3b18e51x"},
+        ),
+        variables={"namespace": "prod", "canary": "web-9fceb02", "stable": "web"},
+    ),
+    "generic-versions": Shape(
+        requests="http_requests_total",
+        buckets="http_request_duration_seconds_bucket",
+        unit=1.0,
+        roles={
+            "canary": {"namespace": "prod", "pod": "web-9fceb02-5f6d7c8b9-q4w8z"},
+            "stable": {"namespace": "prod", "pod": "web-3b18e51-7d9f8b6c5-x2k9p"},
+        },
+        ok={"status": "200"},
+        failed={"status": "500"},
+        alt_failed={"code": "500"},
+        decoys=(
+            {"namespace": "dev", "pod": "web-3b18e51-7d9f8b6c5-x2k9p"},
+            {"namespace": "prod", "pod": "web-canary-5f6d7c8b9-zzzzz"},
+            {"namespace": "prod", "pod": "webx-3b18e51-7d9f8b6c5-x2k9p"},
+        ),
+        variables={"namespace": "prod", "canary": "web-9fceb02", "stable": "web"},
+    ),
 }
 
 

@@ -19,7 +19,7 @@ from progressive import (
     ThresholdCheck,
     Workload,
 )
-from progressive.contract import METRIC_PROVIDERS, ROUTER_NAMES, WEBHOOK_TYPES
+from progressive.contract import ROLLOUT_METRIC_PROVIDERS, ROUTER_NAMES, WEBHOOK_TYPES
 from progressive.model import ROLLOUT_NAME_MAX, routers
 from progressive.model.policy import WebhookType
 from tests.model.factories import rollout_dict
@@ -485,7 +485,7 @@ def test_construction_by_keyword_reports_paths_too() -> None:
 def test_metric_providers_match_the_contract() -> None:
     field = Analysis.model_fields["provider"]
     assert field.annotation is not None
-    assert tuple(field.annotation.__args__) == METRIC_PROVIDERS
+    assert tuple(field.annotation.__args__) == ROLLOUT_METRIC_PROVIDERS
 
 
 def test_router_types_match_the_contract() -> None:

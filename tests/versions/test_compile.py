@@ -58,10 +58,74 @@ def test_release_puts_the_version_back_to_zero_when_anything_failed() -> None:
     assert final["when"] == [{"input": "$(tasks.status)", "operator": "notin", "values": ["Succeeded", "Completed"]}]
     args = final["taskSpec"]["steps"][0]["args"]
     assert "--weight=0" in args and "--rest=proportional" in args and "--commit=$(params.commit)" in args
+    assert [task["name"] for task in release["spec"]["tasks"]] == ["add", "set-weights", "analyze"]
     for task in [*release["spec"]["tasks"], final]:
         step = task["taskSpec"]["steps"][0]
-        assert step["command"][:3] == ["progressive", "step", "version"] and "script" not in step
+        assert step["command"][:2] == ["progressive", "step"] and "script" not in step
         assert step["securityContext"]["runAsNonRoot"] is True
+
+
+def _args(task: dict[str, Any]) -> list[str]:
+    args: list[str] = task["taskSpec"]["steps"][0]["args"]
+    return args
+
+
+def test_a_released_version_is_judged_against_the_other_versions() -> None:
+    add, _shift, analyze = _pipeline("shop-release")["spec"]["tasks"]
+    assert "--result-workload=$(results.workload.path)" in _args(add)
+    assert {"name": "workload", "value": "$(tasks.add.results.workload)"} in analyze["params"]
+    assert analyze["runAfter"] == ["set-weights"] and analyze["timeout"] == "12m"  # 10m + the query margin
+    args = _args(analyze)
+    assert analyze["taskSpec"]["steps"][0]["command"] == ["progressive", "step", "analyze"]
+    assert "--provider=generic-versions" in args and "--canary-workload=$(params.workload)" in args
+    assert "--stable-workload=shop" in args and "--rollout=shop-analysis" in args
+    assert "--min-duration=2m" in args and "--max-duration=10m" in args
+
+
+def test_a_configuration_judged_bad_is_restored_in_finally() -> None:
+    update = _pipeline("shop-update-config")["spec"]
+    assert [task["name"] for task in update["tasks"]] == ["update-config", "analyze"]
+    assert update["tasks"][1]["params"] == [{"name": "workload", "value": "$(tasks.update-config.results.workload)"}]
+    (restore,) = update["finally"]
+    assert restore["when"] == [{"input": "$(tasks.analyze.status)", "operator": "in", "values": ["Failed"]}]
+    assert {"name": "config-hash", "value": "$(tasks.update-config.results.previous-config-hash)"} in restore["params"]
+    assert restore["taskSpec"]["steps"][0]["command"] == ["progressive", "step", "version", "restore-config"]
+    assert "--config-hash=$(params.config-hash)" in _args(restore)
+
+
+def test_analysis_grants_only_its_own_record_and_lease() -> None:
+    (role,) = [doc for doc in compile_app(_example()) if doc["kind"] == "Role"]
+    named = [rule for rule in role["rules"] if "progressive-shop-analysis" in rule.get("resourceNames", [])]
+    assert [(rule["resources"], rule["verbs"]) for rule in named] == [
+        (["configmaps"], ["get", "update"]),
+        (["leases"], ["get", "update"]),
+    ]
+
+
+def test_without_analyze_nothing_is_judged_and_nothing_restored() -> None:
+    app = _example().model_copy(update={"analyze": None})
+    documents = compile_app(app)
+    pipelines = {doc["metadata"]["name"]: doc["spec"] for doc in documents if doc["kind"] == "Pipeline"}
+    assert [task["name"] for task in pipelines["shop-release"]["tasks"]] == ["add", "set-weights"]
+    assert "finally" not in pipelines["shop-update-config"]
+    (role,) = [doc for doc in documents if doc["kind"] == "Role"]
+    assert not [rule for rule in role["rules"] if rule["resources"] == ["pipelineruns"]]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"metrics": None}, "analyze: judging versions needs metrics"),
+        ({"metrics": {"provider": "nginx"}}, "metrics.provider: 'nginx' cannot tell one version's requests"),
+        ({"analyze": {"compare": "variants"}}, "analyze.compare: 'variants': an App compares versions"),
+    ],
+)
+def test_analysis_settings_an_app_cannot_use_are_refused(change: dict[str, Any], message: str) -> None:
+    body = _example().model_dump()
+    for key, value in change.items():
+        body[key] = None if value is None else {**body[key], **value}
+    with pytest.raises(ModelError, match=message):
+        App.model_validate(body)
 
 
 def test_nginx_is_a_compile_time_error_and_a_third_version_on_it_a_model_error() -> None:
@@ -88,7 +152,7 @@ def test_replica_router_compiles_without_a_routing_rule() -> None:
     documents = compile_app(app)
     (role,) = [doc for doc in documents if doc["kind"] == "Role"]
     assert {rule["resources"][0] for rule in role["rules"]} == {
-        "configmaps", "events", "pods", "services", "deployments", "replicasets", "leases"
+        "configmaps", "events", "pods", "services", "deployments", "replicasets", "leases", "pipelineruns"
     }  # fmt: skip
     retire = next(doc for doc in documents if doc["metadata"]["name"] == "shop-retire")
     assert "--router=replicas" in retire["spec"]["tasks"][1]["taskSpec"]["steps"][0]["args"]

@@ -215,6 +215,40 @@ def test_a_bad_configuration_is_rolled_back_to_the_previous_configmap(
     assert any(e["reason"] == "VersionConfigRolledBack" and e["type"] == "Warning" for e in events)
 
 
+def test_a_configuration_judged_bad_is_restored_and_only_its_pods_roll(
+    cluster_env: Cluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The undo ``A-update-config`` runs in ``finally`` when the analysis failed: pods that run but serve badly."""
+    cluster = cluster_env
+    _three_live(cluster, capsys)
+    good = _mounted(cluster, B)
+    updated = version(capsys, cluster, "update-config", commit=B, config={"app.yaml": "level: b\nslow: yes\n"})
+    assert updated.code == 0, updated.lines
+    previous = good.rsplit("-", 1)[1]
+    assert updated.last["previous"] == previous and _mounted(cluster, B) != good
+    others = {commit: (_replicasets(cluster, commit), _pods(cluster, commit)) for commit in (A, C)}
+    unknown = version(capsys, cluster, "restore-config", commit=B, config_hash="0badc0de")
+    assert unknown.code == 8, unknown.lines
+    assert "no ReplicaSet holds configuration 0badc0de" in unknown.last["error"]
+    assert _mounted(cluster, B) == updated.last["configmap"]  # nothing changed
+    bad_pods = _pods(cluster, B)
+    restored = version(capsys, cluster, "restore-config", commit=B, config_hash=previous)
+    assert restored.code == 0, restored.lines
+    assert restored.last["changed"] is True and _mounted(cluster, B) == good
+    deployment = cluster.must_get("apps/v1", "Deployment", f"{APP}-bbbbbbb")
+    assert deployment["status"].get("availableReplicas") == 2 and deployment["status"].get("updatedReplicas") == 2
+    assert cluster.wait_for("B's bad pods terminating", lambda: not (_pods(cluster, B) & bad_pods), timeout=30)
+    for commit, (replicasets, pods) in others.items():
+        assert _replicasets(cluster, commit) == replicasets, commit
+        assert _pods(cluster, commit) == pods, commit
+    b = next(v for v in _record(cluster)["versions"] if v["commit"] == B)
+    assert (b["configMap"], b["configHash"], b["weight"]) == (good, previous, 15)
+    events = cluster.list("v1", "Event", fieldSelector=f"involvedObject.name={APP}-bbbbbbb")
+    assert any(e["reason"] == "VersionConfigRestored" and e["type"] == "Warning" for e in events)
+    again = version(capsys, cluster, "restore-config", commit=B, config_hash=previous)
+    assert again.code == 0 and again.last["changed"] is False, again.lines
+
+
 def test_retire_refuses_with_weight_then_removes_objects_and_rule_references(
     cluster_env: Cluster, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -2,7 +2,8 @@
 
 Verbs (flags in :mod:`progressive.versions.contract`): ``add`` (objects of a version, available, no traffic),
 ``set-weights`` (every version's weight in one write per routing object), ``update-config`` (a running version's
-new configuration, rolled back on failure), ``retire`` (out of every rule, drained, deleted). Each one is
+new configuration, rolled back on failure), ``restore-config`` (back to an earlier configuration after a bad
+verdict), ``retire`` (out of every rule, drained, deleted). Each one is
 stateless (it reads the state record and the cluster), idempotent (a second run writes nothing) and resumable
 (a run killed anywhere and run again finishes the job). Each holds the app's Lease while it works.
 
@@ -26,7 +27,13 @@ from progressive.versions.contract import VERSION_COMMANDS
 
 __all__ = ["build_parser", "main", "parse"]
 
-_MODULES = {"add": "add", "set-weights": "set_weights", "update-config": "update_config", "retire": "retire"}
+_MODULES = {
+    "add": "add",
+    "set-weights": "set_weights",
+    "update-config": "update_config",
+    "restore-config": "restore_config",
+    "retire": "retire",
+}
 
 
 class _Parser(argparse.ArgumentParser):

@@ -90,6 +90,7 @@ def run(invocation: Invocation) -> int:
         )
         ctx.event(ref, "VersionAdded" if changed else "VersionVerified", message)
         invocation.write_result("config-hash", version.config_hash)
+        invocation.write_result("workload", ref.name)
         ctx.say(
             deployment=ref.qualified,
             configmap=configmap["metadata"]["name"],

@@ -26,20 +26,22 @@ from progressive.kube.resources import CONFIGMAPS, Ref, Resource
 from progressive.step.invocation import Invocation
 from progressive.step.version._context import Context, opened
 from progressive.step.version._objects import config_flags, deployment_ref, ensure_configmap, is_version_object
-from progressive.step.version.state import AppRecord, VersionRecord
+from progressive.step.version.state import AppRecord
 from progressive.versions import objects as build
 
-__all__ = ["run"]
+__all__ = ["configmap_of", "hash_of", "point_at", "run", "template_with"]
 
 REPLICASETS = Resource("apps/v1", "ReplicaSet", "replicasets")
 POD_TEMPLATE_HASH = "pod-template-hash"
 
 
-def _hash_of(template: JSON) -> str:
+def hash_of(template: JSON) -> str:
+    """The configuration hash a pod template carries (its ``progressive.dev/config-hash`` annotation)."""
     return str(((template.get("metadata") or {}).get("annotations") or {}).get(build.CONFIG_HASH_ANNOTATION) or "")
 
 
-def _configmap_of(template: JSON) -> str:
+def configmap_of(template: JSON) -> str:
+    """The ConfigMap a pod template mounts as the version's configuration."""
     for volume in (template.get("spec") or {}).get("volumes") or []:
         if volume.get("name") == build.CONFIG_VOLUME:
             return str((volume.get("configMap") or {}).get("name") or "")
@@ -65,28 +67,32 @@ def _replicasets(objects: Objects, namespace: str, app: str, commit: str) -> lis
     return objects.list(REPLICASETS, namespace, label_selector=selector)
 
 
-def _previous_template(ctx: Context, commit: str, current: JSON, good: VersionRecord) -> JSON | None:
-    """The pod template of the last good configuration: the current one, or an old ReplicaSet's."""
-    if _hash_of(current) == good.config_hash:
+def template_with(ctx: Context, commit: str, current: JSON, config_hash: str, configmap: str = "") -> JSON | None:
+    """The pod template of configuration ``config_hash`` (in ``configmap``, if given).
+
+    The current one, or an old ReplicaSet's: the Deployment keeps ``revisionHistoryLimit`` of them, and
+    :func:`_collect` the ConfigMaps they mount.
+    """
+    if hash_of(current) == config_hash:
         return current
     for replicaset in _replicasets(ctx.objects, ctx.namespace, ctx.app, commit):
         template = copy.deepcopy((replicaset.get("spec") or {}).get("template") or {})
-        if _hash_of(template) == good.config_hash and _configmap_of(template) == good.configmap:
+        if hash_of(template) == config_hash and configmap in {"", configmap_of(template)}:
             template.get("metadata", {}).get("labels", {}).pop(POD_TEMPLATE_HASH, None)
             return template
     return None
 
 
-def _point_at(objects: Objects, ref: Ref, template: JSON, expect_hash: str | None = None) -> bool:
+def point_at(objects: Objects, ref: Ref, template: JSON, expect_hash: str | None = None) -> bool:
     """Set the Deployment's pod template config parts to ``template``'s (only if it is at ``expect_hash``)."""
 
     def change(deployment: JSON) -> JSON | None:
         spec = deployment.setdefault("spec", {})
         current = spec.get("template") or {}
-        if expect_hash is not None and _hash_of(current) != expect_hash:
+        if expect_hash is not None and hash_of(current) != expect_hash:
             return None  # someone moved it on: leave it
         annotations = dict((template.get("metadata") or {}).get("annotations") or {})
-        wanted = _with_config(current, _configmap_of(template), annotations)
+        wanted = _with_config(current, configmap_of(template), annotations)
         if wanted == current:
             return None
         spec["template"] = wanted
@@ -100,7 +106,7 @@ def _collect(ctx: Context, commit: str, keep: int, current: str) -> list[str]:
     selector = f"{build.APP_LABEL}={ctx.app},{build.VERSION_LABEL}={commit}"
     configmaps = ctx.objects.list(CONFIGMAPS, ctx.namespace, label_selector=selector)
     used = {
-        _configmap_of((rs.get("spec") or {}).get("template") or {})
+        configmap_of((rs.get("spec") or {}).get("template") or {})
         for rs in _replicasets(ctx.objects, ctx.namespace, ctx.app, commit)
     }
     newest = sorted(configmaps, key=lambda c: str(c["metadata"].get("creationTimestamp", "")), reverse=True)
@@ -136,10 +142,10 @@ def run(invocation: Invocation) -> int:
         app = build.AppSpec(name=ctx.app, namespace=ctx.namespace)
         version = build.VersionSpec(commit, image, config, good.replicas, annotations)
         new_hash, new_name = version.config_hash, version.configmap_name(ctx.app)
-        previous = _previous_template(ctx, commit, current, good)
+        previous = template_with(ctx, commit, current, good.config_hash, good.configmap)
         _configmap, created = ensure_configmap(ctx.objects, app, version, deployment)
         wanted = build.pod_template(app, version)
-        changed = _point_at(ctx.objects, ref, wanted)
+        changed = point_at(ctx.objects, ref, wanted)
         try:
             wait_available(ctx.objects, ref, deadline)
         except StepError as exc:
@@ -147,7 +153,7 @@ def run(invocation: Invocation) -> int:
                 raise
             ctx.say(rolling_back=good.configmap, reason=str(exc))
             try:
-                _point_at(ctx.objects, ref, previous, expect_hash=new_hash)
+                point_at(ctx.objects, ref, previous, expect_hash=new_hash)
                 wait_available(ctx.objects, ref, deadline)
             except StepError as undo:
                 message = f"{exc}; rolling the configuration back to {good.configmap} failed too ({undo}): check {ref}"
@@ -173,6 +179,8 @@ def run(invocation: Invocation) -> int:
             message = f"version {commit[:7]} of {ctx.app}: already at configuration {new_hash}, nothing written"
         ctx.event(ref, reason, message)
         invocation.write_result("config-hash", new_hash)
+        invocation.write_result("previous-config-hash", good.config_hash)
+        invocation.write_result("workload", ref.name)
         ctx.say(
             deployment=ref.qualified,
             configmap=new_name,
