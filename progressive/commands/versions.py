@@ -1,4 +1,4 @@
-"""``progressive versions APP [-n NS] [--router gateway-api|istio --name OBJECT] [-o json]``: the live versions.
+"""``progressive versions APP [-n NS] [--router KIND --name OBJECT] [-o json]``: the live versions.
 
 One line per version in the app's state record ``progressive-<app>-versions``: its short commit, image digest,
 configuration hash (the one its Deployment's pods run, and the recorded one when they differ), weight as
@@ -30,8 +30,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``progressive versions``."""
     parser.add_argument("app", metavar="APP", help="App name (the state record is progressive-APP-versions).")
     parser.add_argument("-n", "--namespace", default="", help="Namespace (default: the current context's).")
-    parser.add_argument("--router", default="", choices=("", "gateway-api", "istio"), help="Routing object kind.")
-    parser.add_argument("--name", default="", help="Routing object (HTTPRoute or VirtualService) to read weights.")
+    parser.add_argument(
+        "--router",
+        default="",
+        choices=("", "gateway-api", "istio", "smi", "traefik", "contour"),
+        help="Routing object kind.",
+    )
+    parser.add_argument(
+        "--name",
+        default="",
+        help="Routing object (HTTPRoute, VirtualService, TrafficSplit, TraefikService or HTTPProxy) to read weights.",
+    )
     parser.add_argument("--api-version", default="", help="apiVersion of the routing object, if not the default.")
     parser.add_argument("-o", "--output", default="table", choices=("table", "json"), help="Output format.")
     parser.add_argument("--api-timeout", default="30s", help="Time limit for retrying Kubernetes API calls.")
@@ -42,11 +51,8 @@ def live_versions(
     objects: Objects, namespace: str, app: str, *, router: str = "", name: str = "", api_version: str = ""
 ) -> list[dict[str, Any]]:
     """Each recorded version with what the cluster says about it."""
-    from progressive.kube.resources import (  # noqa: PLC0415
-        DEPLOYMENTS,
-        HTTPROUTES,
-        VIRTUALSERVICES,
-    )
+    from progressive.kube.resources import DEPLOYMENTS  # noqa: PLC0415
+    from progressive.step.version._routing import RESOURCES  # noqa: PLC0415
     from progressive.step.version.state import VersionStore  # noqa: PLC0415
     from progressive.versions import routing  # noqa: PLC0415
     from progressive.versions.naming import version_name  # noqa: PLC0415
@@ -59,7 +65,7 @@ def live_versions(
     services = [version_name(app, v.commit) for v in record.versions]
     places: list[routing.Place] = []
     if router:
-        resource = (HTTPROUTES if router == routing.GATEWAY_API else VIRTUALSERVICES).at(api_version)
+        resource = RESOURCES[router].at(api_version)
         try:
             places = routing.read(router, objects.get(resource.ref(namespace, name)), namespace, services)
         except routing.RoutingError as exc:

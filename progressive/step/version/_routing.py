@@ -2,32 +2,56 @@
 
 The protocol of :mod:`progressive.step.traffic`, for N versions: read; already there: write nothing, still wait
 for acceptance; else one ``PUT`` with ``resourceVersion`` (:meth:`Objects.update`), read back, wait until the data
-plane accepted it (Gateway API ``Accepted=True`` at the route's generation; Istio reports nothing). If the wait
-fails, the places this write changed are put back (only where they still hold what it wrote) and the step fails
-saying so: traffic ends where it was asked or where it was, never in between.
+plane accepted it (Gateway API ``Accepted=True`` at the route's generation, Contour ``Valid=True`` at the
+HTTPProxy's; Istio, SMI and Traefik report nothing). If the wait fails, the places this write changed are put
+back (only where they still hold what it wrote) and the step fails saying so: traffic ends where it was asked or
+where it was, never in between.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from progressive.errors import DeadlineExceeded, StepError
 from progressive.kube.objects import JSON, Objects
-from progressive.kube.resources import HTTPROUTES, VIRTUALSERVICES, Ref, Resource
+from progressive.kube.resources import (
+    HTTPPROXIES,
+    HTTPROUTES,
+    TRAEFIKSERVICES,
+    TRAFFICSPLITS,
+    VIRTUALSERVICES,
+    Ref,
+    Resource,
+)
 from progressive.kube.waiting import Check, poll
+from progressive.routers import contour, gateway_api
+from progressive.routers._split import Acceptance
 from progressive.routers.base import ObjectError
-from progressive.routers.gateway_api import acceptance
 from progressive.step.invocation import Invocation
 from progressive.versions import routing
 
-__all__ = ["REPLICAS", "RoutingTarget", "Written", "read_places", "target_of", "write_weights"]
+__all__ = ["REPLICAS", "RESOURCES", "RoutingTarget", "Written", "read_places", "target_of", "write_weights"]
 
 REPLICAS = "replicas"
 
 
 SERVICES = Resource("v1", "Service", "services")
+
+RESOURCES: dict[str, Resource] = {
+    routing.GATEWAY_API: HTTPROUTES,
+    routing.ISTIO: VIRTUALSERVICES,
+    routing.SMI: TRAFFICSPLITS,
+    routing.TRAEFIK: TRAEFIKSERVICES,
+    routing.CONTOUR: HTTPPROXIES,
+}
+"""Router kind -> the routing object's resource at its default apiVersion (``--api-version`` changes it)."""
+
+_ACCEPTANCE: dict[str, Callable[[JSON], Acceptance]] = {
+    routing.GATEWAY_API: gateway_api.acceptance,
+    routing.CONTOUR: contour.acceptance,
+}
+"""The kinds whose data plane reports whether it took a change, and how to read that report."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +68,7 @@ class RoutingTarget:
 def target_of(invocation: Invocation) -> RoutingTarget:
     """The routing object named by ``--router``, ``--name``, ``--api-version``."""
     kind = invocation.text("router")
-    if kind == REPLICAS:
-        resource = SERVICES
-    else:
-        resource = (HTTPROUTES if kind == routing.GATEWAY_API else VIRTUALSERVICES).at(invocation.text("api-version"))
+    resource = SERVICES if kind == REPLICAS else RESOURCES[kind].at(invocation.text("api-version"))
     return RoutingTarget(
         kind=kind,
         ref=resource.ref(invocation.text("namespace"), invocation.text("name")),
@@ -76,7 +97,8 @@ def read_places(objects: Objects, target: RoutingTarget, services: Collection[st
 
 
 def _wait_accepted(objects: Objects, target: RoutingTarget) -> None:
-    if target.kind != routing.GATEWAY_API or not target.wait_accepted:
+    acceptance = _ACCEPTANCE.get(target.kind)
+    if acceptance is None or not target.wait_accepted:
         return
 
     def check() -> Check[bool]:
@@ -93,28 +115,9 @@ def _wait_accepted(objects: Objects, target: RoutingTarget) -> None:
     )
 
 
-def _places_key(kind: str) -> tuple[str, str]:
-    return ("rules", "backendRefs") if kind == routing.GATEWAY_API else ("http", "route")
-
-
 def _revert(objects: Objects, target: RoutingTarget, before: JSON, written: JSON) -> bool:
     """Put back each place's entries this write replaced, where the object still holds what it wrote."""
-    key, entries = _places_key(target.kind)
-    old = (before.get("spec") or {}).get(key) or []
-    new = (written.get("spec") or {}).get(key) or []
-
-    def change(obj: JSON) -> JSON | None:
-        places = (obj.get("spec") or {}).get(key) or []
-        restored = False
-        for index, place in enumerate(places):
-            if index < len(old) and index < len(new) and isinstance(place, dict):
-                ours, theirs = new[index].get(entries), old[index].get(entries)
-                if place.get(entries) == ours and ours != theirs:
-                    place[entries] = copy.deepcopy(theirs)
-                    restored = True
-        return obj if restored else None
-
-    return objects.update(target.ref, change).changed
+    return objects.update(target.ref, lambda obj: routing.put_back(target.kind, obj, before, written)).changed
 
 
 def write_weights(
@@ -139,7 +142,14 @@ def write_weights(
     def change(obj: JSON) -> JSON | None:
         try:
             return routing.apply(
-                target.kind, obj, target.ref.namespace, wanted, known=services, remove=remove, port=target.port
+                target.kind,
+                obj,
+                target.ref.namespace,
+                wanted,
+                known=services,
+                remove=remove,
+                port=target.port,
+                api_version=target.ref.resource.api_version,
             )
         except routing.RoutingError as exc:
             raise ObjectError(f"{target.ref} {exc}") from None
