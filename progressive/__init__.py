@@ -46,10 +46,13 @@ if TYPE_CHECKING:
         App,
         Configuration,
         Version,
+        VersionsContour,
         VersionsGatewayAPI,
         VersionsIstio,
         VersionsNginx,
         VersionsReplicas,
+        VersionsSMI,
+        VersionsTraefik,
     )
 
 __all__ = [
@@ -81,10 +84,13 @@ __all__ = [
     "Timeouts",
     "Traefik",
     "Version",
+    "VersionsContour",
     "VersionsGatewayAPI",
     "VersionsIstio",
     "VersionsNginx",
     "VersionsReplicas",
+    "VersionsSMI",
+    "VersionsTraefik",
     "Webhook",
     "Workload",
     "__version__",
@@ -95,10 +101,13 @@ _VERSIONS = {
     "App",
     "Configuration",
     "Version",
+    "VersionsContour",
     "VersionsGatewayAPI",
     "VersionsIstio",
     "VersionsNginx",
     "VersionsReplicas",
+    "VersionsSMI",
+    "VersionsTraefik",
 }
 
 

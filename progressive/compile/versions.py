@@ -18,8 +18,8 @@ analysis record).
 
 Every step runs ``progressive step version <verb>`` from ``command`` + ``args`` (never a shell), with the same
 restricted securityContext and resources as the canary Tasks. Deterministic: same App, same YAML. The version
-verbs support Gateway API, Istio and the replica router; NGINX (two versions at most) is a compile-time error, as
-is a third version on it (the model refuses it).
+verbs support Gateway API, Istio, SMI, Traefik, Contour and the replica router; NGINX (two versions at most) is a
+compile-time error, as is a third version on it (the model refuses it).
 """
 
 from __future__ import annotations
@@ -33,7 +33,15 @@ from progressive.duration import format_duration
 from progressive.errors import ConfigError
 from progressive.model import DEFAULT_STEP_IMAGE
 from progressive.model.plan import analysis_budget
-from progressive.model.versions import App, VersionsGatewayAPI, VersionsIstio, VersionsReplicas
+from progressive.model.versions import (
+    App,
+    VersionsContour,
+    VersionsGatewayAPI,
+    VersionsIstio,
+    VersionsReplicas,
+    VersionsSMI,
+    VersionsTraefik,
+)
 from progressive.versions.contract import VERSION_COMMANDS
 from progressive.versions.naming import analysis_name, lease_name, state_name
 
@@ -67,6 +75,21 @@ def _router_args(app: App) -> list[str]:
         ]
     if isinstance(router, VersionsReplicas):
         return ["--router=replicas", f"--name={router.service}", f"--accepted-timeout={router.accepted_timeout}"]
+    if isinstance(router, VersionsSMI | VersionsTraefik):
+        return [
+            f"--router={router.type}",
+            f"--name={router.object_name()}",
+            f"--api-version={router.api_version}",
+            f"--port={app.port}",
+        ]
+    if isinstance(router, VersionsContour):
+        return [
+            "--router=contour",
+            f"--name={router.http_proxy}",
+            f"--port={app.port}",
+            f"--wait-accepted={str(router.wait_accepted).lower()}",
+            f"--accepted-timeout={router.accepted_timeout}",
+        ]
     assert isinstance(router, VersionsIstio)
     return [
         "--router=istio",
@@ -389,15 +412,26 @@ def _rule(group: str, resource: str, verbs: list[str], names: list[str] | None =
     return rule
 
 
-def _rbac(app: App) -> list[dict[str, Any]]:
-    name = service_account_name(app)
+def _routing_rule(app: App) -> dict[str, Any] | None:
+    """The verbs get and update the one routing object; replicas needs none (the deployments rule covers scaling)."""
     router = app.router
     if isinstance(router, VersionsGatewayAPI):
-        routing = _rule("gateway.networking.k8s.io", "httproutes", ["get", "update"], [router.route])
-    elif isinstance(router, VersionsIstio):
-        routing = _rule("networking.istio.io", "virtualservices", ["get", "update"], [router.virtual_service])
-    else:  # replicas: the Deployments' scale is the routing, already covered by the deployments rule
-        routing = None
+        return _rule("gateway.networking.k8s.io", "httproutes", ["get", "update"], [router.route])
+    if isinstance(router, VersionsIstio):
+        return _rule("networking.istio.io", "virtualservices", ["get", "update"], [router.virtual_service])
+    if isinstance(router, VersionsSMI):
+        return _rule("split.smi-spec.io", "trafficsplits", ["get", "update"], [router.traffic_split])
+    if isinstance(router, VersionsTraefik):  # the group follows the apiVersion: traefik.io or traefik.containo.us
+        group = router.api_version.rpartition("/")[0]
+        return _rule(group, "traefikservices", ["get", "update"], [router.traefik_service])
+    if isinstance(router, VersionsContour):
+        return _rule("projectcontour.io", "httpproxies", ["get", "update"], [router.http_proxy])
+    return None
+
+
+def _rbac(app: App) -> list[dict[str, Any]]:
+    name = service_account_name(app)
+    routing = _routing_rule(app)
     rules = [
         # the version ConfigMaps are named by content hash, so not known here; only the state record is updated
         _rule("", "configmaps", ["get", "list", "create", "delete"]),
@@ -439,9 +473,10 @@ def _rbac(app: App) -> list[dict[str, Any]]:
 
 def compile_app(app: App, image: str = DEFAULT_STEP_IMAGE) -> list[dict[str, Any]]:
     """Pipelines and RBAC of ``app``, in a fixed order; :class:`ConfigError` for a router the verbs lack."""
-    if not isinstance(app.router, VersionsGatewayAPI | VersionsIstio | VersionsReplicas):
+    routed = VersionsGatewayAPI | VersionsIstio | VersionsSMI | VersionsTraefik | VersionsContour | VersionsReplicas
+    if not isinstance(app.router, routed):
         raise ConfigError(
-            f"app {app.name}: router {app.router.type}: the version steps route with gateway-api, istio or replicas "
-            "(ingress-nginx carries at most two versions: one canary Ingress per rule)"
+            f"app {app.name}: router {app.router.type}: the version steps route with gateway-api, istio, smi, traefik, "
+            "contour or replicas (ingress-nginx carries at most two versions: one canary Ingress per rule)"
         )
     return [_release(app, image), _update_config(app, image), _retire(app, image), *_rbac(app)]

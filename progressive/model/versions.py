@@ -39,11 +39,14 @@ __all__ = [
     "App",
     "Configuration",
     "Version",
+    "VersionsContour",
     "VersionsGatewayAPI",
     "VersionsIstio",
     "VersionsNginx",
     "VersionsReplicas",
     "VersionsRouter",
+    "VersionsSMI",
+    "VersionsTraefik",
 ]
 
 GATEWAY_API_BACKENDS_MAX = 16
@@ -200,6 +203,54 @@ class VersionsIstio(_VersionsRouterBase):
         return self.virtual_service
 
 
+class VersionsSMI(_VersionsRouterBase):
+    """An SMI ``TrafficSplit`` (Linkerd's SMI extension, OSM): ``spec.backends`` gets every version's weight."""
+
+    type: Literal["smi"] = "smi"
+    traffic_split: DnsSubdomain = Field(description="Name of the TrafficSplit.")
+    api_version: Literal[
+        "split.smi-spec.io/v1alpha1",
+        "split.smi-spec.io/v1alpha2",
+        "split.smi-spec.io/v1alpha3",
+        "split.smi-spec.io/v1alpha4",
+    ] = Field(
+        default="split.smi-spec.io/v1alpha2",
+        description="apiVersion the TrafficSplit is read and written with (v1alpha1 weights are quantities).",
+    )
+
+    def object_name(self) -> str:
+        """The TrafficSplit."""
+        return self.traffic_split
+
+
+class VersionsTraefik(_VersionsRouterBase):
+    """A Traefik ``TraefikService``: ``spec.weighted.services`` gets every version's weight."""
+
+    type: Literal["traefik"] = "traefik"
+    traefik_service: DnsSubdomain = Field(description="Name of the TraefikService.")
+    api_version: Literal["traefik.io/v1alpha1", "traefik.containo.us/v1alpha1"] = Field(
+        default="traefik.io/v1alpha1",
+        description="apiVersion the TraefikService is read and written with (Traefik v2: traefik.containo.us).",
+    )
+
+    def object_name(self) -> str:
+        """The TraefikService."""
+        return self.traefik_service
+
+
+class VersionsContour(_VersionsRouterBase):
+    """A Contour ``HTTPProxy``: each route whose services include a version's gets every version's weight."""
+
+    type: Literal["contour"] = "contour"
+    http_proxy: DnsSubdomain = Field(description="Name of the HTTPProxy.")
+    wait_accepted: bool = Field(default=True, description="Wait for Valid=True at the HTTPProxy's generation.")
+    accepted_timeout: Duration = Field(default="2m", description="How long to wait for Valid.")
+
+    def object_name(self) -> str:
+        """The HTTPProxy."""
+        return self.http_proxy
+
+
 class VersionsNginx(_VersionsRouterBase):
     """ingress-nginx: one canary Ingress per rule, so at most two versions."""
 
@@ -232,11 +283,18 @@ class VersionsReplicas(_VersionsRouterBase):
 
 
 VersionsRouter = Annotated[
-    VersionsGatewayAPI | VersionsIstio | VersionsNginx | VersionsReplicas, Field(discriminator="type")
+    VersionsGatewayAPI
+    | VersionsIstio
+    | VersionsSMI
+    | VersionsTraefik
+    | VersionsContour
+    | VersionsNginx
+    | VersionsReplicas,
+    Field(discriminator="type"),
 ]
 """The routing object of an app's versions, told apart by ``type``."""
 
-register_tags("gateway-api", "istio", "nginx")
+register_tags("gateway-api", "istio", "smi", "traefik", "contour", "nginx")
 
 
 class App(FrozenModel):

@@ -33,19 +33,26 @@ _WORKLOAD = Result("workload", "The version's Deployment, <app>-<sha7> (what an 
 _ROUTER = (
     Flag(
         "router",
-        "gateway-api (HTTPRoute), istio (VirtualService), or replicas (no mesh: shares by replica counts).",
-        choices=("gateway-api", "istio", "replicas"),
+        "gateway-api (HTTPRoute), istio (VirtualService), smi (TrafficSplit), traefik (TraefikService), contour "
+        "(HTTPProxy), or replicas (no mesh: shares by replica counts).",
+        choices=("gateway-api", "istio", "smi", "traefik", "contour", "replicas"),
     ),
-    Flag("name", "Routing object: HTTPRoute or VirtualService; replicas: the Service over every version's pods."),
+    Flag(
+        "name",
+        "Routing object: HTTPRoute, VirtualService, TrafficSplit, TraefikService or HTTPProxy; replicas: the Service "
+        "over every version's pods.",
+    ),
     Flag(
         "api-version",
-        "apiVersion of the routing object when it differs from the default (e.g. networking.istio.io/v1beta1).",
+        "apiVersion of the routing object when it differs from the default (e.g. networking.istio.io/v1beta1, "
+        "split.smi-spec.io/v1alpha1, traefik.containo.us/v1alpha1).",
         default="",
     ),
     Flag("port", "Service port of the versions (new backend entries get it).", default="8080", kind="int"),
     Flag(
         "wait-accepted",
-        "Gateway API: wait until every parent reports Accepted=True at the route's generation.",
+        "Gateway API: wait until every parent reports Accepted=True at the route's generation; Contour: until the "
+        "HTTPProxy reports Valid=True at its generation.",
         default="true",
         kind="bool",
     ),

@@ -13,7 +13,15 @@ from progressive.compile import dump_documents
 from progressive.compile.versions import compile_app
 from progressive.errors import ConfigError
 from progressive.model._base import ModelError
-from progressive.model.versions import App, VersionsNginx, VersionsReplicas
+from progressive.model.versions import (
+    App,
+    VersionsContour,
+    VersionsNginx,
+    VersionsReplicas,
+    VersionsRouter,
+    VersionsSMI,
+    VersionsTraefik,
+)
 from progressive.validate import load_text, validate_documents
 from progressive.versions.contract import VERSION_COMMANDS
 
@@ -131,7 +139,9 @@ def test_analysis_settings_an_app_cannot_use_are_refused(change: dict[str, Any],
 def test_nginx_is_a_compile_time_error_and_a_third_version_on_it_a_model_error() -> None:
     app = _example()
     two = app.model_copy(update={"router": VersionsNginx(ingress="shop"), "versions": app.versions[:2]})
-    with pytest.raises(ConfigError, match="router nginx: the version steps route with gateway-api, istio or replicas"):
+    with pytest.raises(
+        ConfigError, match="router nginx: the version steps route with gateway-api, istio, smi, traefik"
+    ):
         compile_app(two)
     body = app.model_dump()
     body["router"] = {"type": "nginx", "ingress": "shop"}
@@ -157,3 +167,48 @@ def test_replica_router_compiles_without_a_routing_rule() -> None:
     retire = next(doc for doc in documents if doc["metadata"]["name"] == "shop-retire")
     assert "--router=replicas" in retire["spec"]["tasks"][1]["taskSpec"]["steps"][0]["args"]
     assert [str(f) for f in validate_documents(load_text(dump_documents(documents), "replicas.yaml"))] == []
+
+
+@pytest.mark.parametrize(
+    ("router", "group", "resource", "args"),
+    [
+        (VersionsSMI(traffic_split="shop-split"), "split.smi-spec.io", "trafficsplits",
+         ["--router=smi", "--name=shop-split", "--api-version=split.smi-spec.io/v1alpha2", "--port=8080"]),
+        (VersionsSMI(traffic_split="shop-split", api_version="split.smi-spec.io/v1alpha1"), "split.smi-spec.io",
+         "trafficsplits",
+         ["--router=smi", "--name=shop-split", "--api-version=split.smi-spec.io/v1alpha1", "--port=8080"]),
+        (VersionsTraefik(traefik_service="shop-wrr"), "traefik.io", "traefikservices",
+         ["--router=traefik", "--name=shop-wrr", "--api-version=traefik.io/v1alpha1", "--port=8080"]),
+        (VersionsTraefik(traefik_service="shop-wrr", api_version="traefik.containo.us/v1alpha1"),
+         "traefik.containo.us", "traefikservices",
+         ["--router=traefik", "--name=shop-wrr", "--api-version=traefik.containo.us/v1alpha1", "--port=8080"]),
+        (VersionsContour(http_proxy="shop-proxy", accepted_timeout="45s"), "projectcontour.io", "httpproxies",
+         ["--router=contour", "--name=shop-proxy", "--port=8080", "--wait-accepted=true", "--accepted-timeout=45s"]),
+    ],
+)  # fmt: skip
+def test_each_router_compiles_and_its_role_names_exactly_its_object(
+    router: VersionsRouter, group: str, resource: str, args: list[str]
+) -> None:
+    app = _example().model_copy(update={"router": router})
+    documents = compile_app(app)
+    assert [str(f) for f in validate_documents(load_text(dump_documents(documents), f"{router.type}.yaml"))] == []
+    (role,) = [doc for doc in documents if doc["kind"] == "Role"]
+    core = {"", "apps", "coordination.k8s.io", "tekton.dev"}
+    routing = [rule for rule in role["rules"] if rule["apiGroups"][0] not in core]
+    assert routing == [
+        {
+            "apiGroups": [group],
+            "resources": [resource],
+            "resourceNames": [router.object_name()],
+            "verbs": ["get", "update"],
+        }
+    ]
+    pipelines = {doc["metadata"]["name"]: doc for doc in documents if doc["kind"] == "Pipeline"}
+    routed = [
+        pipelines["shop-release"]["spec"]["tasks"][1],
+        pipelines["shop-release"]["spec"]["finally"][0],
+        *pipelines["shop-retire"]["spec"]["tasks"],
+    ]
+    for task in routed:
+        step_args = _args(task)
+        assert [arg for arg in step_args if arg.split("=")[0] in {a.split("=")[0] for a in args}] == args, task["name"]

@@ -125,3 +125,26 @@ def test_objects_immutable_configmap_whole_volume_hash_annotation_owner() -> Non
         deployment["metadata"]["labels"] == configmap["metadata"]["labels"] == service["metadata"]["labels"] == labels
     )
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+
+
+@pytest.mark.parametrize(
+    ("router", "name"),
+    [
+        ({"type": "smi", "traffic_split": "shop"}, "shop"),
+        ({"type": "traefik", "traefik_service": "shop-wrr", "api_version": "traefik.containo.us/v1alpha1"}, "shop-wrr"),
+        ({"type": "contour", "http_proxy": "shop-proxy"}, "shop-proxy"),
+    ],
+)
+def test_smi_traefik_and_contour_route_three_versions(router: dict[str, Any], name: str) -> None:
+    app = App.model_validate(_app(router))
+    assert app.router.type == router["type"] and app.router.object_name() == name
+    assert app.router.max_versions() is None
+
+
+def test_a_router_field_or_api_version_it_does_not_know_is_refused_by_path() -> None:
+    problems = _problems(_app({"type": "smi", "traffic_split": "shop", "api_version": "split.smi-spec.io/v2"}))
+    assert (
+        len(problems) == 1 and problems[0].startswith("router.api_version:") and "'split.smi-spec.io/v2'" in problems[0]
+    )
+    problems = _problems(_app({"type": "contour", "http_proxy": "shop", "route": "shop"}))
+    assert len(problems) == 1 and problems[0].startswith("router.route:"), problems
