@@ -91,8 +91,8 @@ class Kind:
     entries: str | None
     """Key of a place's entry list; ``None``: the object has exactly one place, the list at ``path``."""
     owner: Owner
-    new_entry: Callable[[str, int, int], JSON]
-    """``(service, port, weight)``: the entry appended for a version the place lacks."""
+    new_entry: Callable[[str, int, Any], JSON]
+    """``(service, port, weight as written)``: the entry appended for a version the place lacks."""
     absent: Callable[[list[Any]], int | None]
     """Weight of an entry without one, given the place's entries; ``None``: the kind requires a weight."""
     quantities: bool = False
@@ -157,7 +157,7 @@ def _contour_owner(entry: Any, _namespace: str, services: Collection[str]) -> st
     return name if name in services else None
 
 
-def _named_port(service: str, port: int, weight: int) -> JSON:
+def _named_port(service: str, port: int, weight: Any) -> JSON:
     return {"name": service, "port": port, "weight": weight}
 
 
@@ -170,29 +170,50 @@ def _contour_absent(entries: list[Any]) -> int:
 KINDS: dict[str, Kind] = {
     kind.name: kind
     for kind in (
-        Kind(GATEWAY_API, ("spec", "rules"), "backendRefs", _gateway_owner, _named_port, lambda _entries: 1),
+        Kind(
+            GATEWAY_API,
+            path=("spec", "rules"),
+            entries="backendRefs",
+            owner=_gateway_owner,
+            new_entry=_named_port,
+            absent=lambda _entries: 1,
+        ),
         Kind(
             ISTIO,
-            ("spec", "http"),
-            "route",
-            _istio_owner,
-            lambda service, port, weight: {
+            path=("spec", "http"),
+            entries="route",
+            owner=_istio_owner,
+            new_entry=lambda service, port, weight: {
                 "destination": {"host": service, "port": {"number": port}},
                 "weight": weight,
             },
-            lambda _entries: 0,
+            absent=lambda _entries: 0,
         ),
         Kind(
             SMI,
-            ("spec", "backends"),
-            None,
-            _smi_owner,
-            lambda service, _port, weight: {"service": service, "weight": weight},
-            lambda _entries: None,
+            path=("spec", "backends"),
+            entries=None,
+            owner=_smi_owner,
+            new_entry=lambda service, _port, weight: {"service": service, "weight": weight},
+            absent=lambda _entries: None,
             quantities=True,
         ),
-        Kind(TRAEFIK, ("spec", "weighted", "services"), None, _traefik_owner, _named_port, lambda _entries: 1),
-        Kind(CONTOUR, ("spec", "routes"), "services", _contour_owner, _named_port, _contour_absent),
+        Kind(
+            TRAEFIK,
+            path=("spec", "weighted", "services"),
+            entries=None,
+            owner=_traefik_owner,
+            new_entry=_named_port,
+            absent=lambda _entries: 1,
+        ),
+        Kind(
+            CONTOUR,
+            path=("spec", "routes"),
+            entries="services",
+            owner=_contour_owner,
+            new_entry=_named_port,
+            absent=_contour_absent,
+        ),
     )
 }
 """Router kind (the ``--router`` value) -> where its weights live."""

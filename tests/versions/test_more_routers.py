@@ -5,10 +5,12 @@ previous weights back when Contour reports the change invalid."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
+from progressive.cli import main
 from tests.support.cluster.access import Cluster
 from tests.versions.test_on_cluster import APP, IMAGE, A, B, C, _record, version
 
@@ -188,6 +190,10 @@ def test_three_versions_on_a_contour_http_proxy(cluster_env: Cluster, capsys: py
         (f"{APP}-bbbbbbb", 15),
         (f"{APP}-ccccccc", 5),
     ]
+    capsys.readouterr()
+    code = main(["versions", APP, "-n", cluster.namespace, "--router", "contour", "--name", APP, "-o", "json"])
+    shown = json.loads(capsys.readouterr().out)
+    assert code == 0 and [(r["weight"], r["routed_weight"]) for r in shown["versions"]] == [(80, 80), (15, 15), (5, 5)]
     _weighted_then_retired(cluster, capsys, CONTOUR, _proxy())
     routes = cluster.must_get(*PROXY)["spec"]["routes"]
     assert [[(s["name"], s.get("weight")) for s in route["services"]] for route in routes] == [
