@@ -205,12 +205,12 @@ def test_smi_v1alpha1_weights_are_quantities() -> None:
 
 
 def test_traefik_weighted_services_by_name_not_nested_or_other_namespace() -> None:
-    service = _traefik("shop-aaaaaaa", "shop-bbbbbbb")
+    service = _traefik("shop-bbbbbbb", "shop-aaaaaaa")
     out = routing.apply("traefik", service, NS, WANTED, known=SERVICES, port=8080)
     assert out["spec"]["weighted"]["services"] == [
         {"name": "shop-ccccccc", "kind": "TraefikService", "weight": 3},  # a nested TraefikService: not a version
-        {"name": "shop-aaaaaaa", "port": 8080, "weight": 80, "passHostHeader": True},
         {"name": "shop-bbbbbbb", "port": 8080, "weight": 15, "passHostHeader": True},
+        {"name": "shop-aaaaaaa", "port": 8080, "weight": 80, "passHostHeader": True},
         {"name": "shop-bbbbbbb", "namespace": "other", "port": 8080, "weight": 2},  # another namespace's Service
         {"name": "shop-ccccccc", "port": 8080, "weight": 5},
     ]
@@ -225,10 +225,10 @@ def test_traefik_weighted_services_by_name_not_nested_or_other_namespace() -> No
 
 
 def test_contour_every_route_with_a_version_gets_every_weight_mirrors_and_others_untouched() -> None:
-    proxy = _proxy("shop-aaaaaaa", "shop-bbbbbbb")
+    proxy = _proxy("shop-bbbbbbb", "shop-aaaaaaa")
     # no weight anywhere in a route: Contour spreads evenly; some weighted: the others get 0
     assert [p.to_json() for p in routing.read("contour", proxy, NS, SERVICES)] == [
-        {"where": "spec.routes[1]", "weights": {"shop-aaaaaaa": 1, "shop-bbbbbbb": 1}},
+        {"where": "spec.routes[1]", "weights": {"shop-bbbbbbb": 1, "shop-aaaaaaa": 1}},
         {"where": "spec.routes[2]", "weights": {"shop-aaaaaaa": 100}},
     ]
     out = routing.apply("contour", proxy, NS, WANTED, known=SERVICES, port=8080)
@@ -236,7 +236,7 @@ def test_contour_every_route_with_a_version_gets_every_weight_mirrors_and_others
     assert routes[0] == proxy["spec"]["routes"][0] and out["spec"]["virtualhost"] == proxy["spec"]["virtualhost"]
     assert routes[1]["timeoutPolicy"] == {"response": "10s"}
     assert [(s["name"], s["weight"]) for s in routes[1]["services"]] == [
-        ("shop-aaaaaaa", 80), ("shop-bbbbbbb", 15), ("shop-ccccccc", 5)
+        ("shop-bbbbbbb", 15), ("shop-aaaaaaa", 80), ("shop-ccccccc", 5)
     ]  # fmt: skip
     assert routes[2]["services"] == [
         {"name": "shop-aaaaaaa", "port": 8080, "weight": 80},
@@ -248,7 +248,7 @@ def test_contour_every_route_with_a_version_gets_every_weight_mirrors_and_others
     retired = routing.apply("contour", out, NS, {"shop-aaaaaaa": 85, "shop-bbbbbbb": 15}, known=SERVICES,
                             remove={"shop-ccccccc"}, port=8080)  # fmt: skip
     assert [[s["name"] for s in r["services"]] for r in retired["spec"]["routes"]] == [
-        ["admin"], ["shop-aaaaaaa", "shop-bbbbbbb"], ["shop-aaaaaaa", "shop-ccccccc", "shop-bbbbbbb"]
+        ["admin"], ["shop-bbbbbbb", "shop-aaaaaaa"], ["shop-aaaaaaa", "shop-ccccccc", "shop-bbbbbbb"]
     ]  # fmt: skip
 
 
