@@ -25,7 +25,7 @@ EXIT_BROKEN_PIPE = 141
 
 # name -> (module, one-line help). Order is the order of `progressive --help`.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "compile": ("progressive.commands.compile", "Compile the Rollouts of a Python file into Tekton YAML."),
+    "compile": ("progressive.commands.compile", "Compile the Rollouts and Apps of a Python file into Tekton YAML."),
     "plan": ("progressive.commands.plan", "Show the stages of each Rollout in a Python file as a table."),
     "validate": (
         "progressive.commands.validate",

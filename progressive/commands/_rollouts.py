@@ -1,10 +1,11 @@
-"""Load the Rollouts a user's Python file declares (for ``compile``, ``plan`` and ``run``).
+"""Load the Rollouts (and Apps) a user's Python file declares (for ``compile``, ``plan`` and ``run``).
 
 The file is imported as a module with a unique name, with its own folder importable (so it can import
 its neighbours), and every module-level ``Rollout`` is collected, also inside module-level lists and
-tuples, in definition order. Whatever goes wrong becomes one :class:`ConfigError` line that names the
-file (and the line, when the error happened in it): a model error, an exception in the user's code, no
-Rollout at all, or two different Rollouts with the same name.
+tuples, in definition order; ``compile`` also collects every ``App`` (several versions live at once).
+Whatever goes wrong becomes one :class:`ConfigError` line that names the file (and the line, when the
+error happened in it): a model error, an exception in the user's code, nothing to compile, or two
+different declarations with the same name.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from types import ModuleType
 
 from progressive.errors import ConfigError
 from progressive.model import ModelError, Rollout
+from progressive.model.versions import App
 
-__all__ = ["LoadedRollout", "load_rollouts"]
+__all__ = ["Declarations", "LoadedApp", "LoadedRollout", "load_declarations", "load_rollouts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,27 @@ class LoadedRollout:
     def source(self) -> str:
         """The file's name, as generated files quote it (stable wherever the command runs)."""
         return self.path.name
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedApp:
+    """An App and the file that declared it."""
+
+    app: App
+    path: Path
+
+    @property
+    def source(self) -> str:
+        """The file's name, as generated files quote it."""
+        return self.path.name
+
+
+@dataclass(frozen=True, slots=True)
+class Declarations:
+    """What the files declare, in file and definition order."""
+
+    rollouts: list[LoadedRollout]
+    apps: list[LoadedApp]
 
 
 def _where(path: Path, exc: BaseException) -> str:
@@ -69,16 +92,21 @@ def _called(node: ast.AST) -> str | None:
     return None
 
 
-def _path_in_rollout(path: Path, exc: ModelError) -> str | None:
-    """Where the failing model sits in the ``Rollout(...)`` written around it, e.g. ``steps[3]``.
+_ENCLOSING = ("Rollout", "App")
+"""The declarations a failing part is looked up in."""
+
+
+def _path_in_rollout(path: Path, exc: ModelError) -> tuple[str, str] | None:
+    """Where the failing model sits in the ``Rollout(...)`` (or ``App(...)``) around it, e.g. ``steps[3]``.
 
     A part (``SetWeight(weight=120)``) is validated when it is built, before the Rollout exists, so
     its error only knows its own fields. The source knows the rest: walk up from the failing call
     through keyword arguments and list items to the enclosing ``Rollout(...)``, also through one
-    module-level name (``steps=_STEPS``). ``None`` when the part is not written inside a Rollout.
+    module-level name (``steps=_STEPS``). Returns (the declaration's kind, the path); ``None`` when the part is
+    not written inside one.
     """
     where = _failing_call(path, exc)
-    if where is None or exc.model == "Rollout":
+    if where is None or exc.model in _ENCLOSING:
         return None
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -101,8 +129,9 @@ def _path_in_rollout(path: Path, exc: ModelError) -> str | None:
         if isinstance(parent, ast.keyword) and parent.arg is not None:
             parts.append(parent.arg)
             call = parents.get(parent)
-            if call is not None and _called(call) == "Rollout":
-                return _join(reversed(parts))
+            kind = _called(call) if call is not None else None
+            if kind in _ENCLOSING:
+                return str(kind), _join(reversed(parts))
             node = call
         elif isinstance(parent, ast.List | ast.Tuple) and node in parent.elts:
             parts.append(f"[{parent.elts.index(node)}]")
@@ -119,9 +148,9 @@ def _path_in_rollout(path: Path, exc: ModelError) -> str | None:
 
 
 def _use_of(tree: ast.Module, name: str) -> ast.AST | None:
-    """The first ``field=NAME`` keyword value inside a ``Rollout(...)`` call."""
+    """The first ``field=NAME`` keyword value inside a ``Rollout(...)`` or ``App(...)`` call."""
     for node in ast.walk(tree):
-        if _called(node) == "Rollout":
+        if _called(node) in _ENCLOSING:
             for keyword in node.keywords:  # type: ignore[attr-defined]
                 if isinstance(keyword.value, ast.Name) and keyword.value.id == name:
                     return keyword.value
@@ -141,8 +170,8 @@ def _model_error_text(path: Path, exc: ModelError) -> str:
     model, lines = exc.model, exc.lines
     inside = _path_in_rollout(path, exc)
     if inside is not None:
-        model = "Rollout"
-        lines = [f"{_join([inside, field] if field else [inside])}: {text}" for field, text in exc.problems]
+        model, at = inside
+        lines = [f"{_join([at, field] if field else [at])}: {text}" for field, text in exc.problems]
     count = f" ({len(lines)} problems)" if len(lines) > 1 else ""
     return f"{_where(path, exc)}: invalid {model}{count}: {'; '.join(lines)}"
 
@@ -174,40 +203,63 @@ def _import(path: Path) -> ModuleType:
     return module
 
 
-def _rollouts_in(module: ModuleType) -> Iterator[Rollout]:
+def _declared(module: ModuleType) -> Iterator[Rollout | App]:
     for value in vars(module).values():
-        if isinstance(value, Rollout):
+        if isinstance(value, Rollout | App):
             yield value
         elif isinstance(value, list | tuple):
-            yield from (item for item in value if isinstance(item, Rollout))
+            yield from (item for item in value if isinstance(item, Rollout | App))
 
 
-def load_rollouts(paths: Sequence[str | Path]) -> list[LoadedRollout]:
-    """Every distinct Rollout of every file, in file and definition order; names unique across files."""
-    loaded: list[LoadedRollout] = []
-    by_name: dict[str, LoadedRollout] = {}
+def _article(kind: str) -> str:
+    return "an" if kind[0] in "AEIOU" else "a"
+
+
+def load_declarations(paths: Sequence[str | Path], *, apps: bool = True) -> Declarations:
+    """Every distinct Rollout (and, with ``apps``, App) of every file; names unique across files and kinds.
+
+    A Rollout and an App may not share a name either: each name becomes an output folder.
+    """
+    found = Declarations([], [])
+    by_name: dict[str, tuple[Rollout | App, str]] = {}
+    wanted = "Rollout or App" if apps else "Rollout"
     for given in paths:
         path = Path(given).resolve()
         if not path.is_file():
             raise ConfigError(f"{given}: no such file")
         if path.suffix != ".py":
             raise ConfigError(f"{given}: not a Python file (.py)")
-        found = 0
-        for rollout in _rollouts_in(_import(path)):
-            found += 1
-            seen = by_name.get(rollout.name)
+        count = 0
+        for declared in _declared(_import(path)):
+            if isinstance(declared, App) and not apps:
+                continue
+            count += 1
+            kind = type(declared).__name__
+            seen = by_name.get(declared.name)
             if seen is not None:
-                if seen.rollout == rollout:
-                    continue  # the same rollout listed twice (e.g. by name and in a list)
+                if seen[0] == declared:
+                    continue  # the same declaration listed twice (e.g. by name and in a list)
+                other = type(seen[0]).__name__
                 raise ConfigError(
-                    f"{given}: two different Rollouts are named {rollout.name!r} (the other is in {seen.source}); "
+                    f"{given}: {_article(kind)} {kind} and {_article(other)} {other} are both named {declared.name!r} "
+                    f"(the other is in {seen[1]}); "
+                    "names must be unique: each becomes an output folder"
+                    if kind != other
+                    else f"{given}: two different {kind}s are named {declared.name!r} (the other is in {seen[1]}); "
                     "names must be unique: each becomes a Pipeline"
                 )
-            entry = LoadedRollout(rollout, path)
-            by_name[rollout.name] = entry
-            loaded.append(entry)
-        if not found:
+            by_name[declared.name] = (declared, path.name)
+            if isinstance(declared, Rollout):
+                found.rollouts.append(LoadedRollout(declared, path))
+            else:
+                found.apps.append(LoadedApp(declared, path))
+        if not count:
             raise ConfigError(
-                f"{given}: defines no Rollout at module level (assign one to a variable, or list them in a list)"
+                f"{given}: defines no {wanted} at module level (assign one to a variable, or list them in a list)"
             )
-    return loaded
+    return found
+
+
+def load_rollouts(paths: Sequence[str | Path]) -> list[LoadedRollout]:
+    """Every distinct Rollout of every file, in file and definition order; names unique across files."""
+    return load_declarations(paths, apps=False).rollouts

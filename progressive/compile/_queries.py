@@ -30,7 +30,14 @@ from progressive.model import (
     Traefik,
 )
 
-__all__ = ["VARIANT_PROVIDER", "analysis_flags", "analysis_queries", "template_variables", "variant_flags"]
+__all__ = [
+    "VARIANT_PROVIDER",
+    "analysis_flags",
+    "analysis_queries",
+    "comparison_queries",
+    "template_variables",
+    "variant_flags",
+]
 
 VARIANT_PROVIDER = "openfeature"
 """The query family of a variant comparison: requests labelled with the flag and the variant served."""
@@ -130,7 +137,14 @@ def analysis_queries(rollout: Rollout) -> list[Query]:
 
 
 def _queries(rollout: Rollout, analysis: Analysis, provider: str, flags: dict[str, str], where: str) -> list[Query]:
-    """One comparison's queries: the sequential judge's counters, or each threshold check's query."""
+    return comparison_queries(f"rollout {rollout.name!r}", analysis, provider, flags, where)
+
+
+def comparison_queries(owner: str, analysis: Analysis, provider: str, flags: dict[str, str], where: str) -> list[Query]:
+    """One comparison's queries: the sequential judge's counters, or each threshold check's query.
+
+    ``owner`` (``rollout 'web'``, ``app 'shop'``) starts the :class:`ConfigError` of a variable with no value.
+    """
     variables = variables_from_flags(flags)
     judge = analysis.judge
     if isinstance(judge, SequentialJudge):
@@ -148,8 +162,7 @@ def _queries(rollout: Rollout, analysis: Analysis, provider: str, flags: dict[st
             unset = name in _WHERE_TO_SET and not variables.get(name) and not (name == "le" and check.metric)
             if unset:
                 raise ConfigError(
-                    f"rollout {rollout.name!r}: {where}: template variable {name!r} has no value for this "
-                    f"rollout ({_WHERE_TO_SET[name]})"
+                    f"{owner}: {where}: template variable {name!r} has no value here ({_WHERE_TO_SET[name]})"
                 )
         queries.append(
             check_query(

@@ -101,7 +101,7 @@ def test_rollouts_in_lists_and_neighbour_imports(tmp_path: Path) -> None:
 USER_ERRORS = [
     ("missing.py", None, "missing.py: no such file"),
     ("notes.txt", "x = 1\n", "not a Python file"),
-    ("empty.py", "x = 1\n", "defines no Rollout at module level"),
+    ("empty.py", "x = 1\n", "defines no Rollout"),
     ("syntax.py", "def (:\n", "syntax.py:1: SyntaxError"),
     ("boom.py", "import os\nraise RuntimeError('no cluster config')\n", "boom.py:2: RuntimeError: no cluster config"),
     (

@@ -326,6 +326,12 @@ def test_steps_killed_mid_way_converge_when_run_again(cluster_env: Cluster, caps
     )
     assert rerun.code == 0 and rerun.last["changed"] is False and rerun.last["previous"] != rerun.last["config_hash"]
     assert next(v for v in _record(cluster)["versions"] if v["commit"] == d)["configMap"] == _mounted(cluster, d)
+    # restore-config: killed after it pointed the Deployment back at the old configuration, while the pods roll
+    previous = rerun.last["previous"]
+    _killed_once(cluster, "restore-config", lambda: _mounted(cluster, d) == old, commit=d, config_hash=previous)
+    rerun = version(capsys, cluster, "restore-config", commit=d, config_hash=previous)
+    assert rerun.code == 0 and rerun.last["changed"] is False, rerun.lines
+    assert next(v for v in _record(cluster)["versions"] if v["commit"] == d)["configMap"] == old == _mounted(cluster, d)
     # set-weights: a run killed after it recorded the pending weights, before the route write, converges
     time.sleep(0.1)
     weights = {A: 70, B: 15, C: 5, d: 10}

@@ -169,7 +169,7 @@ def test_a_judged_release_passes_and_a_configuration_judged_bad_is_restored(
     name = updated["metadata"]["name"]
     outcomes = tekton.outcomes(cluster, name)
     assert tekton.condition(updated)[0] == "False", outcomes
-    assert outcomes["update-config"] == "Succeeded" and outcomes["analyze"] == "Failed", outcomes
+    assert outcomes["update-config"] == "Succeeded" and outcomes["analyze"] == "StepFailed", outcomes
     assert outcomes["restore-config"] == "Succeeded", (outcomes, tekton.logs(cluster, name))
     assert _result(cluster, name, "analyze", "summary").startswith("fail: canary worse than baseline")
     assert _mounted(cluster, B) == good
