@@ -70,13 +70,31 @@ def _documents(folder: Path) -> list[Obj]:
     return [doc for path in sorted(folder.glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text()) if doc]
 
 
+NAMESPACE_GONE_TIMEOUT = 90.0
+"""Seconds the namespace controller may take to empty and remove a namespace."""
+
+
 @pytest.fixture
 def example_namespaces(cluster: Cluster) -> Iterator[list[str]]:
-    """Namespaces the examples declare, created for the test (and deleted after)."""
+    """Namespaces the examples declare, created for the test, deleted after and waited for until gone.
+
+    Several examples share a namespace (``shop``): the next example's test must not find it still terminating,
+    where every create is refused.
+    """
     made: list[str] = []
     yield made
     for namespace in made:
         cluster.delete("v1", "Namespace", namespace)
+    for namespace in made:
+        _wait_gone(cluster, namespace)
+
+
+def _wait_gone(cluster: Cluster, namespace: str) -> None:
+    cluster.wait_for(
+        f"namespace {namespace} to be gone",
+        lambda: cluster.get("v1", "Namespace", namespace) is None,
+        timeout=NAMESPACE_GONE_TIMEOUT,
+    )
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[path.stem for path in EXAMPLES])
