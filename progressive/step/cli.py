@@ -14,13 +14,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from progressive.contract import COMMANDS, Command, ExitCode
-from progressive.errors import StepError, UsageError
-from progressive.step.invocation import Invocation, emit, parse_value
+from progressive.errors import UsageError
+from progressive.step.invocation import Invocation, parse_value, reported
 
 __all__ = ["build_parser", "main", "parse"]
 
@@ -104,7 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return version_main(args[1:])
     action = next((arg for arg in args if not arg.startswith("-")), "step")
-    try:
+
+    def body() -> int:
         if not args or args[0] in {"-h", "--help"} or "-h" in args or "--help" in args:
             try:
                 build_parser().parse_args(args or ["--help"])
@@ -116,17 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         with command_scope(), guarded(invocation) as proceed:  # one client and one record read for both
             return _runner(invocation.command)(invocation) if proceed else 0
-    except StepError as exc:
-        emit({"action": action, "error": str(exc), "exit": int(exc.exit_code)})
-        print(f"progressive step {action}: {exc}", file=sys.stderr)
-        return int(exc.exit_code)
-    except KeyboardInterrupt:
-        emit({"action": action, "error": "interrupted", "exit": 130})
-        return 130
-    except Exception as exc:  # a bug must not look like "canary failed" (exit 1)
-        emit({"action": action, "error": f"internal error: {type(exc).__name__}: {exc}", "exit": ExitCode.INTERNAL})
-        traceback.print_exc(file=sys.stderr)
-        return int(ExitCode.INTERNAL)
+
+    return reported(action, body)
 
 
 if __name__ == "__main__":

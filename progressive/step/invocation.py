@@ -10,16 +10,17 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Mapping
+import traceback
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from progressive.contract import Command
+from progressive.contract import Command, ExitCode
 from progressive.duration import parse_duration
-from progressive.errors import UsageError
+from progressive.errors import StepError, UsageError
 
-__all__ = ["Invocation", "emit", "parse_value"]
+__all__ = ["Invocation", "emit", "parse_value", "reported"]
 
 
 def emit(record: Mapping[str, Any], stream: IO[str] | None = None) -> None:
@@ -27,6 +28,28 @@ def emit(record: Mapping[str, Any], stream: IO[str] | None = None) -> None:
     out = sys.stdout if stream is None else stream
     out.write(json.dumps(record, sort_keys=False, separators=(",", ":"), default=str) + "\n")
     out.flush()
+
+
+def reported(action: str, body: Callable[[], int]) -> int:
+    """Run one step command's ``body`` and return its exit code, a failure told the way every step tells it.
+
+    A :class:`StepError` is one JSON line (``{"action", "error", "exit"}``) on stdout and one plain line on stderr,
+    with its exit code; Ctrl-C is exit 130; anything else is a bug, exit ``INTERNAL`` with its traceback, so it
+    never looks like "canary failed" (exit 1).
+    """
+    try:
+        return body()
+    except StepError as exc:
+        emit({"action": action, "error": str(exc), "exit": int(exc.exit_code)})
+        print(f"progressive step {action}: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        emit({"action": action, "error": "interrupted", "exit": 130})
+        return 130
+    except Exception as exc:
+        emit({"action": action, "error": f"internal error: {type(exc).__name__}: {exc}", "exit": ExitCode.INTERNAL})
+        traceback.print_exc(file=sys.stderr)
+        return int(ExitCode.INTERNAL)
 
 
 def parse_value(command: Command, name: str, text: str) -> object:

@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import sys
-import traceback
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from progressive.contract import Command, ExitCode
-from progressive.errors import StepError, UsageError
-from progressive.step.invocation import Invocation, emit, parse_value
+from progressive.errors import UsageError
+from progressive.step.invocation import Invocation, parse_value, reported
 from progressive.versions.contract import VERSION_COMMANDS
 
 __all__ = ["build_parser", "main", "parse"]
@@ -89,7 +87,8 @@ def main(argv: Sequence[str]) -> int:
     args = list(argv)
     verb = next((arg for arg in args if not arg.startswith("-")), "")
     action = f"version {verb}".strip()
-    try:
+
+    def body() -> int:
         if not args or "-h" in args or "--help" in args:
             try:
                 build_parser().parse_args(args or ["--help"])
@@ -100,14 +99,5 @@ def main(argv: Sequence[str]) -> int:
 
         with command_scope():
             return _runner(invocation.command)(invocation)
-    except StepError as exc:
-        emit({"action": action, "error": str(exc), "exit": int(exc.exit_code)})
-        print(f"progressive step {action}: {exc}", file=sys.stderr)
-        return int(exc.exit_code)
-    except KeyboardInterrupt:
-        emit({"action": action, "error": "interrupted", "exit": 130})
-        return 130
-    except Exception as exc:  # a bug must not look like "canary failed" (exit 1)
-        emit({"action": action, "error": f"internal error: {type(exc).__name__}: {exc}", "exit": ExitCode.INTERNAL})
-        traceback.print_exc(file=sys.stderr)
-        return int(ExitCode.INTERNAL)
+
+    return reported(action, body)
