@@ -173,6 +173,19 @@ _VERDICT_RESULTS = (
 _PROMETHEUS_VOLUME = "prometheus"
 
 
+def _analysis_variables(app: App, version: str) -> dict[str, str]:
+    """``analyze``'s flags that carry the query template variables, judging Deployment ``version``."""
+    metrics = app.metrics
+    assert metrics is not None
+    return {
+        "namespace": app.namespace,
+        "canary-workload": version,
+        "stable-workload": app.name,
+        "service": metrics.service or "",
+        "route-name": metrics.route if metrics.route is not None else app.router.object_name(),
+    }
+
+
 def _analyze(app: App, source: str, after: str, image: str) -> dict[str, Any]:
     """Judge the version ``source`` added or reconfigured against the others, once ``after`` is done.
 
@@ -190,11 +203,8 @@ def _analyze(app: App, source: str, after: str, image: str) -> dict[str, Any]:
         **prometheus_flags(metrics.prometheus),
         "provider": f"{metrics.provider}-versions",
         "judge": metrics.judge.type,
-        "canary-workload": "$(params.workload)",
-        "stable-workload": app.name,
+        **_analysis_variables(app, "$(params.workload)"),
         "canary-deployment": "$(params.workload)",  # its Events go on the version's Deployment
-        "service": metrics.service or "",
-        "route-name": metrics.route if metrics.route is not None else app.router.object_name(),
         **judge_flags(metrics.judge, step),
     }
     args = [f"--{name}={value}" for name, value in flags.items()]
@@ -494,18 +504,6 @@ PROBE_VERSION = "0000000"
 """The short commit queries are rendered with at compile time: the judged version is a run-time param."""
 
 
-def _analysis_variables(app: App) -> dict[str, str]:
-    metrics = app.metrics
-    assert metrics is not None
-    return {
-        "namespace": app.namespace,
-        "canary-workload": f"{app.name}-{PROBE_VERSION}",
-        "stable-workload": app.name,
-        "service": metrics.service or "",
-        "route-name": metrics.route if metrics.route is not None else app.router.object_name(),
-    }
-
-
 def app_analysis_queries(app: App) -> list[Query]:
     """Every query the App's analysis runs, rendered for a placeholder version; :class:`ConfigError` for a gap."""
     if app.metrics is None or app.analyze is None:
@@ -513,7 +511,11 @@ def app_analysis_queries(app: App) -> list[Query]:
     provider = f"{app.metrics.provider}-versions"
     try:
         return comparison_queries(
-            f"app {app.name!r}", app.metrics, provider, _analysis_variables(app), "metrics.provider"
+            f"app {app.name!r}",
+            app.metrics,
+            provider,
+            _analysis_variables(app, f"{app.name}-{PROBE_VERSION}"),
+            "metrics.provider",
         )
     except TemplateError as exc:
         raise ConfigError(f"app {app.name!r}: {exc}") from None
