@@ -17,14 +17,11 @@ and run again finds the template already written and finishes the wait and the r
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from progressive.errors import UnsafeError, UsageError
 from progressive.kube.deployments import template_of, wait_available
 from progressive.step.invocation import Invocation
 from progressive.step.version._context import opened
 from progressive.step.version._objects import deployment_ref, is_version_object
-from progressive.step.version.state import AppRecord
 from progressive.step.version.update_config import configmap_of, hash_of, point_at, template_with
 from progressive.versions.naming import HASH_LENGTH
 
@@ -61,13 +58,7 @@ def run(invocation: Invocation) -> int:
             )
         configmap = configmap_of(template)
 
-        def record(state: AppRecord) -> AppRecord:
-            known = state.find(commit)
-            if known is None:
-                return state
-            return state.upsert(replace(known, config_hash=wanted, configmap=configmap))
-
-        ctx.store.update(record)
+        ctx.store.update(lambda state: state.with_config(commit, wanted, configmap))
         if changed:
             message = (
                 f"version {commit[:7]} of {ctx.app}: configuration {found} replaced by the earlier {wanted} "

@@ -61,6 +61,13 @@ class AppRecord:
             return replace(self, versions=(*self.versions, version))
         return replace(self, versions=tuple(version if v.commit == version.commit else v for v in self.versions))
 
+    def with_config(self, commit: str, config_hash: str, configmap: str) -> AppRecord:
+        """With the version of ``commit`` on that configuration; unchanged when it is not recorded."""
+        found = self.find(commit)
+        if found is None:
+            return self
+        return self.upsert(replace(found, config_hash=config_hash, configmap=configmap))
+
     def without(self, commit: str) -> AppRecord:
         """Without the version of ``commit``."""
         return replace(self, versions=tuple(v for v in self.versions if v.commit != commit))

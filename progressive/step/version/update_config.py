@@ -17,7 +17,6 @@ what to roll back to, finds the ConfigMap and the template already written, and 
 from __future__ import annotations
 
 import copy
-from dataclasses import replace
 
 from progressive.errors import StepError, UnsafeError
 from progressive.kube.deployments import template_of, wait_available
@@ -26,7 +25,6 @@ from progressive.kube.resources import CONFIGMAPS, Ref, Resource
 from progressive.step.invocation import Invocation
 from progressive.step.version._context import Context, opened
 from progressive.step.version._objects import config_flags, deployment_ref, ensure_configmap, is_version_object
-from progressive.step.version.state import AppRecord
 from progressive.versions import objects as build
 
 __all__ = ["configmap_of", "hash_of", "point_at", "run", "template_with"]
@@ -163,13 +161,7 @@ def run(invocation: Invocation) -> int:
             ctx.event(ref, "VersionConfigRolledBack", message, warning=True)
             raise type(exc)(message) from None
 
-        def record(state: AppRecord) -> AppRecord:
-            found = state.find(commit)
-            if found is None:
-                return state
-            return state.upsert(replace(found, config_hash=new_hash, configmap=new_name))
-
-        ctx.store.update(record)
+        ctx.store.update(lambda state: state.with_config(commit, new_hash, new_name))
         collected = _collect(ctx, commit, keep, new_name)
         if changed or created:
             reason = "VersionConfigUpdated"
