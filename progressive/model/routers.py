@@ -28,11 +28,27 @@ __all__ = [
     "Contour",
     "GatewayAPI",
     "Istio",
+    "IstioApiVersion",
     "NginxIngress",
     "ReplicaRatio",
     "Router",
+    "SmiApiVersion",
     "Traefik",
+    "TraefikApiVersion",
 ]
+
+
+IstioApiVersion = Literal["networking.istio.io/v1", "networking.istio.io/v1beta1"]
+"""The VirtualService apiVersions the routers read and write."""
+SmiApiVersion = Literal[
+    "split.smi-spec.io/v1alpha1",
+    "split.smi-spec.io/v1alpha2",
+    "split.smi-spec.io/v1alpha3",
+    "split.smi-spec.io/v1alpha4",
+]
+"""The TrafficSplit apiVersions the routers read and write (v1alpha1 weights are quantities)."""
+TraefikApiVersion = Literal["traefik.io/v1alpha1", "traefik.containo.us/v1alpha1"]
+"""The TraefikService apiVersions the routers read and write (traefik.containo.us: before Traefik v3)."""
 
 
 class _RouterBase(FrozenModel):
@@ -110,7 +126,7 @@ class Istio(_RouterBase):
     routes: Items[DnsSubdomain] = Field(
         default=(), description="Names of the http routes to change; empty: every route with both backends."
     )
-    api_version: Literal["networking.istio.io/v1", "networking.istio.io/v1beta1"] = Field(
+    api_version: IstioApiVersion = Field(
         default="networking.istio.io/v1",
         description="apiVersion the VirtualService is read and written with.",
     )
@@ -177,7 +193,7 @@ class Traefik(_TwoServices):
     traefik_service: DnsSubdomain = Field(description="Name of the TraefikService.")
     stable_service: ServiceName = Field(description="Stable entry of spec.weighted.services.")
     canary_service: ServiceName = Field(description="Canary entry of spec.weighted.services.")
-    api_version: Literal["traefik.io/v1alpha1", "traefik.containo.us/v1alpha1"] = Field(
+    api_version: TraefikApiVersion = Field(
         default="traefik.io/v1alpha1", description="traefik.containo.us is the group before Traefik v3."
     )
 
@@ -199,12 +215,7 @@ class SMI(_TwoServices):
     traffic_split: DnsSubdomain = Field(description="Name of the TrafficSplit.")
     stable_service: ServiceName = Field(description="Stable backend service.")
     canary_service: ServiceName = Field(description="Canary backend service.")
-    api_version: Literal[
-        "split.smi-spec.io/v1alpha1",
-        "split.smi-spec.io/v1alpha2",
-        "split.smi-spec.io/v1alpha3",
-        "split.smi-spec.io/v1alpha4",
-    ] = Field(
+    api_version: SmiApiVersion = Field(
         default="split.smi-spec.io/v1alpha2",
         description='v1alpha1 weights are quantities ("50"), later versions integers.',
     )

@@ -30,6 +30,7 @@ from progressive.model._base import (
     register_tags,
 )
 from progressive.model.analysis import Analysis
+from progressive.model.routers import IstioApiVersion, SmiApiVersion, TraefikApiVersion
 from progressive.model.steps import Analyze
 from progressive.versions.naming import APP_NAME_MAX, is_commit, short, version_name
 from progressive.versions.objects import AppSpec, VersionSpec
@@ -194,7 +195,7 @@ class VersionsIstio(_VersionsRouterBase):
 
     type: Literal["istio"] = "istio"
     virtual_service: DnsSubdomain = Field(description="Name of the VirtualService.")
-    api_version: Literal["networking.istio.io/v1", "networking.istio.io/v1beta1"] = Field(
+    api_version: IstioApiVersion = Field(
         default="networking.istio.io/v1", description="apiVersion the VirtualService is read and written with."
     )
 
@@ -208,12 +209,7 @@ class VersionsSMI(_VersionsRouterBase):
 
     type: Literal["smi"] = "smi"
     traffic_split: DnsSubdomain = Field(description="Name of the TrafficSplit.")
-    api_version: Literal[
-        "split.smi-spec.io/v1alpha1",
-        "split.smi-spec.io/v1alpha2",
-        "split.smi-spec.io/v1alpha3",
-        "split.smi-spec.io/v1alpha4",
-    ] = Field(
+    api_version: SmiApiVersion = Field(
         default="split.smi-spec.io/v1alpha2",
         description="apiVersion the TrafficSplit is read and written with (v1alpha1 weights are quantities).",
     )
@@ -228,7 +224,7 @@ class VersionsTraefik(_VersionsRouterBase):
 
     type: Literal["traefik"] = "traefik"
     traefik_service: DnsSubdomain = Field(description="Name of the TraefikService.")
-    api_version: Literal["traefik.io/v1alpha1", "traefik.containo.us/v1alpha1"] = Field(
+    api_version: TraefikApiVersion = Field(
         default="traefik.io/v1alpha1",
         description="apiVersion the TraefikService is read and written with (Traefik v2: traefik.containo.us).",
     )
