@@ -137,18 +137,18 @@ def analyze(
     return analysis
 
 
-def seed_workloads(cluster: Cluster) -> None:
+def seed_workloads(cluster: Cluster, canary: str = CANARY) -> None:
     """The canary Deployment (Events are recorded on it) in the test's namespace."""
     cluster.create(
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
-            "metadata": {"name": CANARY},
+            "metadata": {"name": canary},
             "spec": {
                 "replicas": 1,
-                "selector": {"matchLabels": {"app": CANARY}},
+                "selector": {"matchLabels": {"app": canary}},
                 "template": {
-                    "metadata": {"labels": {"app": CANARY}},
+                    "metadata": {"labels": {"app": canary}},
                     "spec": {"containers": [{"name": "app", "image": "example.org/web:2"}]},
                 },
             },

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from progressive.naming import state_configmap
 from progressive.state import CONFIGMAP_KEY, State
-from tests.analyze._run import Analysis, analyze
+from tests.analyze._run import Analysis, analyze, seed_workloads
 from tests.support.cluster.access import Cluster
 from tests.support.prometheus import Traffic, TrafficSpec
 from tests.support.prometheus_fixtures import PrometheusStack
@@ -31,28 +31,10 @@ VERSIONS = {
 """The flags a compiled App analysis passes (``progressive.compile.versions._analyze``)."""
 
 
-def _deployment(cluster: Cluster, name: str) -> None:
-    cluster.create(
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": name},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": {"app": name}},
-                "template": {
-                    "metadata": {"labels": {"app": name}},
-                    "spec": {"containers": [{"name": "app", "image": "example.org/shop:1"}]},
-                },
-            },
-        }
-    )
-
-
 def judge_version(
     cluster: Cluster, tmp_path: Path, stack: PrometheusStack, *, judged_errors: float, seed: int, alpha: str = "0.05"
 ) -> tuple[Analysis, State]:
-    _deployment(cluster, JUDGED)
+    seed_workloads(cluster, JUDGED)
     namespace = cluster.namespace
     pods = {
         "shop-aaaaaaa-5f6d7c8b9-aaaaa": (1600, 0.01),
