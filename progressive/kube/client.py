@@ -1,9 +1,13 @@
 """Cluster access the standard way: an explicit ``KUBECONFIG``, else the Pod's service account, else ``~/.kube/config``.
 
-The step runs as a fresh process in a Tekton step container, so start-up time matters: the typed API
-classes of the official client (``CoreV1Api`` alone takes most of a second to import) are created only
-when someone asks for them. The step's own calls go through :mod:`progressive.kube.objects`, which needs
-nothing but the :class:`~kubernetes.client.ApiClient`.
+The step runs as a fresh process in a Tekton step container, so start-up time matters. Every call goes
+through :mod:`progressive.kube.objects` as raw JSON, so a connection is only the official client's
+:class:`~kubernetes.client.Configuration` (filled by its own credential loaders) and its REST layer
+(:class:`~kubernetes.client.rest.RESTClientObject`: urllib3, TLS, proxies, client certificates). Its
+``ApiClient`` is not used: it exists to turn answers into typed models, and importing it brings pydantic and
+``dateutil`` (about half of the client's import time). :meth:`Kube.request` does the little of its request
+preparation raw JSON needs: the URL, the query, the headers and the bearer token, read through the
+configuration on every request so a token the loaders refresh (in-cluster, exec plugins) stays current.
 
 Order of precedence, and why: ``KUBECONFIG`` set in the environment is an explicit choice and wins (as
 with ``kubectl``); otherwise a Pod's mounted service account token (``KUBERNETES_SERVICE_HOST`` and the
@@ -24,17 +28,17 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 from progressive.errors import UsageError
 
 if TYPE_CHECKING:
-    from kubernetes.client import AppsV1Api, CoreV1Api, CustomObjectsApi, NetworkingV1Api
-    from kubernetes.client.api_client import ApiClient
+    from kubernetes.client.configuration import Configuration
+    from kubernetes.client.rest import RESTClientObject
 
-__all__ = ["SERVICE_ACCOUNT_TOKEN", "Kube", "connect"]
+__all__ = ["SERVICE_ACCOUNT_TOKEN", "Answer", "Kube", "connect"]
 
 SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 """Where Kubernetes mounts a Pod's service account token."""
@@ -42,55 +46,58 @@ SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/toke
 USER_AGENT = "progressive-step"
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One HTTP answer of the API server, its body not yet decoded."""
+
+    status: int
+    reason: str
+    data: bytes
+    headers: Mapping[str, str]
+
+
 @dataclass(frozen=True)
 class Kube:
-    """Clients for one cluster, sharing one connection pool.
+    """One cluster: where it is and how to authenticate (``configuration``), and one connection pool (``rest``)."""
 
-    ``api`` is the low-level client every call goes through; ``core``, ``apps``, ``custom`` and
-    ``networking`` are the typed API groups of the official client, built on first use.
-    """
-
-    api: ApiClient
+    configuration: Configuration
+    rest: RESTClientObject
     source: str = ""
     """Where the credentials came from: ``in-cluster`` or the kubeconfig path (for messages)."""
-
-    @cached_property
-    def core(self) -> CoreV1Api:
-        """``core/v1`` (ConfigMaps, Events, Pods, Services)."""
-        from kubernetes.client import CoreV1Api  # noqa: PLC0415 - slow import, only when used
-
-        return CoreV1Api(self.api)
-
-    @cached_property
-    def apps(self) -> AppsV1Api:
-        """``apps/v1`` (Deployments)."""
-        from kubernetes.client import AppsV1Api  # noqa: PLC0415
-
-        return AppsV1Api(self.api)
-
-    @cached_property
-    def custom(self) -> CustomObjectsApi:
-        """Custom resources (HTTPRoute, VirtualService, ...)."""
-        from kubernetes.client import CustomObjectsApi  # noqa: PLC0415
-
-        return CustomObjectsApi(self.api)
-
-    @cached_property
-    def networking(self) -> NetworkingV1Api:
-        """``networking.k8s.io/v1`` (Ingresses)."""
-        from kubernetes.client import NetworkingV1Api  # noqa: PLC0415
-
-        return NetworkingV1Api(self.api)
 
     @property
     def host(self) -> str:
         """Base URL of the API server."""
-        host: str = self.api.configuration.host
+        host: str = self.configuration.host
         return host
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        timeout: float,
+        query: Mapping[str, str] | None = None,
+        body: object = None,
+        content_type: str = "application/json",
+    ) -> Answer:
+        """Send one request (``body`` is encoded as JSON); the answer whatever its status, or a transport error."""
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        token = self.configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
+        if token:
+            headers["authorization"] = token
+        url = self.configuration.host + path + (f"?{urlencode(query)}" if query else "")
+        response = self.rest.request(  # type: ignore[no-untyped-call]
+            method, url, headers=headers, body=body, _request_timeout=timeout
+        )
+        data: bytes = response.read()
+        return Answer(response.status, response.reason or "", data, response.headers)
 
     def close(self) -> None:
         """Release the connection pool."""
-        self.api.close()  # type: ignore[no-untyped-call]
+        self.rest.close()
 
 
 _EAGER_PACKAGES = ("kubernetes", "kubernetes.config", "kubernetes.utils")
@@ -100,7 +107,7 @@ _EAGER_PACKAGES = ("kubernetes", "kubernetes.config", "kubernetes.utils")
 def _import_lean() -> None:
     """Register the client's eager packages without running their ``__init__``.
 
-    Importing a module of them (``kubernetes.client.api_client``, ``kubernetes.config.incluster_config``) then
+    Importing a module of them (``kubernetes.client.rest``, ``kubernetes.config.incluster_config``) then
     loads that module and what it imports, nothing else. The modules themselves are the official client's.
 
     Only in a process that has not imported ``kubernetes`` yet (a step, a ``progressive`` command); where the
@@ -129,8 +136,8 @@ def connect(*, kubeconfig: str = "", context: str = "") -> Kube:
     ``context`` picks a context of the kubeconfig instead of its current one (``kubectl --context``).
     """
     _import_lean()
-    from kubernetes.client.api_client import ApiClient  # noqa: PLC0415 - keep `progressive step --help` fast
-    from kubernetes.client.configuration import Configuration  # noqa: PLC0415
+    from kubernetes.client.configuration import Configuration  # noqa: PLC0415 - keep `progressive step --help` fast
+    from kubernetes.client.rest import RESTClientObject  # noqa: PLC0415
     from kubernetes.config.config_exception import ConfigException  # noqa: PLC0415
 
     configuration = Configuration()
@@ -174,9 +181,7 @@ def connect(*, kubeconfig: str = "", context: str = "") -> Kube:
         where = explicit or ("the in-cluster service account" if _in_cluster(os.environ) else str(home))
         raise UsageError(f"cannot load cluster credentials from {where}: {exc}") from None
     configuration.retries = False  # progressive.kube.retry owns retrying
-    api = ApiClient(configuration)
-    api.user_agent = USER_AGENT
-    return Kube(api=api, source=source)
+    return Kube(configuration, RESTClientObject(configuration), source)
 
 
 def _check_context(config_file: str, context: str) -> None:

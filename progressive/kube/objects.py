@@ -71,23 +71,10 @@ class Objects:
         content_type: str = "application/json",
     ) -> Any:
         """Send one request; return the decoded JSON answer or raise :class:`ApiError` / a transport error."""
-        api = self.kube.api
-        headers = {"Accept": "application/json"}
-        if body is not None:
-            headers["Content-Type"] = content_type
-        method, url, header_params, serialized, post = api.param_serialize(
-            method,
-            path,
-            query_params=list((query or {}).items()) or None,
-            header_params=headers,
-            body=body,
-            auth_settings=["BearerToken"],
-        )
-        response = api.call_api(method, url, header_params, serialized, post, _request_timeout=timeout)
-        data: bytes = response.read()  # type: ignore[no-untyped-call]
-        if not 200 <= response.status <= 299:
-            raise ApiError.from_answer(response.status, response.reason or "", data, response.headers)
-        return json.loads(data) if data else None
+        answer = self.kube.request(method, path, timeout=timeout, query=query, body=body, content_type=content_type)
+        if not 200 <= answer.status <= 299:
+            raise ApiError.from_answer(answer.status, answer.reason, answer.data, answer.headers)
+        return json.loads(answer.data) if answer.data else None
 
     def _read(self, ref: Ref, deadline: Deadline) -> JSON:
         """One GET, no retry of its own (the caller's loop retries); 404 is :class:`NotFoundError`."""

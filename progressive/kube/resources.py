@@ -1,6 +1,6 @@
 """The kinds the step reads and writes: API group, version, plural, and the URL of an object.
 
-The step talks to the REST paths directly (through the official client's ``ApiClient``), so it needs the
+The step talks to the REST paths directly (through the official client's REST layer), so it needs the
 plural resource name of every kind; this module is the one place they are written down. Routing objects
 may be served at another version of their group (``--api-version``): :meth:`Resource.at` makes that copy.
 """

@@ -219,9 +219,8 @@ def call(
     """Run ``request(timeout)`` under the retry policy; return its value or raise a step error naming ``what``.
 
     ``request`` receives the timeout its HTTP request may take (what is left of ``api_timeout``, capped).
-    Use it for typed-client calls too, e.g.
-    ``call("read ConfigMap ns/x", t, lambda timeout: kube.core.read_namespaced_config_map(
-    "x", "ns", _request_timeout=timeout))``.
+    Any request fits, e.g. ``call("read ConfigMap ns/x", t, lambda timeout: objects.request("GET", path,
+    timeout=timeout))``.
     """
     deadline = Deadline.start(api_timeout)
     try:

@@ -12,11 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from progressive import __version__
+from progressive import GatewayAPI, Rollout, SetWeight, Workload, __version__
 from tests.routers.routing_support import install, install_deployments, load, split_canary_weights
 from tests.step.stepcli import argv, route_flags
 from tests.support.cluster.access import Cluster
-from tests.support.image import KUBECONFIG_IN_IMAGE, StepImage, mounted_kubeconfig, run_in_image
+from tests.support.image import KUBECONFIG_IN_IMAGE, StepImage, in_cluster, mounted_kubeconfig, run_in_image
+from tests.support.rbac import create_rollout_account
 from tools.image.build import REPO, build
 
 SITE = "opt/progressive/lib/python3.11/site-packages"
@@ -107,6 +108,48 @@ def test_set_weight_runs_from_inside_the_image_against_the_cluster(
     assert result.returncode == 0, (result.stdout, result.stderr)
     summary = json.loads(result.stdout.splitlines()[-1])
     assert summary.get("weight") == 30, summary
+    route = cluster.must_get("gateway.networking.k8s.io/v1", "HTTPRoute", "storefront")
+    assert split_canary_weights(route) == [30, 30]
+
+
+NOT_FOR_A_POD = (
+    "kubernetes.client.api_client",  # the typed models' client: pydantic, dateutil
+    "pydantic",
+    "dateutil",
+    "kubernetes.config.kube_config",  # the kubeconfig loader: YAML, OAuth, requests
+    "yaml",
+    "oauthlib",
+    "requests",
+)
+"""What a step with a Pod's credentials has no use for: every call is raw JSON through the client's REST layer."""
+
+
+def test_with_a_pods_credentials_set_weight_runs_on_the_clients_rest_layer_alone(
+    image: StepImage, cluster: Cluster, tmp_path: Path
+) -> None:
+    """As a Tekton step runs: the rollout's ServiceAccount token, CA and namespace mounted where the kubelet puts
+    them, the compiled Role, and none of the official client's typed models or kubeconfig loader imported."""
+    install_deployments(cluster)
+    install(cluster, load("httproute.yaml"))
+    rollout = Rollout(
+        name="storefront",
+        namespace=cluster.namespace,
+        workload=Workload(stable="storefront", canary="storefront-canary"),
+        router=GatewayAPI(route="storefront", stable_service="storefront", canary_service="storefront-canary"),
+        steps=[SetWeight(weight=30)],
+    )
+    account = create_rollout_account(cluster, rollout)
+    token = cluster.service_account_token(account)
+    pod = in_cluster(token, cluster.local.credentials.ca_cert, cluster.namespace, cluster.local.server, tmp_path)
+    flags = ["step", *argv("set-weight", **route_flags(cluster.namespace), weight="30")]
+    code = (
+        f"import sys\nfrom progressive.cli import main\ncode = main({flags!r})\n"
+        f"print(','.join(n for n in {NOT_FOR_A_POD!r} if n in sys.modules), file=sys.stderr)\nsys.exit(code)"
+    )
+    result = run_in_image(image, ["python3", "-c", code], env=pod.env, files=pod.files)
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    assert result.stderr.splitlines()[-1] == ""
+    assert json.loads(result.stdout.splitlines()[-1])["weight"] == 30
     route = cluster.must_get("gateway.networking.k8s.io/v1", "HTTPRoute", "storefront")
     assert split_canary_weights(route) == [30, 30]
 

@@ -86,27 +86,30 @@ def test_set_weight_imports_only_what_it_uses(cluster: Cluster) -> None:
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env)
         assert done.returncode == 0, done.stdout + done.stderr
         loaded.append(done.stderr.strip().splitlines()[-1])
-    # pydantic comes with the official client's ApiClient, yaml with its kubeconfig loader (KUBECONFIG is set)
+    # pydantic and yaml come with the official client's kubeconfig loader (KUBECONFIG is set): it imports its
+    # ApiClient (pydantic) and YAML; a Pod's step imports neither (tests/image/test_image.py)
     assert loaded == ["pydantic,yaml,progressive.step.run_timeouts", "pydantic,yaml"]
 
 
 def test_in_cluster_credentials_load_without_the_kubeconfig_loader(tmp_path: Path) -> None:
-    """In a Pod the step never imports the kubeconfig loader (YAML, OAuth, ``requests``): only the in-cluster one."""
+    """In a Pod the step never imports the kubeconfig loader (YAML, OAuth, ``requests``) nor the typed models'
+    ``ApiClient`` (pydantic): only the in-cluster loader and the REST layer, as :func:`connect` uses them."""
     token, ca = tmp_path / "token", tmp_path / "ca.crt"
     token.write_text("a-token")
     ca.write_text("not empty")
     environ = {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443"}
-    watched = ("kubernetes.config.kube_config", "yaml", "oauthlib", "requests")
+    kubeconfig_loader = ("kubernetes.config.kube_config", "yaml", "oauthlib", "requests")
+    watched = (*kubeconfig_loader, "kubernetes.client.api_client", "pydantic")
     code = (
         "import sys\nfrom progressive.kube.client import _import_lean\n_import_lean()\n"
-        "from kubernetes.client.api_client import ApiClient\n"
+        "from kubernetes.client.rest import RESTClientObject\n"
         "from kubernetes.client.configuration import Configuration\n"
         "from kubernetes.config.incluster_config import InClusterConfigLoader\n"
         "configuration = Configuration()\n"
         f"loader = InClusterConfigLoader(token_filename={str(token)!r}, cert_filename={str(ca)!r},"
         f" environ={environ!r})\n"
         "loader.load_and_set(configuration)\n"
-        "ApiClient(configuration)\n"
+        "RESTClientObject(configuration)\n"
         "print(configuration.host, configuration.api_key['BearerToken'])\n"
         f"print(','.join(n for n in {watched!r} if n in sys.modules))"
     )

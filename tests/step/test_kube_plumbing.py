@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import urllib3.exceptions
+from kubernetes.client import ApiClient, CoreV1Api
 
 from progressive.errors import InfrastructureError, NotFoundError, UsageError
 from progressive.kube import retry
@@ -296,15 +297,15 @@ def test_an_event_that_cannot_be_recorded_is_a_warning_only(
 
 
 def test_call_retries_typed_client_calls_too(api_proxy: FaultProxy, cluster: Cluster, fast: None) -> None:
-    """``retry.call`` is the policy for code that uses the official client's typed API classes."""
+    """``retry.call`` is the policy for any request, the official client's typed API classes' included."""
     namespace = cluster.namespace
     cluster.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"k": "v"}})
     api_proxy.faults.add(unavailable(), verb="get", resource="configmaps", times=2)
-    kube = connect()
+    core = CoreV1Api(ApiClient(connect().configuration))
     found = retry.call(
         f"read ConfigMap {namespace}/x",
         10,
-        lambda timeout: kube.core.read_namespaced_config_map("x", namespace, _request_timeout=timeout),
+        lambda timeout: core.read_namespaced_config_map("x", namespace, _request_timeout=timeout),
     )
     assert found.data == {"k": "v"}
     assert _statuses(api_proxy, resource="configmaps") == [503, 503, 200]
@@ -312,5 +313,5 @@ def test_call_retries_typed_client_calls_too(api_proxy: FaultProxy, cluster: Clu
         retry.call(
             f"read ConfigMap {namespace}/y",
             10,
-            lambda timeout: kube.core.read_namespaced_config_map("y", namespace, _request_timeout=timeout),
+            lambda timeout: core.read_namespaced_config_map("y", namespace, _request_timeout=timeout),
         )

@@ -23,7 +23,17 @@ from tests.support.cluster.executor.container import image_root, launch_command
 from tests.support.cluster.executor.image import load_bundle
 from tools.image.build import REPO, Built, build, cache_dir
 
-__all__ = ["KUBECONFIG_IN_IMAGE", "NONROOT", "StepImage", "mounted_kubeconfig", "run_in_image", "step_image", "unpack"]
+__all__ = [
+    "KUBECONFIG_IN_IMAGE",
+    "NONROOT",
+    "InCluster",
+    "StepImage",
+    "in_cluster",
+    "mounted_kubeconfig",
+    "run_in_image",
+    "step_image",
+    "unpack",
+]
 
 NONROOT = (65532, 65532)
 """The image's user and group (``USER 65532:65532``)."""
@@ -31,6 +41,8 @@ MOUNTED = "/etc/progressive-test"
 KUBECONFIG_IN_IMAGE = f"{MOUNTED}/kubeconfig"
 
 DIST = REPO / "dist"
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+"""Where the kubelet mounts a Pod's service account token, CA and namespace (the in-cluster loader reads them)."""
 
 
 @dataclass(frozen=True)
@@ -134,3 +146,29 @@ def mounted_kubeconfig(kubeconfig: Path, folder: Path) -> dict[str, Path]:
     mounted.write_text(yaml.safe_dump(config))
     mounted.chmod(0o644)
     return {**files, KUBECONFIG_IN_IMAGE: mounted}
+
+
+@dataclass(frozen=True)
+class InCluster:
+    """A Pod's credentials for :func:`run_in_image`: the mounted service account files and the kubelet's env."""
+
+    files: dict[str, Path]
+    env: dict[str, str]
+
+
+def in_cluster(token: str, ca_cert: Path, namespace: str, server: str, folder: Path) -> InCluster:
+    """What a Pod of ``namespace`` running as the token's ServiceAccount has: ``token``, ``ca.crt`` and
+    ``namespace`` under :data:`SERVICE_ACCOUNT_DIR`, readable by the image's user (the kubelet's projected volume
+    is), and ``KUBERNETES_SERVICE_HOST``/``_PORT`` pointing at ``server`` (``https://HOST:PORT``; with no
+    kube-proxy here, the API server itself, as the local cluster's executor sets them)."""
+    folder = folder / "in-cluster"
+    folder.mkdir(exist_ok=True)
+    contents = {"token": token.encode(), "ca.crt": ca_cert.read_bytes(), "namespace": namespace.encode()}
+    files = {}
+    for name, content in contents.items():
+        path = folder / name
+        path.write_bytes(content)
+        path.chmod(0o644)
+        files[f"{SERVICE_ACCOUNT_DIR}/{name}"] = path
+    host, _, port = server.removeprefix("https://").rpartition(":")
+    return InCluster(files, {"KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port})

@@ -250,21 +250,25 @@ class Cluster:
 
     # -- identities and tools -------------------------------------------------------------------------
 
-    def service_account_kubeconfig(self, name: str, namespace: str | None = None, *, server: str | None = None) -> Path:
-        """A kubeconfig authenticating as ServiceAccount ``name`` (a fresh token from the TokenRequest API)."""
-        namespace = namespace or self.namespace
-        path = self.names.path("v1", "ServiceAccount", namespace, name, "token")
+    def service_account_token(self, name: str, namespace: str | None = None) -> str:
+        """A fresh token of ServiceAccount ``name`` from the TokenRequest API (what the kubelet mounts in a Pod)."""
+        path = self.names.path("v1", "ServiceAccount", namespace or self.namespace, name, "token")
         answer = _call(
             self.api,
             "POST",
             path,
             {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 3600}},
         )
+        return str(answer["status"]["token"])
+
+    def service_account_kubeconfig(self, name: str, namespace: str | None = None, *, server: str | None = None) -> Path:
+        """A kubeconfig authenticating as ServiceAccount ``name`` (a fresh token from the TokenRequest API)."""
+        namespace = namespace or self.namespace
         return write_kubeconfig(
             self.workdir / f"kubeconfig-sa-{namespace}-{name}",
             server or self.local.server,
             self.local.credentials.ca_cert,
-            str(answer["status"]["token"]),
+            self.service_account_token(name, namespace),
             user=name,
             namespace=namespace,
         )
