@@ -111,10 +111,14 @@ def _pods(cluster: Cluster, commit: str) -> set[str]:
     return {pod["metadata"]["name"] for pod in pods if not pod["metadata"].get("deletionTimestamp")}
 
 
-def _mounted(cluster: Cluster, commit: str) -> str:
-    deployment = cluster.must_get("apps/v1", "Deployment", f"{APP}-{commit[:7]}")
-    name: str = deployment["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"]
+def _template_configmap(workload: dict[str, Any]) -> str:
+    """The ConfigMap a Deployment's or a ReplicaSet's pod template mounts."""
+    name: str = workload["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"]
     return name
+
+
+def _mounted(cluster: Cluster, commit: str) -> str:
+    return _template_configmap(cluster.must_get("apps/v1", "Deployment", f"{APP}-{commit[:7]}"))
 
 
 def test_three_versions_live_at_80_15_5_on_gateway_api(
@@ -536,3 +540,34 @@ def test_old_configmaps_are_collected_beyond_keep_unless_a_replicaset_mounts_the
     assert again.code == 0 and again.last["changed"] is False
     remaining = {cm["metadata"]["name"] for cm in cluster.list("v1", "ConfigMap", labelSelector=selector)}
     assert remaining == set(mounted[-2:]), (remaining, mounted)
+
+
+def test_the_configurations_kept_are_the_last_used_a_restored_one_among_them(
+    cluster_env: Cluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Configurations 0, 1, then 0 restored, then 2, keeping 2: the last two used are 2 and 0, so 1 goes, although
+    it was made after 0 (the ConfigMaps' creation order would keep 1 and lose nothing)."""
+    cluster = cluster_env
+    assert version(capsys, cluster, "add", commit=A, image=IMAGE, config={"n": "0"}, keep="1").code == 0
+    first = _mounted(cluster, A)
+    assert version(capsys, cluster, "update-config", commit=A, config={"n": "1"}, keep="2").code == 0
+    second = _mounted(cluster, A)
+    restored = version(capsys, cluster, "restore-config", commit=A, config_hash=first.rsplit("-", 1)[1])
+    assert restored.code == 0 and _mounted(cluster, A) == first, restored.lines
+    assert version(capsys, cluster, "update-config", commit=A, config={"n": "2"}, keep="2").code == 0
+    third = _mounted(cluster, A)
+    selector = f"app.kubernetes.io/version={A}"
+    # revisionHistoryLimit 1: the controller prunes to the current ReplicaSet (2) and the one before (0)
+    cluster.wait_for(
+        "the ReplicaSet of configuration 1 pruned",
+        lambda: (
+            {_template_configmap(rs) for rs in cluster.list("apps/v1", "ReplicaSet", labelSelector=selector)}
+            == {first, third}
+        ),
+        timeout=30,
+    )
+    again = version(capsys, cluster, "update-config", commit=A, config={"n": "2"}, keep="2")
+    assert again.code == 0 and again.last["changed"] is False, again.lines
+    remaining = {cm["metadata"]["name"] for cm in cluster.list("v1", "ConfigMap", labelSelector=selector)}
+    assert remaining == {third, first}, (remaining, second)
+    assert next(v for v in _record(cluster)["versions"] if v["commit"] == A)["earlierConfigMaps"][:2] == [first, second]

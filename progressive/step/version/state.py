@@ -1,7 +1,8 @@
 """The app's state record: ConfigMap ``progressive-<app>-versions``, key ``versions.json``, CAS-written.
 
-It holds the desired set: per version its commit, image, configuration hash and ConfigMap, replicas and weight,
-plus the weights a ``set-weights`` is changing to (``pending``) while it runs. Everything else is read back from
+It holds the desired set: per version its commit, image, configuration hash and ConfigMap, the ConfigMaps of its
+earlier configurations (latest first), replicas and weight, plus the weights a ``set-weights`` is changing to
+(``pending``) while it runs. Everything else is read back from
 the cluster. Every write is a read-modify-write with ``resourceVersion`` (:meth:`Objects.update`): a 409 re-reads
 and re-applies the change, so two writers never silently overwrite each other.
 """
@@ -23,6 +24,8 @@ from progressive.versions.objects import APP_LABEL
 __all__ = ["KEY", "AppRecord", "VersionRecord", "VersionStore"]
 
 KEY = "versions.json"
+EARLIER_LIMIT = 20
+"""At most this many earlier configurations are remembered per version."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +38,20 @@ class VersionRecord:
     configmap: str
     replicas: int
     weight: int = 0
+    earlier_configmaps: tuple[str, ...] = ()
+    """The ConfigMaps of the configurations this version had before, the latest first (at most
+    :data:`EARLIER_LIMIT`): the order configurations were used in, which no timestamp of the cluster's gives
+    (``creationTimestamp`` counts whole seconds, and a restored configuration is an old ConfigMap)."""
 
     @property
     def short(self) -> str:
         """The commit's first 7 hex digits."""
         return short(self.commit)
+
+    @property
+    def configmaps(self) -> tuple[str, ...]:
+        """The ConfigMaps of its configurations, the current one first, then the latest before it."""
+        return (self.configmap, *self.earlier_configmaps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +76,10 @@ class AppRecord:
     def with_config(self, commit: str, config_hash: str, configmap: str) -> AppRecord:
         """With the version of ``commit`` on that configuration; unchanged when it is not recorded."""
         found = self.find(commit)
-        if found is None:
+        if found is None or (found.config_hash, found.configmap) == (config_hash, configmap):
             return self
-        return self.upsert(replace(found, config_hash=config_hash, configmap=configmap))
+        earlier = tuple(name for name in found.configmaps if name != configmap)[:EARLIER_LIMIT]
+        return self.upsert(replace(found, config_hash=config_hash, configmap=configmap, earlier_configmaps=earlier))
 
     def without(self, commit: str) -> AppRecord:
         """Without the version of ``commit``."""
@@ -84,6 +97,7 @@ class AppRecord:
                     "configMap": v.configmap,
                     "replicas": v.replicas,
                     "weight": v.weight,
+                    **({"earlierConfigMaps": list(v.earlier_configmaps)} if v.earlier_configmaps else {}),
                 }
                 for v in self.versions
             ],
@@ -103,6 +117,7 @@ class AppRecord:
                 configmap=str(item["configMap"]),
                 replicas=int(item["replicas"]),
                 weight=int(item.get("weight", 0)),
+                earlier_configmaps=tuple(str(name) for name in item.get("earlierConfigMaps") or []),
             )
             for item in body.get("versions") or []
         )

@@ -25,6 +25,7 @@ from progressive.kube.resources import CONFIGMAPS, Ref, Resource
 from progressive.step.invocation import Invocation
 from progressive.step.version._context import Context, opened
 from progressive.step.version._objects import config_flags, deployment_ref, ensure_configmap, is_version_object
+from progressive.step.version.state import VersionRecord
 from progressive.versions import objects as build
 
 __all__ = ["configmap_of", "hash_of", "point_at", "run", "template_with"]
@@ -99,19 +100,28 @@ def point_at(objects: Objects, ref: Ref, template: JSON, expect_hash: str | None
     return objects.update(ref, change).changed
 
 
-def _collect(ctx: Context, commit: str, keep: int, current: str) -> list[str]:
-    """Delete this version's ConfigMaps beyond the newest ``keep`` that no ReplicaSet mounts; their names."""
-    selector = f"{build.APP_LABEL}={ctx.app},{build.VERSION_LABEL}={commit}"
+def _collect(ctx: Context, version: VersionRecord, keep: int) -> list[str]:
+    """Delete the version's ConfigMaps that neither its last ``keep`` configurations nor a ReplicaSet use.
+
+    The last ones are the record's, in the order they were used; ConfigMaps the record does not name (made before
+    it remembered earlier configurations) count after those, the newest first. Returns the deleted names.
+    """
+    selector = f"{build.APP_LABEL}={ctx.app},{build.VERSION_LABEL}={version.commit}"
     configmaps = ctx.objects.list(CONFIGMAPS, ctx.namespace, label_selector=selector)
     used = {
         configmap_of((rs.get("spec") or {}).get("template") or {})
-        for rs in _replicasets(ctx.objects, ctx.namespace, ctx.app, commit)
+        for rs in _replicasets(ctx.objects, ctx.namespace, ctx.app, version.commit)
     }
-    newest = sorted(configmaps, key=lambda c: str(c["metadata"].get("creationTimestamp", "")), reverse=True)
-    kept = {current} | {c["metadata"]["name"] for c in newest[:keep]} | used
+    by_name = {c["metadata"]["name"]: c for c in configmaps}
+    latest = [name for name in version.configmaps if name in by_name]
+    unrecorded = sorted(
+        (name for name in by_name if name not in version.configmaps),
+        key=lambda name: str(by_name[name]["metadata"].get("creationTimestamp", "")),
+        reverse=True,
+    )
+    kept = {version.configmap, *(latest + unrecorded)[:keep], *used}
     deleted = []
-    for configmap in configmaps:
-        name = configmap["metadata"]["name"]
+    for name, configmap in by_name.items():
         if name in kept:
             continue
         ctx.objects.delete(CONFIGMAPS.ref(ctx.namespace, name), uid=configmap["metadata"].get("uid", ""))
@@ -161,8 +171,8 @@ def run(invocation: Invocation) -> int:
             ctx.event(ref, "VersionConfigRolledBack", message, warning=True)
             raise type(exc)(message) from None
 
-        ctx.store.update(lambda state: state.with_config(commit, new_hash, new_name))
-        collected = _collect(ctx, commit, keep, new_name)
+        record = ctx.store.update(lambda state: state.with_config(commit, new_hash, new_name)).find(commit)
+        collected = _collect(ctx, record, keep) if record is not None else []
         if changed or created:
             reason = "VersionConfigUpdated"
             message = f"version {commit[:7]} of {ctx.app}: configuration {good.config_hash} -> {new_hash}, rolled out"
