@@ -70,7 +70,7 @@ from tests.support.image import (  # noqa: E402
     run_in_image,
 )
 from tests.support.image import step_image as build_step_image  # noqa: E402
-from tests.support.rbac import create_rollout_account  # noqa: E402
+from tests.support.rbac import as_account, compiled_rbac  # noqa: E402
 
 NAMESPACE = "step-latency"
 TARGET = Target("gateway-api", NAMESPACE, "storefront", "storefront", "storefront-canary")
@@ -158,8 +158,7 @@ def _as_the_rollouts_account(kube: Cluster) -> Path:
         "roleRef": {"apiGroup": RBAC, "kind": "Role", "name": patcher},
         "subjects": [{"kind": "ServiceAccount", "name": ACCOUNT, "namespace": NAMESPACE}],
     }
-    create_rollout_account(kube, ROLLOUT, role, binding, allowed=(f"patch {ROUTES}/storefront",))
-    return kube.service_account_kubeconfig(ACCOUNT, NAMESPACE)
+    return as_account(kube, [*compiled_rbac(ROLLOUT), role, binding], allowed=(f"patch {ROUTES}/storefront",))
 
 
 def _rules_at(route: dict[str, Any], weight: int) -> list[Any]:

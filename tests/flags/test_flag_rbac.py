@@ -19,8 +19,9 @@ from tests.flags.conftest import (
     featureflag_flagd,
 )
 from tests.step.stepcli import argv, run_step
-from tests.step.test_least_privilege import ROLLOUT, _as_the_account, _audit, _compiled_rbac, _grants
+from tests.step.test_least_privilege import ROLLOUT, _as_the_account, _audit, _grants
 from tests.support.cluster.access import Cluster
+from tests.support.rbac import compiled_rbac
 
 pytestmark = pytest.mark.usefixtures("featureflag_crd")
 
@@ -52,7 +53,7 @@ def test_flag_set_needs_only_the_compiled_grants(
         create_flag_configmap(cluster, source.name, source.key, {"new-checkout": dict(CHECKOUT)})
         flagd = configmap_flagd(cluster, source.name, source.key)
         resource, verbs = "configmaps", {"get", "update"}
-    rbac = _compiled_rbac(_rollout(cluster.namespace, source))
+    rbac = compiled_rbac(_rollout(cluster.namespace, source))
     grants = _grants(rbac[1])
     assert {(verb, resource, source.name) for verb in verbs} <= grants
     _as_the_account(cluster, monkeypatch, rbac)

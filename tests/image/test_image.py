@@ -17,7 +17,7 @@ from tests.routers.routing_support import install, install_deployments, load, sp
 from tests.step.stepcli import argv, route_flags
 from tests.support.cluster.access import Cluster
 from tests.support.image import KUBECONFIG_IN_IMAGE, StepImage, in_cluster, mounted_kubeconfig, run_in_image
-from tests.support.rbac import create_rollout_account
+from tests.support.rbac import as_account, compiled_rbac
 from tools.image.build import REPO, build
 
 SITE = "opt/progressive/lib/python3.11/site-packages"
@@ -138,8 +138,9 @@ def test_with_a_pods_credentials_set_weight_runs_on_the_clients_rest_layer_alone
         router=GatewayAPI(route="storefront", stable_service="storefront", canary_service="storefront-canary"),
         steps=[SetWeight(weight=30)],
     )
-    account = create_rollout_account(cluster, rollout)
-    token = cluster.service_account_token(account)
+    rbac = compiled_rbac(rollout)
+    as_account(cluster, rbac)
+    token = cluster.service_account_token(rbac[0]["metadata"]["name"])
     pod = in_cluster(token, cluster.local.credentials.ca_cert, cluster.namespace, cluster.local.server, tmp_path)
     flags = ["step", *argv("set-weight", **route_flags(cluster.namespace), weight="30")]
     code = (

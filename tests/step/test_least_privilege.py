@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client
 
 from progressive import (
     SMI,
@@ -51,6 +50,7 @@ from tests.routers.routing_support import (
 from tests.step.stepcli import argv, run_step
 from tests.support.cluster.access import Cluster
 from tests.support.cluster.audit import AuditEvent, read_events
+from tests.support.rbac import as_account, compiled_rbac
 
 ROLLOUT = "storefront"
 ACCOUNT = "progressive-storefront"
@@ -102,14 +102,6 @@ def _small(workload: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [stable, canary]
 
 
-def _compiled_rbac(rollout: Rollout) -> list[dict[str, Any]]:
-    """The ServiceAccount, Role and RoleBinding of the compiled ``rbac.yaml`` (the steps' own)."""
-    documents = list(compile_rollout(rollout).rbac)[:3]
-    assert [d["kind"] for d in documents] == ["ServiceAccount", "Role", "RoleBinding"]
-    assert all(d["metadata"]["name"] == ACCOUNT for d in documents)
-    return documents
-
-
 def _approved_ahead(cluster: Cluster, rollout: Rollout, stage: str) -> None:
     """The compiled approvals Secret, and an approval of ``stage`` in it, as an approver leaves it."""
     (secret,) = [d for d in compile_rollout(rollout).rbac if d["kind"] == "Secret"]
@@ -122,24 +114,9 @@ def _user(cluster: Cluster) -> str:
     return f"system:serviceaccount:{cluster.namespace}:{ACCOUNT}"
 
 
-def _wait_until_allowed(cluster: Cluster, kubeconfig: Path, verb: str, resource: str, group: str = "") -> None:
-    """Wait until the API server's authorizer has the new Role (RBAC is read from an informer cache)."""
-    authorization = client.AuthorizationV1Api(cluster.api_client(kubeconfig))
-    attributes = client.V1ResourceAttributes(namespace=cluster.namespace, verb=verb, group=group, resource=resource)
-    review = client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=attributes))
-
-    def allowed() -> bool:
-        answer = authorization.create_self_subject_access_review(review)
-        return answer.status is not None and bool(answer.status.allowed)
-
-    cluster.wait_for(f"{ACCOUNT} may {verb} {resource}", allowed, timeout=30)
-
-
 def _as_the_account(cluster: Cluster, monkeypatch: pytest.MonkeyPatch, rbac: list[dict[str, Any]]) -> Path:
     """Create the RBAC documents (as the admin) and point ``KUBECONFIG`` at a token of the ServiceAccount."""
-    cluster.create(*rbac)
-    kubeconfig = cluster.service_account_kubeconfig(ACCOUNT)
-    _wait_until_allowed(cluster, kubeconfig, "create", "events")
+    kubeconfig = as_account(cluster, rbac)
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     return kubeconfig
 
@@ -197,7 +174,7 @@ def test_every_command_runs_with_exactly_the_declared_permissions(
         if cluster.get("v1", "Service", service) is None:
             cluster.create({"apiVersion": "v1", "kind": "Service", "metadata": {"name": service},
                             "spec": {"selector": {"app": service}, "ports": [{"port": 80}]}})  # fmt: skip
-    rbac = _compiled_rbac(rollout)
+    rbac = compiled_rbac(rollout)
     _approved_ahead(cluster, rollout, "approve-40")
     _as_the_account(cluster, monkeypatch, rbac)
     common = {"namespace": namespace, "rollout": ROLLOUT, "run_id": "run-1"}
@@ -234,7 +211,7 @@ def test_a_missing_permission_is_a_clear_failure(
     namespace = cluster.namespace
     setup = SETUPS[0]
     route_before = install(cluster, load("httproute.yaml"))
-    account, role, binding = _compiled_rbac(_rollout(namespace, setup.router))
+    account, role, binding = compiled_rbac(_rollout(namespace, setup.router))
     role["rules"] = [r for r in role["rules"] if r["resources"] != ["configmaps"]]  # no state record access
     _as_the_account(cluster, monkeypatch, [account, role, binding])
     result = run_step(
@@ -272,7 +249,7 @@ def test_deploy_failure_diagnosis_lists_pods_under_rbac(
     broken = with_pod_labels(canary, **{IMAGE_PULL_BACKOFF: "true"})
     broken["spec"]["progressDeadlineSeconds"] = 3
     install_deployments(cluster, stable, broken, wait=False)
-    _as_the_account(cluster, monkeypatch, _compiled_rbac(_rollout(namespace, SETUPS[0].router)))
+    _as_the_account(cluster, monkeypatch, compiled_rbac(_rollout(namespace, SETUPS[0].router)))
     result = run_step(
         capsys,
         *argv(

@@ -2,9 +2,9 @@
 
 It holds the desired set: per version its commit, image, configuration hash and ConfigMap, the ConfigMaps of its
 earlier configurations (latest first), replicas and weight, plus the weights a ``set-weights`` is changing to
-(``pending``) while it runs. Everything else is read back from
-the cluster. Every write is a read-modify-write with ``resourceVersion`` (:meth:`Objects.update`): a 409 re-reads
-and re-applies the change, so two writers never silently overwrite each other.
+(``pending``) while it runs. Everything else is read back from the cluster. Every write is a read-modify-write
+with ``resourceVersion`` (:meth:`Objects.update`): a 409 re-reads and re-applies the change, so two writers never
+silently overwrite each other.
 """
 
 from __future__ import annotations
